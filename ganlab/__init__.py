@@ -1,0 +1,29 @@
+"""ganlab: plugin-based GAN experiments from seeded YAML recipes.
+
+This module is the public API: what built-in and third-party plugins import.
+"""
+
+from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
+from ganlab.errors import GanlabError
+from ganlab.hookspecs import hookimpl
+from ganlab.loss import GanLoss
+from ganlab.registry import NoParams, Params, Register
+from ganlab.run import Run, StepStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GanLoss",
+    "GanlabError",
+    "ImageDataset",
+    "NoParams",
+    "Params",
+    "Register",
+    "Run",
+    "StepStats",
+    "TensorImages",
+    "__version__",
+    "hookimpl",
+    "to_uint8",
+    "to_unit_range",
+]

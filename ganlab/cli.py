@@ -1,0 +1,165 @@
+"""The `ganlab` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from ganlab.errors import GanlabError
+from ganlab.plugins import Plugins, load_plugins
+from ganlab.recipe import Resolved, load_recipe, resolve
+from ganlab.registry import KINDS
+
+
+@contextlib.contextmanager
+def _user_errors(debug: bool) -> Iterator[None]:
+    """Print a GanlabError as one message and exit 2; with --debug, keep the traceback."""
+    try:
+        yield
+    except GanlabError as exc:
+        if debug:
+            raise
+        click.echo(f"ganlab: error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --debug to a command and turn user errors into exit code 2."""
+
+    @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+    @functools.wraps(func)
+    def wrapper(debug: bool, **kwargs: Any) -> Any:
+        with _user_errors(debug):
+            return func(**kwargs)
+
+    return wrapper
+
+
+_plugin_option = click.option(
+    "-p", "--plugin", "plugin_specs", multiple=True, metavar="PLUGIN",
+    help="A plugin module name or .py file to load (repeatable).",
+)
+_set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a recipe value by dotted key, e.g. --set train.batch_size=64 (repeatable).",
+)
+
+
+def prepare(
+    recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
+) -> tuple[Resolved, Plugins]:
+    """Read the recipe, load the plugins it and the user name, resolve its components."""
+    recipe = load_recipe(recipe_path, list(overrides))
+    plugins = load_plugins([*plugin_specs, *recipe.plugins], base_dir=Path(recipe_path).parent)
+    return resolve(recipe, plugins.registry, source=recipe_path), plugins
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ganlab")
+def cli() -> None:
+    """ganlab: GAN experiments from seeded YAML recipes, extended by plugins.
+
+    Start with `ganlab run recipes/quickstart.yaml`.
+    """
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@_set_option
+@click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
+@click.option("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the recipe).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+    help="Folder that receives run folders (<out>/<recipe>/<time>-s<seed>/).",
+)
+@_plugin_option
+@_command
+def run(
+    recipe: str,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    device: str | None,
+    out: str,
+    plugin_specs: tuple[str, ...],
+) -> None:
+    """Train the recipe RECIPE (a .yaml file) and write a run folder."""
+    from ganlab.runner import train  # torch loads only for commands that train
+
+    extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
+    resolved, plugins = prepare(recipe, (*overrides, *extra), plugin_specs)
+    finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe))
+    click.echo(f"Run folder: {finished.dir}")
+
+
+@cli.command()
+@_plugin_option
+@_command
+def plugins(plugin_specs: tuple[str, ...]) -> None:
+    """List every component, the plugin that gave it, and its params."""
+    registry = load_plugins(plugin_specs).registry
+    for kind in KINDS:
+        click.secho(kind, bold=True)
+        components = registry.components(kind)
+        if not components:
+            click.echo("  (none)")
+        for component in components:
+            click.echo(f"  {component.name:<16} {component.description}  [{component.plugin}]")
+            for line in _describe_params(component.params):
+                click.echo(f"      {line}")
+
+
+def _describe_params(model: type[BaseModel]) -> list[str]:
+    lines = []
+    for name, field in model.model_fields.items():
+        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        default = "required" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
+        doc = f"  # {field.description}" if field.description else ""
+        lines.append(f"{name}: {annotation} {default}{doc}")
+    return lines
+
+
+@cli.group()
+def recipe() -> None:
+    """Inspect recipes without running them."""
+
+
+@recipe.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
+@_set_option
+@_plugin_option
+@_command
+def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
+    """Print RECIPE resolved: every default filled in, as the run folder will hold it."""
+    resolved, _ = prepare(recipe_path, overrides, plugin_specs)
+    click.echo(resolved.to_yaml(), nl=False)
+
+
+@recipe.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
+@_set_option
+@_plugin_option
+@_command
+def validate(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
+    """Check RECIPE (structure, component names, params) and say what it uses."""
+    resolved, _ = prepare(recipe_path, overrides, plugin_specs)
+    r = resolved.recipe
+    click.echo(
+        f"{recipe_path}: valid. data={r.data.name} generator={r.generator.name} "
+        f"discriminator={r.discriminator.name} loss={r.loss.name} seed={r.seed}"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Data sets as the runner sees them, and the seeded batching the runner owns.
+
+A data set plugin returns either
+
+* an `ImageDataset`: ``len(ds)`` images, ``ds[i]`` a float32 ``(C, H, W)`` tensor in
+  ``[-1, 1]``, decoded on demand (in loader worker processes when ``train.workers > 0``); or
+* a `TensorImages`: every image already decoded into one uint8 tensor. The runner moves it
+  to the training device once and slices batches from it, with no loader and no decoding.
+
+Either way the order of each epoch is a permutation drawn from a generator seeded with the
+run's seed and the epoch number, so it is the same on every machine and every rerun, and a
+run can continue from any position in an epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+
+@runtime_checkable
+class ImageDataset(Protocol):
+    """What a data set plugin's ``build`` returns (unless it returns `TensorImages`)."""
+
+    #: ``(channels, height, width)`` of every image.
+    image_shape: tuple[int, int, int]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """The image at ``index``: float32, shape `image_shape`, values in ``[-1, 1]``."""
+        ...
+
+
+class TensorImages:
+    """A data set held as one uint8 tensor ``(N, C, H, W)``: decoded once, sliced per batch."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(
+                f"TensorImages needs a uint8 tensor (N, C, H, W), got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
+        self.images = images
+        self.image_shape: tuple[int, int, int] = tuple(images.shape[1:])  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_unit_range(self.images[index])
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[0, 255]`` -> float32 ``[-1, 1]``, with the same arithmetic as torchvision's
+    ``ToTensor()`` then ``Normalize(0.5, 0.5)``, so both paths give identical values."""
+    return images.float().div_(255).sub_(0.5).div_(0.5)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float ``[-1, 1]`` -> uint8 ``[0, 255]`` (for saving and logging images)."""
+    return images.detach().float().add(1).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded permutation of ``range(size)`` for one epoch."""
+    # SeedSequence mixes (seed, epoch) into an independent stream per epoch.
+    epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
+    generator = torch.Generator().manual_seed(epoch_seed)
+    return torch.randperm(size, generator=generator)
+
+
+class Batches:
+    """Batches of real images in the seeded per-epoch order, on the training device."""
+
+    def __init__(
+        self,
+        dataset: ImageDataset | TensorImages,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        workers: int = 0,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.workers = workers
+        self._resident: torch.Tensor | None = None
+        if isinstance(dataset, TensorImages):
+            self._resident = dataset.images.to(device)
+
+    def __len__(self) -> int:
+        """Batches per epoch; the last one may be smaller (as in the tutorial's loader)."""
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        """Yield the batches of ``epoch`` from batch index ``start`` on."""
+        order = epoch_order(len(self.dataset), self.seed, epoch)
+        chunks = [c.tolist() for c in order.split(self.batch_size)][start:]
+        if self._resident is not None:
+            for chunk in chunks:
+                index = torch.tensor(chunk, device=self.device)
+                yield to_unit_range(self._resident.index_select(0, index))
+            return
+        loader = DataLoader(
+            self.dataset,  # type: ignore[arg-type]
+            batch_sampler=chunks,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_seed_worker,
+            # Its own generator, so the loader never draws from the training RNG stream.
+            generator=torch.Generator().manual_seed(self.seed + epoch),
+        )
+        for batch in loader:
+            yield batch.to(self.device, non_blocking=True)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed Python and NumPy in a loader worker from the seed torch gave it."""
+    worker_seed = torch.initial_seed() % 2**32
+    random.seed(worker_seed)
+    np.random.seed(worker_seed)

@@ -1,0 +1,169 @@
+"""Finding and loading plugins, and filling the registry from them.
+
+Discovery order: the built-ins (`ganlab_plugins`), installed distributions that declare an
+entry point in the ``ganlab`` group, then the modules or ``.py`` files the user names with
+``-p/--plugin`` or in the recipe's ``plugins:`` list. Each CLI call builds a fresh plugin
+manager, so nothing leaks from one run (or test) to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from ganlab import hookspecs
+from ganlab.errors import GanlabError, did_you_mean
+from ganlab.registry import KINDS, Registry
+
+ENTRY_POINT_GROUP = "ganlab"
+
+
+@dataclass
+class Plugins:
+    """A plugin manager with every plugin loaded, and the registry those plugins filled."""
+
+    pm: pluggy.PluginManager
+    registry: Registry
+
+    def register_for_run(self, obj: Any, name: str) -> None:
+        """Register a callback or logger instance so its event hooks fire for this run."""
+        _register(self.pm, obj, name)
+        _check_hook_names(self.pm)
+
+
+def load_plugins(specs: Iterable[str] = (), base_dir: Path | None = None) -> Plugins:
+    """Load the built-ins, the installed plugins and ``specs``, then fill a registry.
+
+    ``specs`` are module names (``my_pkg.gan_plugin``) or ``.py`` paths; relative paths are
+    taken from ``base_dir`` (the recipe's folder) when the file exists there, else from the
+    current directory.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+
+    import ganlab_plugins  # the built-ins, written against the same API as any plugin
+
+    for module_name in ganlab_plugins.MODULES:
+        module = importlib.import_module(f"ganlab_plugins.{module_name}")
+        _register(pm, module, f"ganlab_plugins.{module_name}")
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        name = f"{ep.name} (entry point of {dist})"
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise GanlabError(
+                f"Plugin {name} failed to import: {type(exc).__name__}: {exc}. "
+                f"Fix or uninstall the distribution {dist!r} (`pip uninstall {dist}`)."
+            ) from exc
+        _register(pm, plugin, name)
+
+    for spec in specs:
+        if pm.get_plugin(spec) is None:  # the same plugin named twice loads once
+            _register(pm, _import_spec(spec, base_dir), spec)
+
+    _check_hook_names(pm)
+    return Plugins(pm, _fill_registry(pm))
+
+
+def _import_spec(spec: str, base_dir: Path | None) -> ModuleType:
+    """Import a plugin given as a module name or as a path to a ``.py`` file."""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+            path = base_dir / path
+        if not path.is_file():
+            raise GanlabError(
+                f"Plugin file {spec!r} not found (looked in {path.resolve().parent}). "
+                "Give a path relative to the recipe's folder or the current directory."
+            )
+        # A unique module name per file, so two files called plugin.py do not collide.
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        module_name = f"ganlab_file_plugin_{path.stem}_{digest}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise GanlabError(
+                f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
+                "Fix the file (run with --debug for the traceback)."
+            ) from exc
+        return module
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name and spec.startswith(exc.name):
+            raise GanlabError(
+                f"Plugin module {spec!r} not found. Install the package that provides it, "
+                "or give the path to a .py file."
+            ) from exc
+        raise GanlabError(f"Plugin {spec!r} failed to import: {exc}.") from exc
+    except Exception as exc:
+        raise GanlabError(
+            f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
+            "Run with --debug for the traceback."
+        ) from exc
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise GanlabError(f"Plugin {name!r} has an invalid hook: {exc}") from exc
+
+
+def _check_hook_names(pm: pluggy.PluginManager) -> None:
+    """Fail on a hook implementation that matches no hook, naming the plugin and hook.
+
+    This is pluggy's ``check_pending()`` with a did-you-mean added to its message.
+    """
+    known = [n for n in dir(hookspecs) if n.startswith("ganlab_")]
+    for hook_name in dir(pm.hook):
+        if hook_name.startswith("_") or hook_name in known:
+            continue
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            raise GanlabError(
+                f"Plugin {impl.plugin_name!r} implements {hook_name!r}, which is not a ganlab "
+                f"hook.{did_you_mean(hook_name, known)} See docs/plugins.md for the hooks."
+            )
+
+
+def _fill_registry(pm: pluggy.PluginManager) -> Registry:
+    """Call each plugin's registration hooks one by one, so we know who registered what."""
+    registry = Registry()
+    for kind in KINDS:
+        caller = getattr(pm.hook, f"ganlab_register_{kind}")
+        # get_hookimpls() lists in registration order: built-ins first.
+        for impl in caller.get_hookimpls():
+            register = registry.register_callback(kind, impl.plugin_name)
+            kwargs = {"register": register} if "register" in impl.argnames else {}
+            try:
+                impl.function(**kwargs)
+            except GanlabError:
+                raise
+            except Exception as exc:
+                raise GanlabError(
+                    f"Plugin {impl.plugin_name!r} failed in ganlab_register_{kind}: "
+                    f"{type(exc).__name__}: {exc}. Run with --debug for the traceback."
+                ) from exc
+    return registry

@@ -1,0 +1,96 @@
+"""What event hooks see of a run: the `Run` object and the per-step `StepStats`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganlab.data import Batches, ImageDataset, TensorImages
+from ganlab.loss import GanLoss
+from ganlab.recipe import Recipe
+
+#: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
+FIXED_LATENTS = 64
+
+
+@dataclass
+class StepStats:
+    """One training step's numbers, as 0-dim tensors still on the training device."""
+
+    step: int  #: steps done, counting this one (1-based)
+    epoch: int  #: epoch of this step, from 0
+    index: int  #: batch index within the epoch, from 0
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    d_real: torch.Tensor  #: mean readout of D on the real batch: the tutorial's D(x)
+    d_fake: torch.Tensor  #: ... on the fakes before D's update: D(G(z)) "before"
+    d_fake_after: torch.Tensor  #: ... on the fakes during G's update: D(G(z)) "after"
+
+    NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
+
+    def values(self) -> torch.Tensor:
+        """The statistics stacked into one tensor, in the order of `NAMES`."""
+        return torch.stack([getattr(self, n).detach().float() for n in self.NAMES])
+
+
+@dataclass
+class Run:
+    """A training run in progress. Event hooks receive it as ``run``."""
+
+    recipe: Recipe  #: the resolved recipe, every default filled in
+    dir: Path  #: the run folder; hooks write their files here
+    device: torch.device
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: GanLoss
+    dataset: ImageDataset | TensorImages
+    batches: Batches
+    fixed_latents: torch.Tensor  #: FIXED_LATENTS latent vectors, on the device
+    total_steps: int  #: the step the run ends at
+    step: int = 0  #: steps done so far
+    epoch: int = 0  #: current epoch, from 0
+    should_stop: bool = False  #: a hook sets this to end the run after the current step
+    history: list[dict[str, float]] = field(default_factory=list)  #: every logged row
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    @property
+    def seed(self) -> int:
+        return self.recipe.seed
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    @property
+    def num_epochs(self) -> int:
+        """Epochs the run touches (the last may be partial when ``train.steps`` ends it)."""
+        return -(-self.total_steps // self.steps_per_epoch)
+
+    def sample_latents(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` latent vectors from their own seeded generator (never the training stream)."""
+        shape = tuple(self.generator.latent_shape)  # type: ignore[arg-type]
+        cpu = torch.Generator().manual_seed(seed)
+        return torch.randn((n, *shape), generator=cpu).to(self.device)
+
+    @torch.no_grad()
+    def generate(self, latents: torch.Tensor) -> torch.Tensor:
+        """G's images for ``latents``, leaving G exactly as it was.
+
+        G stays in training mode, as in the tutorial's progress grids (batch-norm uses the
+        batch's statistics); its running statistics are put back afterwards, so sampling
+        never changes a checkpoint.
+        """
+        saved = [b.clone() for b in self.generator.buffers()]
+        try:
+            return self.generator(latents).float()
+        finally:
+            for buffer, value in zip(self.generator.buffers(), saved, strict=True):
+                buffer.copy_(value)

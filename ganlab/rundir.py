@@ -1,0 +1,118 @@
+"""The run folder: where it goes, and the files the core writes into it.
+
+``<out>/<recipe name>/<YYYYmmdd-HHMMSS>-s<seed>/`` holds ``recipe.yaml`` (resolved),
+``run.json`` (versions, git commit, device, seed, timings, status), ``metrics.jsonl`` and
+``checkpoints/``; callbacks add their own files (``samples/`` ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ganlab.errors import GanlabError
+
+PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic", "wandb")
+
+
+def create_run_dir(out: Path, recipe_name: str, seed: int) -> Path:
+    """Make a new, empty run folder; never reuses an existing one."""
+    parent = out / recipe_name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanlabError(f"Cannot create the run folder under {str(out)!r}: {exc}.") from None
+    for attempt in range(1, 1000):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        path = parent / f"{stamp}-s{seed}{suffix}"
+        try:
+            path.mkdir()  # atomic: two runs started in the same second get different folders
+            return path
+        except FileExistsError:
+            continue
+    raise GanlabError(f"Too many runs in {parent} within one second.")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of Python and the packages a run depends on."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit(where: Path) -> dict[str, Any] | None:
+    """The git commit (and whether the tree had changes) of the repository around ``where``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def run_info(seed: int, device: str, recipe_path: Path | None) -> dict[str, Any]:
+    """The starting contents of ``run.json``."""
+    return {
+        "status": "running",
+        "seed": seed,
+        "device": device,
+        "command": sys.argv,
+        "recipe_source": str(recipe_path) if recipe_path else None,
+        "git": git_commit(recipe_path.parent if recipe_path else Path.cwd()),
+        "versions": versions(),
+        "host": platform.node(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+class MetricsLog:
+    """``metrics.jsonl``: one JSON object per logged row, appended and flushed as it comes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._file.write(json.dumps(row) + "\n")
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Read ``metrics.jsonl`` back (used by tests and by tools that compare runs)."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

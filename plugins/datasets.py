@@ -1,0 +1,180 @@
+"""Image data sets read from disk: any folder of images, and CelebA as the tutorial uses it.
+
+Both apply the tutorial's transform: Resize (short side), CenterCrop, ToTensor,
+Normalize(0.5, 0.5), decoding with PIL exactly as torchvision's ImageFolder does.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import torch
+from PIL import Image
+from pydantic import Field
+from torchvision import transforms
+
+import ganlab
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+CELEBA_HELP = (
+    "Download img_align_celeba.zip (about 1.4 GB, 'Align&Cropped Images') from the CelebA "
+    "page, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (or its Google Drive / Kaggle "
+    "mirrors). Then either unzip it so that {root}/img_align_celeba/000001.jpg exists, or "
+    "put the zip itself at {root}/img_align_celeba.zip (ganlab reads it without unzipping). "
+    "To use another place: --set data.params.root=PATH (a folder or the .zip)."
+)
+
+
+def tutorial_transform(image_size: int, channels: int) -> transforms.Compose:
+    """Resize(short side) -> CenterCrop -> ToTensor -> Normalize to [-1, 1]."""
+    return transforms.Compose([
+        transforms.Resize(image_size),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize((0.5,) * channels, (0.5,) * channels),
+    ])
+
+
+class FileImages:
+    """Images from files on disk, decoded on demand (in loader workers when there are any)."""
+
+    def __init__(self, files: list[Path], image_size: int, channels: int) -> None:
+        self.files = files
+        self.image_shape = (channels, image_size, image_size)
+        self.mode = "RGB" if channels == 3 else "L"
+        self.transform = tutorial_transform(image_size, channels)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        with open(self.files[index], "rb") as f:
+            image = Image.open(f).convert(self.mode)
+        return self.transform(image)
+
+
+class ZipImages:
+    """Images read straight from a zip archive; each process opens its own handle."""
+
+    def __init__(self, archive: Path, names: list[str], image_size: int, channels: int) -> None:
+        self.archive = archive
+        self.names = names
+        self.image_shape = (channels, image_size, image_size)
+        self.mode = "RGB" if channels == 3 else "L"
+        self.transform = tutorial_transform(image_size, channels)
+        self._zip: zipfile.ZipFile | None = None
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        # A ZipFile handle must not be shared across the loader's worker processes.
+        if self._zip is None or self._pid != os.getpid():
+            self._zip = zipfile.ZipFile(self.archive)
+            self._pid = os.getpid()
+        data = self._zip.read(self.names[index])
+        image = Image.open(io.BytesIO(data)).convert(self.mode)
+        return self.transform(image)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_zip"] = None  # open handles cannot be pickled to worker processes
+        return state
+
+
+def find_images(root: Path) -> list[Path]:
+    """Every image file under ``root`` (recursively), sorted by path like ImageFolder."""
+    return sorted(
+        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+
+
+def zip_image_names(archive: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(archive) as z:
+            return sorted(
+                n for n in z.namelist()
+                if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("__MACOSX/")
+            )
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ganlab.GanlabError(
+            f"{archive}: cannot read this zip file ({exc}). It may be incomplete: "
+            "download it again."
+        ) from None
+
+
+class ImageFolderParams(ganlab.Params):
+    root: str = Field(description="folder searched recursively for images, or a .zip of them")
+    image_size: int = Field(default=64, gt=0, description="side of the square crop")
+    channels: Literal[1, 3] = Field(default=3, description="3 for RGB, 1 for grayscale")
+
+
+def build_image_folder(params: ImageFolderParams) -> FileImages | ZipImages:
+    """Every image under a folder (or in a zip), resized and center-cropped."""
+    root = Path(params.root).expanduser()
+    if root.is_file() and root.suffix.lower() == ".zip":
+        names = zip_image_names(root)
+        if not names:
+            raise ganlab.GanlabError(f"data.params.root: {root} holds no images.")
+        return ZipImages(root, names, params.image_size, params.channels)
+    if not root.is_dir():
+        raise ganlab.GanlabError(
+            f"data.params.root: folder {str(root)!r} not found. Point it at a folder of "
+            "images, e.g. --set data.params.root=path/to/images."
+        )
+    files = find_images(root)
+    if not files:
+        raise ganlab.GanlabError(
+            f"data.params.root: {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
+            "Put images there or point root at another folder."
+        )
+    return FileImages(files, params.image_size, params.channels)
+
+
+class CelebAParams(ganlab.Params):
+    root: str = Field(
+        default="data/celeba",
+        description="folder holding img_align_celeba/ or img_align_celeba.zip, or the zip",
+    )
+    image_size: int = Field(default=64, gt=0, description="side of the square crop")
+
+
+def build_celeba(params: CelebAParams) -> FileImages | ZipImages:
+    """CelebA aligned faces (202,599 JPEGs) from the folder or the downloaded zip."""
+    root = Path(params.root).expanduser()
+    candidates = [root] if root.suffix.lower() == ".zip" else [
+        root / "img_align_celeba",  # the tutorial's layout
+        root / "img_align_celeba.zip",  # the download, not unzipped
+    ]
+    if root.name == "img_align_celeba" and root.is_dir():
+        candidates.insert(0, root)
+    for place in candidates:
+        if place.is_dir():
+            files = sorted(p for p in place.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+            if files:
+                return FileImages(files, params.image_size, 3)
+            raise ganlab.GanlabError(
+                f"CelebA folder {place} holds no .jpg files. " + CELEBA_HELP.format(root=root)
+            )
+        if place.is_file():
+            names = [n for n in zip_image_names(place) if n.lower().endswith((".jpg", ".jpeg"))]
+            if names:
+                return ZipImages(place, names, params.image_size, 3)
+            raise ganlab.GanlabError(
+                f"CelebA zip {place} holds no .jpg files. " + CELEBA_HELP.format(root=root)
+            )
+    raise ganlab.GanlabError(
+        f"CelebA not found at {str(root)!r}. " + CELEBA_HELP.format(root=root)
+    )
+
+
+@ganlab.hookimpl
+def ganlab_register_datasets(register: ganlab.Register) -> None:
+    register("image_folder", build_image_folder, params=ImageFolderParams)
+    register("celeba", build_celeba, params=CelebAParams)
