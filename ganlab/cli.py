@@ -43,11 +43,18 @@ def _command(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _plugin_option = click.option(
-    "-p", "--plugin", "plugin_specs", multiple=True, metavar="PLUGIN",
+    "-p",
+    "--plugin",
+    "plugin_specs",
+    multiple=True,
+    metavar="PLUGIN",
     help="A plugin module name or .py file to load (repeatable).",
 )
 _set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Override a recipe value by dotted key, e.g. --set train.batch_size=64 (repeatable).",
 )
 
@@ -76,7 +83,10 @@ def cli() -> None:
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
 @click.option("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the recipe).")
 @click.option(
-    "--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+    "--out",
+    type=click.Path(file_okay=False),
+    default="runs",
+    show_default=True,
     help="Folder that receives run folders (<out>/<recipe>/<time>-s<seed>/).",
 )
 @_plugin_option
@@ -119,7 +129,11 @@ def _describe_params(model: type[BaseModel]) -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
         annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        default = "required" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
+        default = (
+            "required"
+            if field.is_required()
+            else f"= {field.get_default(call_default_factory=True)!r}"
+        )
         doc = f"  # {field.description}" if field.description else ""
         lines.append(f"{name}: {annotation} {default}{doc}")
     return lines

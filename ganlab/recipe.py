@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.registry import Component, Registry
@@ -91,17 +98,22 @@ class Recipe(_Strict):
     metrics: list[ComponentSpec] = Field(default_factory=list)
     loggers: list[ComponentSpec] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _device_known(self) -> Recipe:
-        kind = self.device.split(":")[0]
-        if kind not in ("auto", "cpu", "cuda", "mps"):
-            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        return self
+    @field_validator("device")
+    @classmethod
+    def _device_known(cls, device: str) -> str:
+        kind, _, index = device.partition(":")
+        if kind not in ("auto", "cpu", "cuda", "mps") or (index and not index.isdigit()):
+            raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
+        return device
 
 
 #: Recipe section -> registry kind, for the single components and the lists.
-SINGLE = {"data": "datasets", "generator": "generators", "discriminator": "discriminators",
-          "loss": "losses"}
+SINGLE = {
+    "data": "datasets",
+    "generator": "generators",
+    "discriminator": "discriminators",
+    "loss": "losses",
+}
 LISTS = {"callbacks": "callbacks", "metrics": "metrics", "loggers": "loggers"}
 
 
@@ -220,7 +232,8 @@ def resolve(recipe: Recipe, registry: Registry, source: str = "recipe") -> Resol
         (section, kind, getattr(recipe, section)) for section, kind in SINGLE.items()
     ]
     for section, kind in LISTS.items():
-        places += [(f"{section}.{i}", kind, spec) for i, spec in enumerate(getattr(recipe, section))]
+        specs = getattr(recipe, section)
+        places += [(f"{section}.{i}", kind, spec) for i, spec in enumerate(specs)]
     components: dict[str, tuple[Component, BaseModel]] = {}
     problems: list[str] = []
     for place, kind, spec in places:
@@ -263,7 +276,9 @@ def format_errors(
             lines.append(f"{source}: {path}: missing; add it (see docs/recipes.md).")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {path}: {msg} (got {err.get('input')!r}).")
+            given = err.get("input")
+            got = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
+            lines.append(f"{source}: {path}: {msg}{got}.")
     return "\n".join(lines)
 
 

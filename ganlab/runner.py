@@ -53,9 +53,7 @@ def pick_device(name: str) -> torch.device:
             "Use --device cpu (or device: auto in the recipe)."
         )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise GanlabError(
-            f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here."
-        )
+        raise GanlabError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here.")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise GanlabError(f"device {name!r}: MPS is not available here. Use --device cpu.")
     return device
@@ -227,9 +225,7 @@ class _Loop:
         # (1) D: real batch and detached fakes.
         with self.autocast:
             real_scores = discriminator(real).reshape(-1).float()
-            latents = torch.randn(
-                (real.shape[0], *generator.latent_shape), device=run.device
-            )
+            latents = torch.randn((real.shape[0], *generator.latent_shape), device=run.device)
             fake = generator(latents)
             fake_scores = discriminator(fake.detach()).reshape(-1).float()
             loss_d = loss.discriminator_loss(real_scores, fake_scores)

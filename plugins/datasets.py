@@ -32,12 +32,14 @@ CELEBA_HELP = (
 
 def tutorial_transform(image_size: int, channels: int) -> transforms.Compose:
     """Resize(short side) -> CenterCrop -> ToTensor -> Normalize to [-1, 1]."""
-    return transforms.Compose([
-        transforms.Resize(image_size),
-        transforms.CenterCrop(image_size),
-        transforms.ToTensor(),
-        transforms.Normalize((0.5,) * channels, (0.5,) * channels),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(image_size),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5,) * channels, (0.5,) * channels),
+        ]
+    )
 
 
 class FileImages:
@@ -99,7 +101,8 @@ def zip_image_names(archive: Path) -> list[str]:
     try:
         with zipfile.ZipFile(archive) as z:
             return sorted(
-                n for n in z.namelist()
+                n
+                for n in z.namelist()
                 if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("__MACOSX/")
             )
     except (zipfile.BadZipFile, OSError) as exc:
@@ -148,10 +151,14 @@ class CelebAParams(ganlab.Params):
 def build_celeba(params: CelebAParams) -> FileImages | ZipImages:
     """CelebA aligned faces (202,599 JPEGs) from the folder or the downloaded zip."""
     root = Path(params.root).expanduser()
-    candidates = [root] if root.suffix.lower() == ".zip" else [
-        root / "img_align_celeba",  # the tutorial's layout
-        root / "img_align_celeba.zip",  # the download, not unzipped
-    ]
+    candidates = (
+        [root]
+        if root.suffix.lower() == ".zip"
+        else [
+            root / "img_align_celeba",  # the tutorial's layout
+            root / "img_align_celeba.zip",  # the download, not unzipped
+        ]
+    )
     if root.name == "img_align_celeba" and root.is_dir():
         candidates.insert(0, root)
     for place in candidates:
@@ -169,9 +176,7 @@ def build_celeba(params: CelebAParams) -> FileImages | ZipImages:
             raise ganlab.GanlabError(
                 f"CelebA zip {place} holds no .jpg files. " + CELEBA_HELP.format(root=root)
             )
-    raise ganlab.GanlabError(
-        f"CelebA not found at {str(root)!r}. " + CELEBA_HELP.format(root=root)
-    )
+    raise ganlab.GanlabError(f"CelebA not found at {str(root)!r}. " + CELEBA_HELP.format(root=root))
 
 
 @ganlab.hookimpl

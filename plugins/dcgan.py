@@ -28,7 +28,7 @@ class DiscriminatorParams(ganlab.Params):
 
 def _doublings(image_shape: tuple[int, int, int], role: str) -> int:
     """How many times the stack doubles from 4x4 to the image size; checks the size."""
-    channels, height, width = image_shape
+    _, height, width = image_shape
     if height != width or height < 8 or height & (height - 1):
         raise ganlab.GanlabError(
             f"dcgan {role}: images of {height}x{width} cannot be built; DCGAN needs square "

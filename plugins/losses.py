@@ -11,7 +11,9 @@ import ganlab
 
 class BCEParams(ganlab.Params):
     real_label: float = Field(
-        default=1.0, gt=0.0, le=1.0,
+        default=1.0,
+        gt=0.0,
+        le=1.0,
         description="target for real images; below 1 is one-sided label smoothing",
     )
 

@@ -1,0 +1,208 @@
+"""Whole runs through the CLI: the tutorial recipe on CelebA-shaped data, the quickstart,
+determinism, and what a run folder holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.rundir import read_metrics
+from tests.conftest import RECIPES, TINY, invoke, only_run_dir, tiny_recipe, write_recipe
+
+CELEBA = str(RECIPES / "dcgan_celeba.yaml")
+
+
+def tiny_celeba_args(root: Path, out: Path) -> list[str]:
+    args = ["run", CELEBA, "--out", str(out), "--set", f"data.params.root={root}"]
+    for override in TINY:
+        args += ["--set", override]
+    return args
+
+
+@pytest.mark.parametrize("layout", ["folder", "zip"])
+def test_dcgan_celeba_end_to_end(layout, celeba_dir, celeba_zip, tmp_path) -> None:
+    root = celeba_dir if layout == "folder" else celeba_zip
+    result = invoke(*tiny_celeba_args(root, tmp_path), "--set", "callbacks.0.params.every=1")
+    assert result.exit_code == 0, result.output
+    # The tutorial's stats line, at every iteration here (every=1): 20 images / 8 = 3 per epoch.
+    assert "Random Seed: 999" in result.output
+    for i in range(3):
+        assert f"[0/1][{i}/3]\tLoss_D: " in result.output
+    assert "\tD(G(z)): " in result.output and " / " in result.output
+
+    run_dir = only_run_dir(tmp_path)
+    assert run_dir.parent.name == "dcgan_celeba" and run_dir.name.endswith("-s999")
+    resolved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    assert resolved["data"]["params"]["root"] == str(root)
+    assert resolved["train"]["steps"] == 3
+
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "completed" and info["seed"] == 999 and info["steps"] == 3
+    assert info["device"] == "cpu"
+    assert {"torch", "torchvision", "ganlab", "python"} <= info["versions"].keys()
+
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "d_fake_after"} <= rows[0].keys()
+
+    grid = Image.open(run_dir / "samples" / "final.png")
+    assert grid.size == (8 * 16 + 9 * 2, 8 * 16 + 9 * 2)  # 8x8 grid of 16x16, padding 2
+    assert (run_dir / "samples" / "step_000001.png").is_file()
+
+    state = load_checkpoint(run_dir / "checkpoints" / "final.pt")
+    assert state["step"] == 3 and "main.0.weight" in state["generator"]
+
+
+def test_dcgan_celeba_without_data_says_where_to_get_it(tmp_path: Path) -> None:
+    result = invoke(
+        "run", CELEBA, "--out", str(tmp_path), "--set", f"data.params.root={tmp_path}/x"
+    )
+    assert result.exit_code == 2
+    assert "CelebA not found" in result.output
+    assert (
+        "img_align_celeba.zip" in result.output and "img_align_celeba/000001.jpg" in result.output
+    )
+    assert "--set data.params.root=" in result.output
+    assert not any(tmp_path.iterdir())  # no run folder for a run that never started
+
+
+def test_without_data_no_traceback_from_the_console_script(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganlab.cli",
+            "run",
+            CELEBA,
+            "--out",
+            str(tmp_path),
+            "--set",
+            f"data.params.root={tmp_path}/none",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("ganlab: error: CelebA not found")
+    assert "Traceback" not in proc.stderr
+    debug = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganlab.cli",
+            "run",
+            CELEBA,
+            "--debug",
+            "--out",
+            str(tmp_path),
+            "--set",
+            f"data.params.root={tmp_path}/none",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "Traceback" in debug.stderr and "GanlabError" in debug.stderr
+
+
+def test_quickstart_runs_a_few_steps(tmp_path: Path) -> None:
+    result = invoke(
+        "run",
+        str(RECIPES / "quickstart.yaml"),
+        "--out",
+        str(tmp_path),
+        "--set",
+        "train.steps=4",
+        "--set",
+        "data.params.count=256",
+        "--set",
+        "callbacks.0.params.every=2",
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    assert (run_dir / "samples" / "final.png").is_file()
+    assert len(read_metrics(run_dir / "metrics.jsonl")) == 4
+
+
+def _run_once(recipe: Path, out: Path) -> Path:
+    result = invoke("run", str(recipe), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return only_run_dir(out)
+
+
+def test_same_recipe_and_seed_give_identical_runs(tmp_path: Path) -> None:
+    recipe = tiny_recipe("unused")
+    recipe["data"] = {"name": "cartoon_faces", "params": {"count": 40, "image_size": 16}}
+    recipe["train"] = {"steps": 12, "batch_size": 16, "log_every": 5}  # 3 per epoch: 4 epochs
+    path = write_recipe(tmp_path / "r.yaml", recipe)
+    first, second = _run_once(path, tmp_path / "a"), _run_once(path, tmp_path / "b")
+    rows_a, rows_b = read_metrics(first / "metrics.jsonl"), read_metrics(second / "metrics.jsonl")
+    assert len(rows_a) == 12 and rows_a == rows_b
+    state_a = load_checkpoint(first / "checkpoints" / "final.pt")
+    state_b = load_checkpoint(second / "checkpoints" / "final.pt")
+    for net in ("generator", "discriminator"):
+        for key, value in state_a[net].items():
+            assert torch.equal(value, state_b[net][key]), (net, key)
+    # A different seed is a different run.
+    other = invoke("run", str(path), "--out", str(tmp_path / "c"), "--seed", "2")
+    assert other.exit_code == 0
+    assert read_metrics(only_run_dir(tmp_path / "c") / "metrics.jsonl") != rows_a
+
+
+def test_epochs_and_steps_whichever_comes_first(tmp_path: Path) -> None:
+    recipe = tiny_recipe("unused")
+    recipe["data"] = {"name": "cartoon_faces", "params": {"count": 20, "image_size": 16}}
+    recipe["train"] = {"epochs": 2, "steps": 100, "batch_size": 8}  # 3 per epoch -> 6 steps
+    recipe["callbacks"] = []
+    run_dir = _run_once(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "out")
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert [r["epoch"] for r in rows] == [0, 0, 0, 1, 1, 1]
+
+
+def test_sampling_during_training_does_not_change_training(tmp_path: Path) -> None:
+    recipe = tiny_recipe("unused")
+    recipe["data"] = {"name": "cartoon_faces", "params": {"count": 32, "image_size": 16}}
+    recipe["train"] = {"steps": 4, "batch_size": 8}
+    recipe["callbacks"] = []
+    plain = _run_once(write_recipe(tmp_path / "a.yaml", recipe), tmp_path / "a")
+    recipe["callbacks"] = [{"name": "samples", "params": {"every": 1}}]
+    sampled = _run_once(write_recipe(tmp_path / "b.yaml", recipe), tmp_path / "b")
+    assert len(list((sampled / "samples").glob("step_*.png"))) == 4
+    a = load_checkpoint(plain / "checkpoints" / "final.pt")["generator"]
+    b = load_checkpoint(sampled / "checkpoints" / "final.pt")["generator"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # batch-norm running stats included
+
+
+def test_image_size_the_architecture_cannot_build(celeba_dir: Path, tmp_path: Path) -> None:
+    args = tiny_celeba_args(celeba_dir, tmp_path)
+    result = invoke(*args, "--set", "data.params.image_size=48")
+    assert result.exit_code == 2
+    assert "48x48 cannot be built" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_empty_image_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe(tmp_path / "empty"))
+    result = invoke("run", str(path), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert "holds no images" in result.output
+
+
+def test_unavailable_device_is_a_clear_error(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe(tmp_path))
+    result = invoke("run", str(path), "--device", "cuda", "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert "no CUDA GPU" in result.output
