@@ -103,12 +103,13 @@ class Batches:
     def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         """Yield the batches of ``epoch`` from batch index ``start`` on."""
         order = epoch_order(len(self.dataset), self.seed, epoch)
-        chunks = [c.tolist() for c in order.split(self.batch_size)][start:]
         if self._resident is not None:
-            for chunk in chunks:
-                index = torch.tensor(chunk, device=self.device)
+            # One copy of the order per epoch: a host-to-device copy per batch would make the
+            # host wait for the device at every step.
+            for index in order.to(self.device).split(self.batch_size)[start:]:
                 yield to_unit_range(self._resident.index_select(0, index))
             return
+        chunks = [c.tolist() for c in order.split(self.batch_size)][start:]
         loader = DataLoader(
             self.dataset,  # type: ignore[arg-type]
             batch_sampler=chunks,
