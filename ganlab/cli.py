@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ def prepare(
     recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
 ) -> tuple[Resolved, Plugins]:
     """Read the recipe, load the plugins it and the user name, resolve its components."""
-    recipe = load_recipe(recipe_path, list(overrides))
-    plugins = load_plugins([*plugin_specs, *recipe.plugins], base_dir=Path(recipe_path).parent)
+    recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
+    plugins = load_plugins(recipe.plugins)
     return resolve(recipe, plugins.registry, source=recipe_path), plugins
 
 
@@ -128,14 +129,18 @@ def plugins(plugin_specs: tuple[str, ...]) -> None:
 def _describe_params(model: type[BaseModel]) -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
-        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        annotation = field.annotation
+        if typing.get_origin(annotation) is None and isinstance(annotation, type):
+            shown = annotation.__name__
+        else:  # Literal[1, 3], int | None, ...: the typing repr says it best
+            shown = str(annotation).replace("typing.", "")
         default = (
             "required"
             if field.is_required()
             else f"= {field.get_default(call_default_factory=True)!r}"
         )
         doc = f"  # {field.description}" if field.description else ""
-        lines.append(f"{name}: {annotation} {default}{doc}")
+        lines.append(f"{name}: {shown} {default}{doc}")
     return lines
 
 

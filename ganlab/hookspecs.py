@@ -112,7 +112,7 @@ def ganlab_register_loggers(register: Register) -> None:
 def ganlab_run_start(run: Run) -> None:
     """Fires once, after the models, optimizers and data are built and before the first step.
 
-    ``run.step`` is 0 (or the step a resumed run continues from). A hook may read anything on
+    ``run.step`` is 0. A hook may read anything on
     ``run`` and write files into ``run.dir``; it must not change the models or the data.
     """
 
@@ -138,7 +138,7 @@ def ganlab_epoch_end(run: Run, epoch: int) -> None:
 
 
 @hookspec
-def ganlab_log_metrics(run: Run, step: int, values: dict[str, float]) -> None:
+def ganlab_log_metrics(run: Run, step: int, values: dict[str, float | int]) -> None:
     """Fires for every logged row, in step order: training statistics and metric results.
 
     Training statistics are buffered on the device and flushed every ``train.log_every``

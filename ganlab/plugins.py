@@ -41,12 +41,11 @@ class Plugins:
         _check_hook_names(self.pm)
 
 
-def load_plugins(specs: Iterable[str] = (), base_dir: Path | None = None) -> Plugins:
+def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     """Load the built-ins, the installed plugins and ``specs``, then fill a registry.
 
-    ``specs`` are module names (``my_pkg.gan_plugin``) or ``.py`` paths; relative paths are
-    taken from ``base_dir`` (the recipe's folder) when the file exists there, else from the
-    current directory.
+    ``specs`` are module names (``my_pkg.gan_plugin``) or paths to ``.py`` files (relative
+    to the current directory; `load_recipe` has already made the recipe's own absolute).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -70,23 +69,21 @@ def load_plugins(specs: Iterable[str] = (), base_dir: Path | None = None) -> Plu
         _register(pm, plugin, name)
 
     for spec in specs:
-        if pm.get_plugin(spec) is None:  # the same plugin named twice loads once
-            _register(pm, _import_spec(spec, base_dir), spec)
+        _register(pm, _import_spec(spec), spec)
 
     _check_hook_names(pm)
     return Plugins(pm, _fill_registry(pm))
 
 
-def _import_spec(spec: str, base_dir: Path | None) -> ModuleType:
+def _import_spec(spec: str) -> ModuleType:
     """Import a plugin given as a module name or as a path to a ``.py`` file."""
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+    if is_plugin_file(spec):
         path = Path(spec).expanduser()
-        if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
-            path = base_dir / path
         if not path.is_file():
             raise GanlabError(
                 f"Plugin file {spec!r} not found (looked in {path.resolve().parent}). "
-                "Give a path relative to the recipe's folder or the current directory."
+                "In a recipe, give a path relative to the recipe's folder; with -p, one "
+                "relative to the current directory."
             )
         # A unique module name per file, so two files called plugin.py do not collide.
         digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
@@ -122,7 +119,14 @@ def _import_spec(spec: str, base_dir: Path | None) -> ModuleType:
         ) from exc
 
 
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    if pm.is_registered(plugin):
+        return  # the same plugin reached twice (recipe and -p, module and entry point)
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
@@ -136,7 +140,15 @@ def _check_hook_names(pm: pluggy.PluginManager) -> None:
     """
     known = [n for n in dir(hookspecs) if n.startswith("ganlab_")]
     for hook_name in dir(pm.hook):
-        if hook_name.startswith("_") or hook_name in known:
+        if hook_name.startswith("_"):
+            continue
+        if hook_name in known:
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.kwargnames:  # pluggy would silently never pass these
+                    raise GanlabError(
+                        f"Plugin {impl.plugin_name!r}: {hook_name} gives default values to "
+                        f"{', '.join(impl.kwargnames)}; hook arguments must have no defaults."
+                    )
             continue
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from ganlab.errors import GanlabError, did_you_mean
+from ganlab.plugins import is_plugin_file
 from ganlab.registry import Component, Registry
 
 
@@ -84,7 +86,7 @@ class TrainSpec(_Strict):
 class Recipe(_Strict):
     """A whole experiment. See docs/recipes.md for every field."""
 
-    name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+    name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = Field(default=0, ge=0, lt=2**63)
     device: str = "auto"
     plugins: list[str] = Field(default_factory=list)
@@ -140,8 +142,14 @@ class Resolved:
 # --- stage 1: YAML, overrides, structure --------------------------------------------------
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    """Read a recipe file, apply ``key.path=value`` overrides, validate its structure."""
+def load_recipe(
+    path: str | Path, overrides: Sequence[str] = (), extra_plugins: Sequence[str] = ()
+) -> Recipe:
+    """Read a recipe file, apply ``key.path=value`` overrides, validate its structure.
+
+    ``extra_plugins`` (from ``-p``) join the recipe's ``plugins:`` list, so that the resolved
+    recipe names every plugin the run needs and can be run again as it is.
+    """
     path = Path(path)
     if not path.is_file():
         raise GanlabError(
@@ -169,15 +177,17 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
         raise GanlabError(format_errors(exc, str(path), Recipe)) from None
-    # Plugin files are found relative to the recipe, and the resolved recipe must still
-    # find them when it is run again from the run folder.
-    recipe.plugins = [_absolute_plugin(p, path.parent) for p in recipe.plugins]
+    # Plugin files are found relative to the recipe (or, from -p, to the current folder),
+    # and the resolved recipe must still find them when it is run from the run folder.
+    plugins = [_absolute_plugin(p, path.parent) for p in recipe.plugins]
+    plugins += [_absolute_plugin(p, Path.cwd()) for p in extra_plugins]
+    recipe.plugins = list(dict.fromkeys(plugins))
     return recipe
 
 
 def _absolute_plugin(spec: str, base: Path) -> str:
-    if spec.endswith(".py") and not Path(spec).is_absolute() and (base / spec).is_file():
-        return str((base / spec).resolve())
+    if is_plugin_file(spec):
+        return str((base / Path(spec).expanduser()).resolve())
     return spec
 
 
@@ -186,7 +196,8 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise GanlabError(
-            f"--set {override!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=1e-4."
+            f"--set {override!r}: expected KEY=VALUE with a dotted key, "
+            "e.g. optimizers.generator.lr=1e-4."
         )
     try:
         value = yaml.safe_load(text) if text.strip() else ""
@@ -215,10 +226,8 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 def _list_index(node: list[Any], part: str, where: str, override: str) -> int:
     if not part.isdigit() or int(part) >= len(node):
-        raise GanlabError(
-            f"--set {override!r}: {where} needs an index from 0 to {len(node) - 1} "
-            "(the list has that many entries)."
-        )
+        valid = f"an index from 0 to {len(node) - 1}" if node else "no index: the list is empty"
+        raise GanlabError(f"--set {override!r}: {where} takes {valid}.")
     return int(part)
 
 

@@ -26,6 +26,11 @@ KINDS = (
 )
 
 
+def singular(kind: str) -> str:
+    """'losses' -> 'loss', 'datasets' -> 'data set': for messages."""
+    return {"datasets": "data set", "losses": "loss"}.get(kind, kind.removesuffix("s"))
+
+
 class Params(BaseModel):
     """Base class for a component's params: unknown keys are errors, values are immutable."""
 
@@ -93,7 +98,7 @@ class Registry:
         description: str | None = None,
     ) -> None:
         """Add a component; a second component of the same kind and name is an error."""
-        where = f"plugin {plugin!r} registers {kind[:-1]} {name!r}"
+        where = f"plugin {plugin!r} registers {singular(kind)} {name!r}"
         if not isinstance(name, str) or not name:
             raise GanlabError(f"{where}: the name must be a non-empty string.")
         if not callable(build):
@@ -109,7 +114,7 @@ class Registry:
         existing = self._components[kind].get(name)
         if existing is not None:
             raise GanlabError(
-                f"Two plugins register the {kind[:-1]} {name!r}: {existing.plugin!r} and "
+                f"Two plugins register the {singular(kind)} {name!r}: {existing.plugin!r} and "
                 f"{plugin!r}. Rename one of them or leave one plugin out."
             )
         doc = description if description is not None else (build.__doc__ or "")
@@ -123,7 +128,7 @@ class Registry:
         except KeyError:
             known = sorted(self._components[kind])
             raise GanlabError(
-                f"{where}: unknown {kind[:-1]} {name!r}.{did_you_mean(name, known)} "
+                f"{where}: unknown {singular(kind)} {name!r}.{did_you_mean(name, known)} "
                 f"Known {kind}: {', '.join(known) or '(none)'}. "
                 "Run `ganlab plugins` to list every component, or add the plugin that "
                 "provides it with -p or the recipe's `plugins:` list."

@@ -26,7 +26,7 @@ from ganlab.errors import GanlabError
 from ganlab.loss import GanLoss
 from ganlab.plugins import Plugins
 from ganlab.recipe import OptimizerSpec, Resolved, TrainSpec
-from ganlab.registry import Component
+from ganlab.registry import Component, singular
 from ganlab.run import FIXED_LATENTS, Run, StepStats
 from ganlab.rundir import MetricsLog, create_run_dir, run_info, write_json_atomic
 
@@ -80,7 +80,7 @@ def _build(place: str, component: Component, params: BaseModel, *args: Any) -> A
         raise
     except Exception as exc:
         raise RuntimeError(
-            f"{place}: building {component.kind[:-1]} {component.name!r} "
+            f"{place}: building {singular(component.kind)} {component.name!r} "
             f"(from plugin {component.plugin!r}) failed: {exc}"
         ) from exc
 
@@ -138,12 +138,13 @@ def train(
         for i, (component, params) in enumerate(resolved.listed("metrics"))
     ]
 
+    for name, observer in observers:
+        plugins.register_for_run(observer, name)
+
     run_dir = create_run_dir(out, recipe.name, recipe.seed)
     (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
     info = run_info(recipe.seed, str(device), recipe_path)
     write_json_atomic(run_dir / "run.json", info)
-    for name, observer in observers:
-        plugins.register_for_run(observer, name)
 
     run = Run(
         recipe=recipe,
@@ -160,7 +161,11 @@ def train(
         total_steps=total_steps(recipe.train, len(batches)),
     )
     run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
-    _Loop(run, plugins, metrics, info).train()
+    try:
+        _Loop(run, plugins, metrics, info).train()
+    finally:
+        for _, observer in observers:
+            plugins.pm.unregister(observer)
     return run
 
 
@@ -195,6 +200,7 @@ class _Loop:
                     if run.step % train.log_every == 0:
                         self.flush()
                     if train.eval_every and run.step % train.eval_every == 0:
+                        self.flush()  # rows reach the log in step order
                         self.evaluate()
                     if run.step >= run.total_steps or run.should_stop:
                         break

@@ -212,3 +212,89 @@ def test_plugins_lists_the_builtins() -> None:
     assert result.exit_code == 0, result.output
     for name in ("dcgan", "celeba", "image_folder", "cartoon_faces", "bce", "console", "samples"):
         assert f"  {name} " in result.output, name
+
+
+def test_hook_arguments_with_defaults_are_refused(tmp_path: Path) -> None:
+    out = _plugin_error(
+        tmp_path,
+        """
+        import ganlab
+
+        @ganlab.hookimpl
+        def ganlab_register_losses(register=None):
+            pass
+    """,
+    )
+    assert "ganlab_register_losses gives default values to register" in out
+
+
+def test_same_plugin_from_recipe_and_p_loads_once_and_is_recorded(
+    tmp_path: Path, images: Path, monkeypatch
+) -> None:
+    (tmp_path / "my_plugin.py").write_text(LSGAN_PLUGIN)
+    (tmp_path / "extra.py").write_text(
+        LSGAN_PLUGIN.replace('"lsgan"', '"lsgan2"').replace('"record_steps"', '"record_steps2"')
+    )
+    recipe = tiny_recipe(images, plugins=["my_plugin.py"], loss={"name": "lsgan2"})
+    path = write_recipe(tmp_path / "recipe.yaml", recipe)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        "run", str(path), "-p", "./my_plugin.py", "-p", "extra.py", "--out", str(tmp_path / "a")
+    )
+    assert result.exit_code == 0, result.output
+    saved = only_run_dir(tmp_path / "a") / "recipe.yaml"
+    # The run folder's recipe names both plugins and runs again without -p, from elsewhere.
+    monkeypatch.chdir(images)
+    again = invoke("run", str(saved), "--out", str(tmp_path / "b"))
+    assert again.exit_code == 0, again.output
+
+
+def test_metrics_are_computed_logged_in_step_order(tmp_path: Path, images: Path) -> None:
+    (tmp_path / "metric.py").write_text(
+        textwrap.dedent("""
+        import ganlab
+
+        def mean_pixel(run):
+            fake = run.generate(run.fixed_latents[:8])
+            return {"mean_pixel": float(fake.mean())}
+
+        @ganlab.hookimpl
+        def ganlab_register_metrics(register):
+            register("mean_pixel", lambda params: mean_pixel)
+    """)
+    )
+    recipe = tiny_recipe(images, plugins=["metric.py"], metrics=[{"name": "mean_pixel"}])
+    recipe["train"] = {"steps": 5, "batch_size": 4, "log_every": 4, "eval_every": 2}
+    result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    from ganlab.rundir import read_metrics
+
+    rows = read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(steps)
+    assert [r["step"] for r in rows if "mean_pixel" in r] == [2, 4, 5]  # every 2, and the end
+    assert all(-1 <= r["mean_pixel"] <= 1 for r in rows if "mean_pixel" in r)
+
+
+def test_callback_with_a_misspelled_hook_leaves_no_run_folder(tmp_path: Path, images: Path) -> None:
+    (tmp_path / "cb.py").write_text(
+        textwrap.dedent("""
+        import ganlab
+
+        class Typo:
+            @ganlab.hookimpl
+            def ganlab_step_ends(self, run, stats):
+                pass
+
+        @ganlab.hookimpl
+        def ganlab_register_callbacks(register):
+            register("typo", lambda params: Typo())
+    """)
+    )
+    recipe = tiny_recipe(images, plugins=["cb.py"], callbacks=[{"name": "typo"}])
+    out = tmp_path / "runs"
+    result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(out))
+    assert result.exit_code == 2
+    assert "'ganlab_step_ends', which is not a ganlab hook" in result.output
+    assert 'Did you mean "ganlab_step_end"?' in result.output
+    assert not out.exists()
