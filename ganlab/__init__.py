@@ -6,6 +6,7 @@ This module is the public API: what built-in and third-party plugins import.
 from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
 from ganlab.hookspecs import hookimpl
+from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
 from ganlab.registry import NoParams, Params, Register
 from ganlab.run import Run, StepStats
@@ -23,7 +24,11 @@ __all__ = [
     "StepStats",
     "TensorImages",
     "__version__",
+    "grid",
     "hookimpl",
+    "save_gif",
+    "save_grid",
+    "save_png",
     "to_uint8",
     "to_unit_range",
 ]

@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import sys
 import typing
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 from pydantic import BaseModel
 
-from ganlab.errors import GanlabError
+from ganlab.cliutil import user_command
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved, load_recipe, resolve
 from ganlab.registry import KINDS
-
-
-@contextlib.contextmanager
-def _user_errors(debug: bool) -> Iterator[None]:
-    """Print a GanlabError as one message and exit 2; with --debug, keep the traceback."""
-    try:
-        yield
-    except GanlabError as exc:
-        if debug:
-            raise
-        click.echo(f"ganlab: error: {exc}", err=True)
-        sys.exit(2)
-
-
-def _command(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --debug to a command and turn user errors into exit code 2."""
-
-    @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
-    @functools.wraps(func)
-    def wrapper(debug: bool, **kwargs: Any) -> Any:
-        with _user_errors(debug):
-            return func(**kwargs)
-
-    return wrapper
-
 
 _plugin_option = click.option(
     "-p",
@@ -91,7 +61,7 @@ def cli() -> None:
     help="Folder that receives run folders (<out>/<recipe>/<time>-s<seed>/).",
 )
 @_plugin_option
-@_command
+@user_command
 def run(
     recipe: str,
     overrides: tuple[str, ...],
@@ -111,7 +81,7 @@ def run(
 
 @cli.command()
 @_plugin_option
-@_command
+@user_command
 def plugins(plugin_specs: tuple[str, ...]) -> None:
     """List every component, the plugin that gave it, and its params."""
     registry = load_plugins(plugin_specs).registry
@@ -153,7 +123,7 @@ def recipe() -> None:
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
 @_set_option
 @_plugin_option
-@_command
+@user_command
 def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Print RECIPE resolved: every default filled in, as the run folder will hold it."""
     resolved, _ = prepare(recipe_path, overrides, plugin_specs)
@@ -164,7 +134,7 @@ def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, 
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
 @_set_option
 @_plugin_option
-@_command
+@user_command
 def validate(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Check RECIPE (structure, component names, params) and say what it uses."""
     resolved, _ = prepare(recipe_path, overrides, plugin_specs)

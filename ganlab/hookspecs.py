@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganlab.registry import Register
     from ganlab.run import Run, StepStats
 
@@ -144,6 +146,17 @@ def ganlab_log_metrics(run: Run, step: int, values: dict[str, float | int]) -> N
     Training statistics are buffered on the device and flushed every ``train.log_every``
     steps, so this hook fires in bursts; ``step`` tells which step each row belongs to.
     The same rows go to ``metrics.jsonl``. A hook must not change ``values``.
+    """
+
+
+@hookspec
+def ganlab_log_file(run: Run, step: int, name: str, path: Path, kind: str) -> None:
+    """Fires when a plugin or the core announces a file it wrote with ``run.log_file``.
+
+    ``kind`` says what the file is: ``"image"`` (a PNG such as a sample grid or a plot),
+    ``"video"`` (a GIF such as the fixed-noise progression) or ``"model"`` (a checkpoint).
+    ``name`` is a stable key such as ``"samples"``; ``step`` is the step it belongs to.
+    Loggers upload or index the file; they must not move or change it.
     """
 
 

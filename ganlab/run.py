@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,6 +57,16 @@ class Run:
     epoch: int = 0  #: current epoch, from 0
     should_stop: bool = False  #: a hook sets this to end the run after the current step
     history: list[dict[str, float]] = field(default_factory=list)  #: every logged row
+    #: what ``run.json`` will hold; a plugin may add a key of its own (written at the end)
+    info: dict[str, Any] = field(default_factory=dict)
+    hook: Any = field(default=None, repr=False)  #: the plugin manager's hook relay
+
+    def log_file(self, name: str, path: Path, kind: str) -> None:
+        """Announce a file this run wrote to the loggers (`ganlab_log_file`).
+
+        ``kind`` is ``"image"``, ``"video"`` or ``"model"``.
+        """
+        self.hook.ganlab_log_file(run=self, step=self.step, name=name, path=path, kind=kind)
 
     @property
     def name(self) -> str:

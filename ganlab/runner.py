@@ -128,9 +128,11 @@ def train(
     opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
     opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
     batches = Batches(dataset, recipe.train.batch_size, recipe.seed, device, recipe.train.workers)
+    # Pluggy calls the last registered first: loggers go in first, so that at every event
+    # the callbacks run before the loggers that record what they produced.
     observers = [
         (f"{section}.{i}:{component.name}", _build(f"{section}.{i}", component, params))
-        for section in ("callbacks", "loggers")
+        for section in ("loggers", "callbacks")
         for i, (component, params) in enumerate(resolved.listed(section))
     ]
     metrics = [
@@ -143,8 +145,6 @@ def train(
 
     run_dir = create_run_dir(out, recipe.name, recipe.seed)
     (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-    info = run_info(recipe.seed, str(device), recipe_path)
-    write_json_atomic(run_dir / "run.json", info)
 
     run = Run(
         recipe=recipe,
@@ -159,10 +159,13 @@ def train(
         batches=batches,
         fixed_latents=torch.empty(0),
         total_steps=total_steps(recipe.train, len(batches)),
+        info=run_info(recipe.seed, str(device), recipe_path),
+        hook=plugins.pm.hook,
     )
     run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+    write_json_atomic(run_dir / "run.json", run.info)
     try:
-        _Loop(run, plugins, metrics, info).train()
+        _Loop(run, plugins, metrics).train()
     finally:
         for _, observer in observers:
             plugins.pm.unregister(observer)
@@ -172,11 +175,10 @@ def train(
 class _Loop:
     """One run's loop, with the bookkeeping (logging, evaluation, run.json) around the step."""
 
-    def __init__(self, run: Run, plugins: Plugins, metrics: list[Any], info: dict) -> None:
+    def __init__(self, run: Run, plugins: Plugins, metrics: list[Any]) -> None:
         self.run = run
         self.hook = plugins.pm.hook
         self.metrics = metrics
-        self.info = info
         self.log = MetricsLog(run.dir / "metrics.jsonl")
         self.pending: list[StepStats] = []
         self.images_seen = 0
@@ -210,13 +212,13 @@ class _Loop:
             self.flush()
             if self.metrics and not (train.eval_every and run.step % train.eval_every == 0):
                 self.evaluate()
-            self.save("final.pt")
+            run.log_file("checkpoint", self.save("final.pt"), kind="model")
             self.finish("completed", started)
             self.hook.ganlab_run_end(run=run)
         except BaseException as exc:
             self.flush()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.info["error"] = f"{type(exc).__name__}: {exc}"
+            self.run.info["error"] = f"{type(exc).__name__}: {exc}"
             self.finish(status, started)
             self.hook.ganlab_run_error(run=run, error=exc)
             raise
@@ -292,10 +294,11 @@ class _Loop:
         values = {k: v for k, v in row.items() if k != "step"}
         self.hook.ganlab_log_metrics(run=self.run, step=row["step"], values=values)
 
-    def save(self, filename: str) -> None:
+    def save(self, filename: str) -> Path:
         run = self.run
+        path = run.dir / "checkpoints" / filename
         save_checkpoint(
-            run.dir / "checkpoints" / filename,
+            path,
             {
                 "generator": run.generator.state_dict(),
                 "discriminator": run.discriminator.state_dict(),
@@ -306,14 +309,15 @@ class _Loop:
                 "image_shape": list(run.dataset.image_shape),
                 "fixed_latents": run.fixed_latents.cpu(),
                 "recipe": run.recipe.model_dump(mode="json"),
-                "versions": self.info["versions"],
+                "versions": run.info["versions"],
             },
         )
+        return path
 
     def finish(self, status: str, started: float) -> None:
         run = self.run
         wall = time.perf_counter() - started
-        self.info.update(
+        run.info.update(
             status=status,
             steps=run.step,
             epochs_completed=run.epoch,
@@ -322,4 +326,4 @@ class _Loop:
             images_per_second=round(self.images_seen / wall, 1) if wall > 0 else None,
             ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        write_json_atomic(run.dir / "run.json", self.info)
+        write_json_atomic(run.dir / "run.json", run.info)
