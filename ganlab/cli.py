@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import typing
 from pathlib import Path
 
@@ -60,6 +61,12 @@ def cli() -> None:
     show_default=True,
     help="Folder that receives run folders (<out>/<recipe>/<time>-s<seed>/).",
 )
+@click.option(
+    "--wandb",
+    "wandb_mode",
+    type=click.Choice(["offline", "online", "disabled"]),
+    help="W&B mode for this run (sets WANDB_MODE; the default is offline).",
+)
 @_plugin_option
 @user_command
 def run(
@@ -68,10 +75,14 @@ def run(
     seed: int | None,
     device: str | None,
     out: str,
+    wandb_mode: str | None,
     plugin_specs: tuple[str, ...],
 ) -> None:
     """Train the recipe RECIPE (a .yaml file) and write a run folder."""
     from ganlab.runner import train  # torch loads only for commands that train
+
+    if wandb_mode:
+        os.environ["WANDB_MODE"] = wandb_mode  # W&B's own switch, read by the wandb logger
 
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
     resolved, plugins = prepare(recipe, (*overrides, *extra), plugin_specs)

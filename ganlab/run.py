@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganlab.data import Batches, ImageDataset, TensorImages
+from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
 from ganlab.loss import GanLoss
 from ganlab.recipe import Recipe
 
@@ -90,6 +90,11 @@ class Run:
         shape = tuple(self.generator.latent_shape)  # type: ignore[arg-type]
         cpu = torch.Generator().manual_seed(seed)
         return torch.randn((n, *shape), generator=cpu).to(self.device)
+
+    def real_images(self, n: int) -> torch.Tensor:
+        """The first ``n`` training images of the run's first epoch, on the CPU, in [-1, 1]."""
+        order = epoch_order(len(self.dataset), self.seed, 0)[:n].tolist()
+        return torch.stack([self.dataset[i].cpu() for i in order])
 
     @torch.no_grad()
     def generate(self, latents: torch.Tensor) -> torch.Tensor:

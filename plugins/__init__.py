@@ -5,4 +5,12 @@ as a third-party plugin would. The core loads the modules listed in `MODULES` fi
 installed and user plugins.
 """
 
-MODULES = ("datasets", "faces", "dcgan", "losses", "console", "samples")
+MODULES = (
+    "datasets",
+    "faces",
+    "dcgan",
+    "losses",
+    "console",
+    "samples",
+    "figures",
+)

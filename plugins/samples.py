@@ -1,4 +1,5 @@
-"""G's output on the run's fixed latent vectors, saved as a grid as training goes on."""
+"""G's output on the run's fixed latent vectors as training goes on: the tutorial's 8x8
+grids, and an animation of them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import torch
 from pydantic import Field
-from torchvision.utils import save_image
 
 import ganlab
 
@@ -16,25 +16,24 @@ class SamplesParams(ganlab.Params):
     nrow: int = Field(default=8, gt=0, description="images per row of the grid")
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int) -> None:
-    """Save images in [-1, 1] as one PNG grid (the tutorial's make_grid, padding 2)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, path, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
-
-
 class Samples:
-    """Writes ``samples/step_<N>.png`` after the first iteration, every N, and at the end
-    (also as ``samples/final.png``)."""
+    """Writes ``samples/step_<N>.png`` after the first iteration, every N and at the end
+    (also as ``samples/final.png``), and ``samples/progress.gif`` of all of them."""
 
     def __init__(self, every: int, nrow: int) -> None:
         self.every = every
         self.nrow = nrow
+        self.frames: list[torch.Tensor] = []  # uint8 grids, small: one per `every` steps
         self.last_saved = -1
 
     def _save(self, run: ganlab.Run) -> Path:
-        path = run.dir / "samples" / f"step_{run.step:06d}.png"
-        save_grid(run.generate(run.fixed_latents).cpu(), path, self.nrow)
+        frame = ganlab.grid(run.generate(run.fixed_latents), self.nrow)
+        path = ganlab.save_png(frame, run.dir / "samples" / f"step_{run.step:06d}.png")
+        self.frames.append(frame)
         self.last_saved = run.step
+        run.log_file("samples", path, kind="image")
+        # Rewritten at each save so a long run always has an up-to-date animation.
+        ganlab.save_gif(self.frames, run.dir / "samples" / "progress.gif")
         return path
 
     @ganlab.hookimpl
@@ -49,6 +48,7 @@ class Samples:
             self._save(run)
         final = run.dir / "samples" / f"step_{run.step:06d}.png"
         (run.dir / "samples" / "final.png").write_bytes(final.read_bytes())
+        run.log_file("progress", run.dir / "samples" / "progress.gif", kind="video")
 
 
 def build_samples(params: SamplesParams) -> Samples:

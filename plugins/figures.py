@@ -1,0 +1,88 @@
+"""The tutorial's result figures: real images before training, the loss curves, and real
+beside fake at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in any process
+from pydantic import Field
+
+import ganlab
+
+
+class FiguresParams(ganlab.Params):
+    every: int = Field(
+        default=1000, gt=0, description="redraw the loss plot every N iterations (and at the end)"
+    )
+    images: int = Field(default=64, gt=0, description="real and fake images per grid")
+
+
+def plot_losses(history: list[dict[str, float]], path: Path) -> Path:
+    """G's and D's loss against the iteration, as in the tutorial."""
+    rows = [r for r in history if "loss_g" in r]
+    figure = Figure(figsize=(10, 5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title("Generator and Discriminator Loss During Training")
+    steps = [r["step"] for r in rows]
+    axes.plot(steps, [r["loss_g"] for r in rows], label="G", linewidth=0.8)
+    axes.plot(steps, [r["loss_d"] for r in rows], label="D", linewidth=0.8)
+    axes.set_xlabel("iterations")
+    axes.set_ylabel("Loss")
+    axes.legend()
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path: Path) -> Path:
+    """Two image grids side by side: real training images and G's images."""
+    figure = Figure(figsize=(15, 7.5), layout="constrained")
+    for i, (title, images) in enumerate((("Real Images", real), ("Fake Images", fake))):
+        axes = figure.add_subplot(1, 2, i + 1)
+        axes.axis("off")
+        axes.set_title(title)
+        axes.imshow(ganlab.grid(images, nrow=8, padding=5).permute(1, 2, 0).numpy())
+    figure.savefig(path, dpi=100)
+    return path
+
+
+class Figures:
+    """Writes ``figures/real_images.png`` at the start, ``figures/losses.png`` every N
+    iterations and at the end, and ``figures/real_vs_fake.png`` at the end."""
+
+    def __init__(self, every: int, images: int) -> None:
+        self.every = every
+        self.images = images
+
+    @ganlab.hookimpl
+    def ganlab_run_start(self, run: ganlab.Run) -> None:
+        path = ganlab.save_grid(
+            run.real_images(self.images), run.dir / "figures" / "real_images.png"
+        )
+        run.log_file("real_images", path, kind="image")
+
+    @ganlab.hookimpl
+    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+        # run.history holds the rows flushed so far (every train.log_every steps).
+        if stats.step % self.every == 0:
+            plot_losses(run.history, run.dir / "figures" / "losses.png")
+
+    @ganlab.hookimpl
+    def ganlab_run_end(self, run: ganlab.Run) -> None:
+        figures = run.dir / "figures"
+        run.log_file("losses", plot_losses(run.history, figures / "losses.png"), kind="image")
+        fake = run.generate(run.fixed_latents[: self.images]).cpu()
+        real = run.real_images(len(fake))
+        path = plot_real_vs_fake(real, fake, figures / "real_vs_fake.png")
+        run.log_file("real_vs_fake", path, kind="image")
+
+
+def build_figures(params: FiguresParams) -> Figures:
+    """The tutorial's figures: real images, loss curves, real beside fake."""
+    return Figures(params.every, params.images)
+
+
+@ganlab.hookimpl
+def ganlab_register_callbacks(register: ganlab.Register) -> None:
+    register("figures", build_figures, params=FiguresParams)
