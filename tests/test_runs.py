@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -206,3 +207,36 @@ def test_unavailable_device_is_a_clear_error(tmp_path: Path) -> None:
     result = invoke("run", str(path), "--device", "cuda", "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2
     assert "no CUDA GPU" in result.output
+
+
+def test_tutorial_figures_and_progress(tmp_path: Path) -> None:
+    recipe = tiny_recipe("unused")
+    recipe["data"] = {"name": "cartoon_faces", "params": {"count": 64, "image_size": 16}}
+    recipe["train"] = {"steps": 20, "batch_size": 16, "log_every": 5}
+    recipe["callbacks"] = [
+        {"name": "console", "params": {"every": 100, "progress": "lines"}},
+        {"name": "samples", "params": {"every": 5}},
+        {"name": "figures", "params": {"every": 10}},
+    ]
+    result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    # Plain progress lines (not a terminal): every 10% of the run, with rate and ETA.
+    lines = [line for line in result.output.splitlines() if line.startswith("progress: ")]
+    assert len(lines) == 10 and lines[-1].startswith("progress: 20/20 iterations (100%)")
+    assert " img/s, elapsed " in lines[0] and ", ETA " in lines[0]
+
+    run_dir = only_run_dir(tmp_path)
+    grid_side = 8 * 16 + 9 * 2
+    assert Image.open(run_dir / "figures" / "real_images.png").size == (grid_side, grid_side)
+    losses = Image.open(run_dir / "figures" / "losses.png")
+    assert losses.size == (1000, 500)
+    # Two curves of different colours are drawn: more than a handful of distinct colours.
+    pixels = np.asarray(losses.convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 20
+    real_vs_fake = Image.open(run_dir / "figures" / "real_vs_fake.png")
+    assert real_vs_fake.size[0] == 2 * real_vs_fake.size[1]
+    # Frames: after step 1, then steps 5, 10, 15, 20; the GIF holds every one.
+    frames = sorted(p.name for p in (run_dir / "samples").glob("step_*.png"))
+    assert frames == [f"step_{s:06d}.png" for s in (1, 5, 10, 15, 20)]
+    gif = Image.open(run_dir / "samples" / "progress.gif")
+    assert gif.n_frames == 5 and gif.size == (grid_side, grid_side)
