@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import typing
 from pathlib import Path
@@ -10,6 +11,8 @@ import click
 from pydantic import BaseModel
 
 from ganlab.cliutil import user_command
+from ganlab.compare import compare
+from ganlab.errors import GanlabError
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved, load_recipe, resolve
 from ganlab.registry import KINDS
@@ -50,7 +53,13 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--resume",
+    metavar="RUN_DIR|auto",
+    help="Continue a stopped run in place from its newest checkpoint; `auto` picks the "
+    "newest unfinished run of RECIPE under --out. Without RECIPE, the run's own recipe.",
+)
 @_set_option
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
 @click.option("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the recipe).")
@@ -70,7 +79,8 @@ def cli() -> None:
 @_plugin_option
 @user_command
 def run(
-    recipe: str,
+    recipe: str | None,
+    resume: str | None,
     overrides: tuple[str, ...],
     seed: int | None,
     device: str | None,
@@ -78,16 +88,56 @@ def run(
     wandb_mode: str | None,
     plugin_specs: tuple[str, ...],
 ) -> None:
-    """Train the recipe RECIPE (a .yaml file) and write a run folder."""
+    """Train the recipe RECIPE (a .yaml file) and write a run folder.
+
+    Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
+    continue with --resume.
+    """
     from ganlab.runner import train  # torch loads only for commands that train
 
     if wandb_mode:
         os.environ["WANDB_MODE"] = wandb_mode  # W&B's own switch, read by the wandb logger
-
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
+    run_dir = None
+    if resume is not None and resume != "auto":
+        run_dir = _run_folder(Path(resume))
+        recipe = recipe or str(run_dir / "recipe.yaml")
+    if recipe is None:
+        raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
     resolved, plugins = prepare(recipe, (*overrides, *extra), plugin_specs)
-    finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe))
+    if resume == "auto":
+        run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
+    finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
     click.echo(f"Run folder: {finished.dir}")
+
+
+def _run_folder(path: Path) -> Path:
+    if not (path / "run.json").is_file() or not (path / "recipe.yaml").is_file():
+        raise GanlabError(
+            f"--resume {path}: not a run folder (it needs run.json and recipe.yaml). Give a "
+            "folder such as runs/<recipe>/<time>-s<seed>, or --resume auto."
+        )
+    return path
+
+
+def _newest_unfinished(parent: Path) -> Path:
+    """The most recently started run under ``parent`` whose run.json says it did not complete."""
+    unfinished = []
+    for path in parent.glob("*/run.json"):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not readable: not a run we can resume
+        if info.get("status") != "completed":
+            unfinished.append((info.get("started", ""), path.stat().st_mtime, path.parent))
+    if unfinished:
+        return max(unfinished)[2]
+    raise GanlabError(
+        f"--resume auto: no unfinished run under {parent}. Start a new run without --resume."
+    )
+
+
+cli.add_command(compare)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ def user_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         click.echo(f"ganlab: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 def user_command(func: Callable[..., Any]) -> Callable[..., Any]:

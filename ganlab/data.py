@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ganlab.errors import GanlabError
+
 
 @runtime_checkable
 class ImageDataset(Protocol):
@@ -119,8 +121,13 @@ class Batches:
             # Its own generator, so the loader never draws from the training RNG stream.
             generator=torch.Generator().manual_seed(self.seed + epoch),
         )
-        for batch in loader:
-            yield batch.to(self.device, non_blocking=True)
+        try:
+            for batch in loader:
+                yield batch.to(self.device, non_blocking=True)
+        except GanlabError as exc:
+            # A loader worker's error comes back with the worker's traceback folded into
+            # its message; the user needs only the original message.
+            raise GanlabError(str(exc).rsplit("GanlabError: ", 1)[-1].strip()) from None
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -10,9 +10,8 @@ Loading happens in two stages because a recipe may name its own plugins:
 
 from __future__ import annotations
 
-import copy
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -74,7 +73,10 @@ class TrainSpec(_Strict):
     workers: int = Field(default=0, ge=0)
     log_every: int = Field(default=50, gt=0)
     eval_every: int | None = Field(default=None, gt=0)
+    checkpoint_every: int | None = Field(default=1000, gt=0)
+    keep_checkpoints: int = Field(default=3, gt=0)
     precision: Literal["fp32", "bf16"] = "fp32"
+    deterministic: bool = False
 
     @model_validator(mode="after")
     def _has_length(self) -> TrainSpec:
@@ -316,6 +318,52 @@ def _model_in(annotation: Any) -> Any:
     return annotation
 
 
-def dump_raw(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as plain data (for comparisons and the run folder)."""
-    return copy.deepcopy(recipe.model_dump(mode="json"))
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys for every leaf of a nested recipe; list items go by index.
+
+    ``{"callbacks": [{"params": {"every": 5}}]}`` gives ``{"callbacks.0.params.every": 5}``.
+    An empty mapping or list has no leaves and gives no key.
+    """
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in items:
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def differing_keys(flat_recipes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dotted keys whose value is not the same in every recipe, or that only some have.
+
+    In the order they first appear (the recipe's own order).
+    """
+    keys: dict[str, None] = {}
+    for flat in flat_recipes:
+        keys.update(dict.fromkeys(flat))
+    differ = []
+    for key in keys:
+        values = [flat.get(key, Absent) for flat in flat_recipes]
+        first = values[0]
+        if any(v is Absent for v in values) or any(not _same(first, v) for v in values[1:]):
+            differ.append(key)
+    return differ
+
+
+class Absent:
+    """Marks a key a recipe does not have (distinct from any YAML value, null included)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    # 1 == 1.0 == True in Python; in a recipe, true and 1 are different settings.
+    return (type(a) is type(b) or (is_number(a) and is_number(b))) and a == b
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- metrics ------------------------------------------------------------------------------

@@ -115,7 +115,44 @@ class MetricsLog:
         self._file.close()
 
 
+def keep_rows_until(path: Path, step: int) -> None:
+    """Drop the rows of ``metrics.jsonl`` after ``step`` (atomically)."""
+    if not path.exists():
+        return
+    rows = [r for r in read_metrics(path) if r["step"] <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Read ``metrics.jsonl`` back (used by tests and by tools that compare runs)."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of a run folder's ``metrics.jsonl``.
+
+    A last line without its newline that does not parse is a row cut off by a run that was
+    killed mid-write; it is left out. Any other line that is not a JSON object with a
+    ``step`` is an error that names the file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GanlabError(f"{path}: missing; every run folder holds its metrics.jsonl.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GanlabError(f"{path}: cannot be read ({' '.join(str(exc).split())}).") from None
+    lines = text.split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: cut off mid-write
+                continue
+            raise GanlabError(f"{path}, line {number}: not JSON ({exc.msg}).") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise GanlabError(f"{path}, line {number}: expected a JSON object with a step.")
+        rows.append(row)
+    return rows

@@ -10,7 +10,13 @@ The step is the DCGAN tutorial's, written once for any loss plugin:
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
+import math
+import os
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,15 +26,30 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from ganlab.checkpoint import save_checkpoint
+from ganlab.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    publish_final,
+    restore_training_state,
+    save_checkpoint,
+    step_checkpoints,
+    training_state,
+)
 from ganlab.data import Batches, ImageDataset, TensorImages
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.loss import GanLoss
 from ganlab.plugins import Plugins
-from ganlab.recipe import OptimizerSpec, Resolved, TrainSpec
+from ganlab.recipe import OptimizerSpec, Recipe, Resolved, TrainSpec, differing_keys, flatten
 from ganlab.registry import Component, singular
 from ganlab.run import FIXED_LATENTS, Run, StepStats
-from ganlab.rundir import MetricsLog, create_run_dir, run_info, write_json_atomic
+from ganlab.rundir import (
+    MetricsLog,
+    create_run_dir,
+    keep_rows_until,
+    run_info,
+    write_json_atomic,
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -101,18 +122,53 @@ def build_models(
     return generator.to(device), discriminator.to(device)
 
 
+#: errno values that mean "no room left to write".
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+#: Recipe keys that may change when a run is resumed: how long it trains.
+LENGTH_KEYS = ("train.epochs", "train.steps")
+
+
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """CPU runs are always repeatable; on CUDA, `deterministic` trades speed for it."""
+    if deterministic:
+        # cuBLAS needs this before its first use to pick reproducible kernels.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+
+
+def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> None:
+    """Refuse to continue a run with a recipe that differs in more than its length."""
+    flats = [flatten(saved), flatten(recipe.model_dump(mode="json"))]
+    keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
+    if keys:
+        raise GanlabError(
+            f"Cannot resume {run_dir}: the recipe differs from the run's in {', '.join(keys)}. "
+            "Only train.epochs and train.steps may change; start a new run for the rest."
+        )
+
+
 def train(
     resolved: Resolved,
     plugins: Plugins,
     out: Path,
     recipe_path: Path | None = None,
+    resume: Path | None = None,
 ) -> Run:
-    """Run a resolved recipe to the end and return the finished `Run`."""
+    """Run a resolved recipe to the end and return the finished `Run`.
+
+    With ``resume`` (a run folder), continue that run in place from its newest checkpoint.
+    """
     recipe = resolved.recipe
+    state = None
+    if resume is not None:
+        checkpoint = latest_checkpoint(resume)
+        state = load_checkpoint(checkpoint)
+        check_resumable(state["recipe"], recipe, resume)
     seed_everything(recipe.seed)
     device = pick_device(recipe.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest
+    set_determinism(recipe.train.deterministic, device)
 
     # Build everything before the run folder exists, so a mistake leaves nothing behind.
     dataset = _build("data", *resolved.get("data"))
@@ -128,6 +184,11 @@ def train(
     opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
     opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
     batches = Batches(dataset, recipe.train.batch_size, recipe.seed, device, recipe.train.workers)
+    if state is not None and state["step"] >= total_steps(recipe.train, len(batches)):
+        raise GanlabError(
+            f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
+            "To train longer, resume with a larger --set train.steps=N (or train.epochs)."
+        )
     # Pluggy calls the last registered first: loggers go in first, so that at every event
     # the callbacks run before the loggers that record what they produced.
     observers = [
@@ -143,7 +204,19 @@ def train(
     for name, observer in observers:
         plugins.register_for_run(observer, name)
 
-    run_dir = create_run_dir(out, recipe.name, recipe.seed)
+    if resume is None:
+        run_dir = create_run_dir(out, recipe.name, recipe.seed)
+        info = run_info(recipe.seed, str(device), recipe_path)
+    else:
+        run_dir = resume
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        info.update(status="running", device=str(device))
+        info.setdefault("resumed", []).append(
+            {
+                "from": str(checkpoint.relative_to(run_dir)),
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
     (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
 
     run = Run(
@@ -159,10 +232,15 @@ def train(
         batches=batches,
         fixed_latents=torch.empty(0),
         total_steps=total_steps(recipe.train, len(batches)),
-        info=run_info(recipe.seed, str(device), recipe_path),
+        info=info,
         hook=plugins.pm.hook,
     )
-    run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+    if state is None:
+        run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+    else:
+        restore_training_state(run, state)
+        # Rows a killed run logged after its last checkpoint are logged again, identically.
+        keep_rows_until(run_dir / "metrics.jsonl", run.step)
     write_json_atomic(run_dir / "run.json", run.info)
     try:
         _Loop(run, plugins, metrics).train()
@@ -182,6 +260,8 @@ class _Loop:
         self.log = MetricsLog(run.dir / "metrics.jsonl")
         self.pending: list[StepStats] = []
         self.images_seen = 0
+        self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
+        self.previous_handlers: dict[int, Any] = {}
         train = run.recipe.train
         self.autocast = (
             torch.autocast(run.device.type, dtype=torch.bfloat16)
@@ -193,6 +273,7 @@ class _Loop:
         run, train = self.run, self.run.recipe.train
         started = time.perf_counter()
         try:
+            self.catch_signals()
             self.hook.ganlab_run_start(run=run)
             while run.step < run.total_steps and not run.should_stop:
                 start = run.step - run.epoch * run.steps_per_epoch
@@ -204,6 +285,10 @@ class _Loop:
                     if train.eval_every and run.step % train.eval_every == 0:
                         self.flush()  # rows reach the log in step order
                         self.evaluate()
+                    if train.checkpoint_every and run.step % train.checkpoint_every == 0:
+                        self.checkpoint()
+                    if self.signal is not None:
+                        self.stop_on_signal()
                     if run.step >= run.total_steps or run.should_stop:
                         break
                 if run.step == (run.epoch + 1) * run.steps_per_epoch:
@@ -212,18 +297,54 @@ class _Loop:
             self.flush()
             if self.metrics and not (train.eval_every and run.step % train.eval_every == 0):
                 self.evaluate()
-            run.log_file("checkpoint", self.save("final.pt"), kind="model")
+            final = publish_final(self.checkpoint())
+            run.log_file("checkpoint", final, kind="model")
             self.finish("completed", started)
             self.hook.ganlab_run_end(run=run)
         except BaseException as exc:
-            self.flush()
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.run.info["error"] = f"{type(exc).__name__}: {exc}"
-            self.finish(status, started)
+            with contextlib.suppress(OSError):  # best effort: the disk may be what failed
+                self.flush(check=False)
+                interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted))
+                run.info["error"] = f"{type(exc).__name__}: {exc}"
+                self.finish("interrupted" if interrupted else "failed", started)
             self.hook.ganlab_run_error(run=run, error=exc)
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+                raise GanlabError(
+                    f"The disk is full ({exc.strerror}: {exc.filename or run.dir}). Checkpoints "
+                    "already written are intact: free space, then continue with "
+                    f"ganlab run --resume {run.dir}"
+                ) from exc
             raise
         finally:
             self.log.close()
+            self.restore_signals()
+
+    # --- signals: finish the step, write a checkpoint, say how to resume ---------------------
+
+    def catch_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous_handlers[signum] = signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+        # A second Ctrl-C stops at once, the usual way.
+        signal.signal(signum, self.previous_handlers.get(signum, signal.SIG_DFL))
+
+    def restore_signals(self) -> None:
+        for signum, handler in self.previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def stop_on_signal(self) -> None:
+        run = self.run
+        path = self.checkpoint()
+        name = signal.Signals(self.signal).name
+        raise RunInterrupted(
+            f"{name}: stopped after step {run.step} of {run.total_steps}; checkpoint "
+            f"{path}. Continue with: ganlab run --resume {run.dir}",
+            self.signal,
+        )
 
     def step(self, real: torch.Tensor, index: int) -> StepStats:
         """One D update and one G update: the tutorial's iteration, for any loss."""
@@ -265,17 +386,33 @@ class _Loop:
         self.pending.append(stats)
         return stats
 
-    def flush(self) -> None:
-        """Move buffered step statistics to the host in one transfer and log them."""
+    def flush(self, check: bool = True) -> None:
+        """Move buffered step statistics to the host in one transfer and log them.
+
+        With ``check``, a loss that is NaN or infinite stops the run (checking here costs no
+        extra wait for the device, and every checkpoint is written after a flush, so none
+        holds a diverged model).
+        """
         if not self.pending:
             return
         values = torch.stack([s.values() for s in self.pending]).cpu().tolist()
+        bad = None
         for stats, row_values in zip(self.pending, values, strict=True):
             row = {"step": stats.step, "epoch": stats.epoch}
             row.update(zip(StepStats.NAMES, row_values, strict=True))
             self.emit(row)
+            if bad is None and not all(math.isfinite(v) for v in row_values):
+                bad = row
         self.pending.clear()
         self.log.flush()
+        if check and bad is not None:
+            name = next(k for k in StepStats.NAMES if not math.isfinite(bad[k]))
+            kept = step_checkpoints(self.run.dir)
+            last = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint yet"
+            raise GanlabError(
+                f"Training diverged at step {bad['step']}: {name} is {bad[name]}; {last}. "
+                "Try a lower learning rate (optimizers.*.lr) or fp32 precision."
+            )
 
     def evaluate(self) -> None:
         """Compute every metric of the recipe at the current step, and log the results."""
@@ -294,24 +431,15 @@ class _Loop:
         values = {k: v for k, v in row.items() if k != "step"}
         self.hook.ganlab_log_metrics(run=self.run, step=row["step"], values=values)
 
-    def save(self, filename: str) -> Path:
+    def checkpoint(self) -> Path:
+        """Write ``checkpoints/step_<N>.pt`` (after logging every step up to N), keep the
+        newest ``train.keep_checkpoints``."""
         run = self.run
-        path = run.dir / "checkpoints" / filename
-        save_checkpoint(
-            path,
-            {
-                "generator": run.generator.state_dict(),
-                "discriminator": run.discriminator.state_dict(),
-                "opt_g": run.opt_g.state_dict(),
-                "opt_d": run.opt_d.state_dict(),
-                "step": run.step,
-                "epoch": run.epoch,
-                "image_shape": list(run.dataset.image_shape),
-                "fixed_latents": run.fixed_latents.cpu(),
-                "recipe": run.recipe.model_dump(mode="json"),
-                "versions": run.info["versions"],
-            },
-        )
+        self.flush()
+        path = run.dir / "checkpoints" / f"step_{run.step:06d}.pt"
+        if not path.exists():  # already written at this step (e.g. signal right after one)
+            save_checkpoint(path, training_state(run))
+            prune_checkpoints(run.dir, run.recipe.train.keep_checkpoints)
         return path
 
     def finish(self, status: str, started: float) -> None:

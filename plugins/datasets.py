@@ -10,7 +10,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import torch
 from PIL import Image
@@ -42,6 +42,21 @@ def tutorial_transform(image_size: int, channels: int) -> transforms.Compose:
     )
 
 
+def decode(stream: BinaryIO, name: object, mode: str) -> Image.Image:
+    """Decode one image; a corrupt or truncated file stops the run, naming the file.
+
+    Stopping (rather than skipping) keeps every epoch the same size and order, which exact
+    resume relies on; one bad file in a data set is worth fixing once.
+    """
+    try:
+        return Image.open(stream).convert(mode)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ganlab.GanlabError(
+            f"{name}: cannot decode this image ({exc}). It is corrupt or truncated: "
+            "replace or delete it, then run again."
+        ) from None
+
+
 class FileImages:
     """Images from files on disk, decoded on demand (in loader workers when there are any)."""
 
@@ -56,7 +71,7 @@ class FileImages:
 
     def __getitem__(self, index: int) -> torch.Tensor:
         with open(self.files[index], "rb") as f:
-            image = Image.open(f).convert(self.mode)
+            image = decode(f, self.files[index], self.mode)
         return self.transform(image)
 
 
@@ -81,7 +96,7 @@ class ZipImages:
             self._zip = zipfile.ZipFile(self.archive)
             self._pid = os.getpid()
         data = self._zip.read(self.names[index])
-        image = Image.open(io.BytesIO(data)).convert(self.mode)
+        image = decode(io.BytesIO(data), f"{self.archive}:{self.names[index]}", self.mode)
         return self.transform(image)
 
     def __getstate__(self) -> dict:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from pydantic import Field
 
 import ganlab
@@ -35,6 +37,13 @@ class Samples:
         # Rewritten at each save so a long run always has an up-to-date animation.
         ganlab.save_gif(self.frames, run.dir / "samples" / "progress.gif")
         return path
+
+    @ganlab.hookimpl
+    def ganlab_run_start(self, run: ganlab.Run) -> None:
+        # A resumed run continues the animation with the grids it already saved.
+        for path in sorted((run.dir / "samples").glob("step_*.png")):
+            if int(path.stem.removeprefix("step_")) <= run.step:
+                self.frames.append(torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1))
 
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:

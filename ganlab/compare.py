@@ -1,0 +1,463 @@
+"""`ganlab compare`: a table of runs side by side, and their loss curves in one plot.
+
+The table shows what each run was (recipe, seed, status), how it went (steps, wall time,
+images per second, final and best metrics) and only the recipe keys that differ between the
+runs, so two runs of one recipe with one ``--set`` change show that one key and nothing else.
+
+Everything here but the click command is a small pure function over the files of a run
+folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.rundir``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from ganlab.cliutil import user_command
+from ganlab.errors import GanlabError
+from ganlab.recipe import Absent, differing_keys, flatten, is_number
+from ganlab.rundir import read_metrics
+
+#: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
+TRAINING_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
+#: The training losses whose final value the table shows.
+LOSSES = ("loss_d", "loss_g")
+#: Recipe keys that already have a column of their own (seed; name is the recipe column).
+SHOWN_KEYS = frozenset({"seed", "name"})
+#: At most this many differing keys go into a plot legend label.
+LEGEND_KEYS = 4
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What `ganlab compare` reads from one run folder."""
+
+    path: Path
+    recipe: dict[str, Any]
+    info: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric of one run: its last value and its lowest value (and that value's step)."""
+
+    final: float | None
+    best: float | None
+    best_step: int | None
+
+
+# --- finding and reading runs -----------------------------------------------------------
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run folder is a folder that holds ``run.json``."""
+    return (path / "run.json").is_file()
+
+
+def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
+    """The run folders named by ``paths``, in the order given, each once.
+
+    A path that holds ``run.json`` is a run; any other folder stands for every folder under
+    it (at any depth) that holds ``run.json``, sorted by path.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if not path.exists():
+            raise GanlabError(
+                f"{path}: no such file or folder. Give run folders (each holds run.json) "
+                "or a folder with runs under it, such as runs/quickstart."
+            )
+        if is_run_dir(path):
+            runs = [path]
+        elif path.is_dir():
+            runs = sorted(p.parent for p in path.rglob("run.json") if p.is_file())
+        else:
+            runs = []
+        if not runs:
+            raise GanlabError(
+                f"{path}: no run folders found (a run folder holds run.json). Give run folders "
+                "or a folder with runs under it, such as runs/quickstart; `ganlab run` makes them."
+            )
+        for run in runs:
+            key = run.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(run)
+    return found
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The resolved recipe in ``path`` (a run folder's ``recipe.yaml``) as a mapping."""
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanlabError(f"{path}: missing; every run folder holds its recipe.yaml.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise GanlabError(f"{path}: cannot be read as YAML ({_one_line(exc)}).") from None
+    if not isinstance(recipe, dict):
+        raise GanlabError(f"{path}: not a recipe (expected a mapping of keys to values).")
+    return recipe
+
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    """A run folder's ``run.json`` as a mapping."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanlabError(f"{path}: missing; every run folder holds its run.json.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GanlabError(f"{path}: cannot be read as JSON ({_one_line(exc)}).") from None
+    if not isinstance(info, dict):
+        raise GanlabError(f"{path}: expected a JSON object.")
+    return info
+
+
+def load_run(path: Path) -> RunData:
+    """Read one run folder: its resolved recipe, its run.json and its metrics rows."""
+    return RunData(
+        path=path,
+        recipe=read_recipe(path / "recipe.yaml"),
+        info=read_run_info(path / "run.json"),
+        rows=read_metrics(path / "metrics.jsonl"),
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+# --- what differs ---------------------------------------------------------------------------
+
+
+def metric_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The metric columns of metrics.jsonl rows: numeric columns that are not training
+    columns, in the order they first appear."""
+    names: dict[str, None] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key not in TRAINING_KEYS and is_number(value):
+                names[key] = None
+    return list(names)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], name: str) -> MetricSummary:
+    """The final value of column ``name`` (its last row) and its best value.
+
+    "Best" means lowest (as for a loss or FID); values that are not finite (a diverged
+    run's nan) are never best. Rows without the column are skipped.
+    """
+    values = [(row["step"], row[name]) for row in rows if is_number(row.get(name))]
+    if not values:
+        return MetricSummary(final=None, best=None, best_step=None)
+    finite = [(step, v) for step, v in values if math.isfinite(v)]
+    best_step, best = min(finite, key=lambda sv: sv[1]) if finite else (None, None)
+    return MetricSummary(final=values[-1][1], best=best, best_step=best_step)
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Short names for runs: the folder names, or as many trailing path parts as it takes
+    to tell them apart (``quickstart/20250101-120000-s0``)."""
+    parts = [p.resolve().parts for p in paths]
+    longest = max((len(p) for p in parts), default=1)
+    for depth in range(1, longest + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(p) for p in paths]
+
+
+def short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """For each dotted key, its shortest dotted suffix that no other key in ``keys`` ends
+    with (``optimizers.generator.lr`` -> ``lr``, or ``generator.lr`` beside
+    ``discriminator.lr``)."""
+    short = {}
+    for key in keys:
+        parts = key.split(".")
+        for depth in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-depth:])
+            clash = any(other != key and f".{other}".endswith(f".{suffix}") for other in keys)
+            if not clash:
+                break
+        short[key] = suffix
+    return short
+
+
+def recipe_value(value: Any) -> str:
+    """A recipe value as the table shows it: YAML's spelling for null and booleans."""
+    if value is Absent:
+        return MISSING
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def number(value: Any, spec: str = ".4g") -> str:
+    """A measured number for the table; ``-`` when there is none."""
+    if value is None:
+        return MISSING
+    return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def compare_runs(runs: Sequence[RunData]) -> dict[str, Any]:
+    """The comparison as data: the differing keys, and per run what the table shows."""
+    flats = [flatten(run.recipe) for run in runs]
+    differ = differing_keys(flats)
+    metrics = metric_names(row for run in runs for row in run.rows)
+    labels = run_labels([run.path for run in runs])
+    table = []
+    for run, flat, label in zip(runs, flats, labels, strict=True):
+        training = [row for row in run.rows if "loss_g" in row or "loss_d" in row]
+        steps = run.info.get("steps")
+        if steps is None and training:
+            steps = training[-1]["step"]
+        table.append(
+            {
+                "run": label,
+                "path": str(run.path),
+                "recipe": run.recipe.get("name")
+                or Path(str(run.info.get("recipe_source") or "?")).stem,
+                "status": run.info.get("status"),
+                "seed": run.info.get("seed", run.recipe.get("seed")),
+                "steps": steps,
+                "wall_seconds": run.info.get("wall_seconds"),
+                "images_per_second": run.info.get("images_per_second"),
+                "final": {name: summarize(training, name).final for name in LOSSES},
+                "metrics": {name: vars(summarize(run.rows, name)) for name in metrics},
+                "keys": {key: flat.get(key, Absent) for key in differ},
+            }
+        )
+    return {"differing_keys": differ, "metrics": metrics, "runs": table}
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """Aligned plain-text columns: a header, a rule, the rows; columns in ``right`` are
+    right-aligned (numbers)."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def render_text(comparison: Mapping[str, Any]) -> str:
+    """The text `ganlab compare` prints: the differing keys, then one table row per run.
+
+    Every differing key gets a column, except ``seed`` and ``name``, which the seed and
+    recipe columns show already (the line above the table still names them).
+    """
+    differ = comparison["differing_keys"]
+    metrics = comparison["metrics"]
+    columns = [key for key in differ if key not in SHOWN_KEYS]
+    header = ["run", "recipe", "status", "seed", "steps", "wall s", "img/s"]
+    header += [f"final {name}" for name in LOSSES]
+    for name in metrics:
+        header += [f"{name} final", f"{name} best"]
+    header += columns
+    right = set(range(3, len(header) - len(columns)))  # seed .. the last metric
+    rows = []
+    for run in comparison["runs"]:
+        row = [run["run"], str(run["recipe"]), str(run["status"] or MISSING)]
+        row += [number(run["seed"]), number(run["steps"])]
+        row += [number(run["wall_seconds"], ".1f"), number(run["images_per_second"], ".1f")]
+        row += [number(run["final"][name]) for name in LOSSES]
+        for name in metrics:
+            row += [number(run["metrics"][name]["final"]), number(run["metrics"][name]["best"])]
+        row += [recipe_value(run["keys"][key]) for key in columns]
+        rows.append(row)
+    lines = [f"Recipe keys that differ: {', '.join(differ) if differ else 'none'}", ""]
+    lines.append(format_table(header, rows, right))
+    if metrics:
+        lines += ["", "best = the lowest value the run logged"]
+    return "\n".join(lines)
+
+
+def to_json(comparison: Mapping[str, Any]) -> str:
+    """The comparison as JSON: a number that is not finite (nan) becomes null, and a
+    differing key that a run's recipe lacks is left out of its ``keys``."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items() if v is not Absent}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(comparison), indent=2, allow_nan=False)
+
+
+# --- the plot -----------------------------------------------------------------------------
+
+
+def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
+    """One legend label per run: its short name and its values of the differing keys."""
+    differ = comparison["differing_keys"]
+    short = short_keys(differ)
+    labels = []
+    for run in comparison["runs"]:
+        values = [f"{short[key]}={recipe_value(run['keys'][key])}" for key in differ]
+        if len(values) > LEGEND_KEYS:
+            values = [*values[:LEGEND_KEYS], "..."]
+        labels.append(f"{run['run']} ({', '.join(values)})" if values else run["run"])
+    return labels
+
+
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """The trailing mean over ``window`` values (fewer at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_losses(runs: Sequence[RunData], labels: Sequence[str], path: Path) -> None:
+    """Overlay the runs' loss_d and loss_g against the step, one subplot each, into
+    ``path`` (its suffix picks the format). Long curves get a light moving average drawn
+    over the raw values, which stay visible. Never replaces an existing file."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in any process
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(12, 5), dpi=100, layout="constrained")
+    axes = figure.subplots(1, 2, sharex=True)
+    titles = {"loss_d": "Discriminator loss (loss_d)", "loss_g": "Generator loss (loss_g)"}
+    colors = [f"C{i % 10}" for i in range(len(runs))]
+    styles = ["-", "--", ":", "-."]
+    for i, (run, label) in enumerate(zip(runs, labels, strict=True)):
+        style = styles[(i // 10) % len(styles)]  # more runs than colours: vary the line too
+        for ax, name in zip(axes, LOSSES, strict=True):
+            points = [(r["step"], r[name]) for r in run.rows if is_number(r.get(name))]
+            if not points:
+                continue
+            steps = [s for s, _ in points]
+            values = [v for _, v in points]
+            window = len(values) // 50
+            if window >= 2:
+                ax.plot(steps, values, color=colors[i], linestyle=style, linewidth=0.6, alpha=0.3)
+                smooth = moving_average(values, window)
+                ax.plot(steps, smooth, color=colors[i], linestyle=style, linewidth=1.4, label=label)
+            else:
+                ax.plot(steps, values, color=colors[i], linestyle=style, linewidth=1.2, label=label)
+    for ax, name in zip(axes, LOSSES, strict=True):
+        ax.set_title(titles[name])
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    if not handles:
+        handles, names = axes[1].get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncols=min(2, max(1, len(names))))
+    figure.suptitle(f"Loss curves of {len(runs)} run{'s' * (len(runs) != 1)}")
+    fmt = path.suffix.lstrip(".").lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "xb") as f:  # "x": fail rather than replace a file made meanwhile
+            figure.savefig(f, format=fmt)
+    except FileExistsError:
+        raise GanlabError(_exists_message(path)) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse a plot path that exists or whose suffix is not an image format."""
+    from matplotlib.figure import Figure
+
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in Figure().canvas.get_supported_filetypes():
+        kind = f".{suffix} files" if suffix else "a file without a suffix"
+        raise GanlabError(
+            f"--plot {path}: matplotlib cannot write {kind}. "
+            "Give a file name ending in .png, .pdf or .svg."
+        )
+    if path.exists():
+        raise GanlabError(_exists_message(path))
+
+
+def _exists_message(path: Path) -> str:
+    return (
+        f"--plot {path}: the file exists and ganlab does not overwrite it. "
+        f"Give another file, e.g. --plot {path.with_name(path.stem + '-2' + path.suffix)}, "
+        "or move the old one away."
+    )
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+@click.command("compare")
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--plot",
+    "plot_path",
+    default="compare.png",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the overlay of the loss curves (.png, .pdf, .svg ...). An existing "
+    "file is never overwritten: the command stops with an error instead.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the table's data as JSON instead of the text table.",
+)
+@user_command
+def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool) -> None:
+    """Compare runs: a table and an overlay plot of their loss curves.
+
+    Each RUN_DIR is a run folder (it holds run.json) or a folder with runs under it at any
+    depth, such as runs/quickstart: every run there is compared. The table has one row
+    per run: recipe, status, seed, steps, wall time, images per second, the final loss_d
+    and loss_g, the final and best (lowest) value of any other metric, and one column per
+    recipe key that differs between the runs (keys in only some runs count as differing).
+
+    \b
+    Examples:
+      ganlab compare runs/quickstart
+      ganlab compare runs/quickstart/20250101-120000-s0 runs/quickstart/20250101-121500-s1 \\
+          --plot seeds.png
+    """
+    paths = find_run_dirs(Path(p) for p in run_dirs)
+    plot = Path(plot_path)
+    check_plot_path(plot)
+    runs = [load_run(path) for path in paths]
+    comparison = compare_runs(runs)
+    wrote_plot = any(is_number(r.get(n)) for run in runs for r in run.rows for n in LOSSES)
+    if wrote_plot:
+        plot_losses(runs, legend_labels(comparison), plot)
+    if as_json:
+        click.echo(to_json({**comparison, "plot": str(plot) if wrote_plot else None}))
+        return
+    click.echo(render_text(comparison))
+    click.echo("")
+    if wrote_plot:
+        click.echo(f"Loss curves: {plot}")
+    else:
+        click.echo("Loss curves: none written (no run has a loss row in metrics.jsonl yet).")
