@@ -14,7 +14,7 @@ import ganlab
 
 class FiguresParams(ganlab.Params):
     every: int = Field(
-        default=1000, gt=0, description="redraw the loss plot every N iterations (and at the end)"
+        default=1000, gt=0, description="redraw the figures every N iterations (and at the end)"
     )
     images: int = Field(default=64, gt=0, description="real and fake images per grid")
 
@@ -48,8 +48,8 @@ def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path: Path) -> Pat
 
 
 class Figures:
-    """Writes ``figures/real_images.png`` at the start, ``figures/losses.png`` every N
-    iterations and at the end, and ``figures/real_vs_fake.png`` at the end."""
+    """Writes ``figures/real_images.png`` at the start, and ``figures/losses.png`` and
+    ``figures/real_vs_fake.png`` every N iterations and at the end."""
 
     def __init__(self, every: int, images: int) -> None:
         self.every = every
@@ -62,20 +62,25 @@ class Figures:
         )
         run.log_file("real_images", path, kind="image")
 
+    def _draw(self, run: ganlab.Run) -> tuple[Path, Path]:
+        # run.history holds the rows flushed so far (every train.log_every steps).
+        figures = run.dir / "figures"
+        fake = run.generate(run.fixed_latents[: self.images]).cpu()
+        return (
+            plot_losses(run.history, figures / "losses.png"),
+            plot_real_vs_fake(run.real_images(len(fake)), fake, figures / "real_vs_fake.png"),
+        )
+
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
-        # run.history holds the rows flushed so far (every train.log_every steps).
         if stats.step % self.every == 0:
-            plot_losses(run.history, run.dir / "figures" / "losses.png")
+            self._draw(run)  # long runs have up-to-date figures while they train
 
     @ganlab.hookimpl
     def ganlab_run_end(self, run: ganlab.Run) -> None:
-        figures = run.dir / "figures"
-        run.log_file("losses", plot_losses(run.history, figures / "losses.png"), kind="image")
-        fake = run.generate(run.fixed_latents[: self.images]).cpu()
-        real = run.real_images(len(fake))
-        path = plot_real_vs_fake(real, fake, figures / "real_vs_fake.png")
-        run.log_file("real_vs_fake", path, kind="image")
+        losses, real_vs_fake = self._draw(run)
+        run.log_file("losses", losses, kind="image")
+        run.log_file("real_vs_fake", real_vs_fake, kind="image")
 
 
 def build_figures(params: FiguresParams) -> Figures:
