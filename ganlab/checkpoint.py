@@ -61,7 +61,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint safely; a file that is not a ganlab checkpoint is a clear error."""
     if not path.is_file():
-        raise GanlabError(f"Checkpoint {str(path)!r} not found.")
+        raise GanlabError(
+            f"Checkpoint {str(path)!r} not found. Give a .pt file from a run folder's "
+            "checkpoints/ (or the run folder itself where a command accepts one)."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

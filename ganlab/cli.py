@@ -16,6 +16,8 @@ from ganlab.errors import GanlabError
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved, load_recipe, resolve
 from ganlab.registry import KINDS
+from ganlab.runner import train
+from ganlab.sample import sample
 
 _plugin_option = click.option(
     "-p",
@@ -93,8 +95,6 @@ def run(
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
     continue with --resume.
     """
-    from ganlab.runner import train  # torch loads only for commands that train
-
     if wandb_mode:
         os.environ["WANDB_MODE"] = wandb_mode  # W&B's own switch, read by the wandb logger
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
@@ -138,6 +138,7 @@ def _newest_unfinished(parent: Path) -> Path:
 
 
 cli.add_command(compare)
+cli.add_command(sample)
 
 
 @cli.command()

@@ -71,7 +71,7 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GanlabError(
             f"device {name!r}: this machine has no CUDA GPU that torch can use. "
-            "Use --device cpu (or device: auto in the recipe)."
+            "Use --device cpu (or auto, which takes a GPU when there is one)."
         )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise GanlabError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here.")

@@ -1,0 +1,342 @@
+"""`ganlab sample`: images from a finished run's generator, as a grid, as files or as walks.
+
+The generator is rebuilt the way the run built it: the recipe stored in the checkpoint names
+its plugins and components, the registry builds it for the checkpoint's image shape, and the
+saved weights go in. It samples in eval mode (batch-norm uses its running statistics), so an
+image depends only on its own latent vector, not on the others in the batch.
+
+Latent vectors come from their own ``torch.Generator`` on the CPU, one vector after another,
+and only then move to the device: a seed gives the same vectors on any device, and image ``i``
+is the same whatever ``-n`` is.
+
+``--interpolate`` walks through latent space as in the DCGAN paper (Radford et al. 2015,
+fig. 4): a series of random points ``z_0, z_1, ..., z_rows``, walk ``i`` going from ``z_i`` to
+``z_(i+1)`` by spherical interpolation (slerp), which keeps the intermediate points at the
+typical distance from the origin of a Gaussian latent (White 2016, "Sampling generative
+networks").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.cliutil import user_command
+from ganlab.data import to_uint8
+from ganlab.errors import GanlabError
+from ganlab.images import grid, save_gif, save_grid, save_png
+from ganlab.plugins import load_plugins
+from ganlab.recipe import Recipe, format_errors, resolve
+from ganlab.runner import build_models, pick_device
+
+#: The checkpoint a run folder is sampled from, when it has one.
+FINAL = "final.pt"
+#: Latent vectors per forward pass: bounds memory for a large ``-n``.
+BATCH = 256
+#: Display time of one frame of a walk's GIF.
+SECONDS_PER_FRAME = 0.12
+
+
+# --- finding and loading ------------------------------------------------------------------
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint file for ``path``: the file itself, or a run folder's checkpoint.
+
+    In a run folder (or its ``checkpoints/`` folder) that is ``final.pt``, else the newest
+    ``*.pt`` there.
+    """
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise GanlabError(
+            f"{str(path)!r} not found. Give a checkpoint file (.pt) or the folder of a "
+            "finished run (runs/<recipe>/<time>-s<seed>/)."
+        )
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (folder / FINAL).is_file():
+        return folder / FINAL
+    found = [p for p in folder.glob("*.pt") if p.is_file()]
+    if not found:
+        raise GanlabError(
+            f"No checkpoint in {folder}: no {FINAL} and no other .pt file. Give the folder "
+            "of a run that finished (runs/<recipe>/<time>-s<seed>/) or the path to a .pt file."
+        )
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def run_folder(checkpoint: Path) -> Path:
+    """The run folder a checkpoint belongs to (the checkpoint's folder if it is elsewhere)."""
+    folder = checkpoint.parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a run's generator from a checkpoint file or a run folder, in eval mode.
+
+    Returns the generator on ``device`` and the checkpoint's contents (on the CPU).
+    """
+    checkpoint = find_checkpoint(Path(path))
+    state = load_checkpoint(checkpoint)
+    source = str(checkpoint)
+    raw, shape = state.get("recipe"), state.get("image_shape")
+    if not isinstance(raw, dict) or not isinstance(shape, (list, tuple)) or len(shape) != 3:
+        raise GanlabError(
+            f"{source}: the checkpoint holds no recipe or image shape, so its generator cannot "
+            "be rebuilt. Sample from a checkpoint that `ganlab run` wrote."
+        )
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise GanlabError(format_errors(exc, f"{source} (its recipe)", Recipe)) from None
+    plugins = load_plugins(recipe.plugins)
+    resolved = resolve(recipe, plugins.registry, source=source)
+    image_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+    generator, _ = build_models(resolved, image_shape, torch.device("cpu"))
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as exc:
+        component, _ = resolved.get("generator")
+        raise GanlabError(
+            f"{source}: the saved weights do not fit generator {component.name!r} as plugin "
+            f"{component.plugin!r} builds it now ({str(exc).splitlines()[0]}). The plugin has "
+            "probably changed since the run; sample with the version that trained it."
+        ) from None
+    return generator.eval().to(device), state
+
+
+# --- latent vectors -----------------------------------------------------------------------
+
+
+def sample_latents(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """``n`` latent vectors ``(n, *generator.latent_shape)`` on the CPU, from ``seed``.
+
+    Drawn one vector at a time from a dedicated CPU generator, so the first ``k`` of ``n``
+    are the ``k`` vectors of the same seed (one batched draw does not promise that).
+    """
+    shape = tuple(generator.latent_shape)  # type: ignore[arg-type]
+    rng = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randn(shape, generator=rng) for _ in range(n)])
+
+
+def slerp(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation from each ``start[i]`` to ``end[i]`` in ``steps`` steps.
+
+    ``start`` and ``end`` are ``(k, *shape)``; the result is ``(k, steps, *shape)``, whose
+    first and last steps are exactly ``start`` and ``end``. Nearly parallel vectors fall
+    back to linear interpolation.
+    """
+    a, b = start.flatten(1).double(), end.flatten(1).double()
+    t = torch.linspace(0, 1, steps, dtype=torch.float64)[None, :, None]
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1, 1)[:, None, None]
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    a, b = a[:, None], b[:, None]
+    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-12)
+    linear = (1 - t) * a + t * b
+    walk = torch.where(sin.abs() < 1e-6, linear, spherical)
+    return walk.to(start.dtype).reshape(start.shape[0], steps, *start.shape[1:])
+
+
+def walk_latents(generator: nn.Module, rows: int, frames: int, seed: int) -> torch.Tensor:
+    """``rows`` walks of ``frames`` steps, ``(rows, frames, *latent_shape)``, on the CPU.
+
+    Walk ``i`` goes from point ``i`` to point ``i + 1`` of the seed's series of random points
+    (`sample_latents`), so the walks read row by row are one path through ``rows + 1`` points,
+    and walk ``i`` starts at image ``i`` of ``ganlab sample`` with the same seed.
+    """
+    points = sample_latents(generator, rows + 1, seed)
+    return slerp(points[:-1], points[1:], frames)
+
+
+# --- generating and writing ---------------------------------------------------------------
+
+
+@torch.no_grad()
+def generate(
+    generator: nn.Module, latents: torch.Tensor, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """G's images for ``latents`` (on the CPU), in batches: float ``[-1, 1]`` on the CPU."""
+    for chunk in latents.split(BATCH):
+        yield generator(chunk.to(device)).float().cpu()
+
+
+def frame_columns(count: int) -> int:
+    """Columns for ``count`` tiles in a near-square grid: a divisor of ``count`` that leaves
+    no hole when one keeps the grid at most twice as wide as tall, else ``ceil(sqrt)``."""
+    side = math.isqrt(count - 1) + 1  # ceil(sqrt(count))
+    for columns in range(side, math.isqrt(2 * count) + 1):
+        if count % columns == 0:
+            return columns
+    return side
+
+
+def walk_frames(images: torch.Tensor, columns: int) -> list[torch.Tensor]:
+    """The GIF frames for walks ``(rows, frames, C, H, W)``: frame ``t`` is every walk at
+    step ``t`` as one grid, going forward and back (``2 * frames - 2`` frames) so that the
+    animation loops without a jump."""
+    steps = images.shape[1]
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    return [grid(images[:, t], columns) for t in order]
+
+
+def _refuse_existing(*paths: Path, empty_folder_ok: bool = False) -> None:
+    for path in paths:
+        if empty_folder_ok and path.is_dir() and not any(path.iterdir()):
+            continue
+        if path.exists():
+            raise GanlabError(
+                f"{path} already exists; `ganlab sample` never overwrites it. Choose another "
+                "--out or a different --seed, or move the old one away."
+            )
+
+
+def _png(path: Path, option: str = "--out") -> Path:
+    if path.suffix.lower() != ".png":
+        raise GanlabError(f"{option} {path}: give a file name ending in .png.")
+    return path
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source != click.core.ParameterSource.DEFAULT
+
+
+def _check_options(ctx: click.Context, interpolate: bool, separate: bool) -> None:
+    """Refuse options that do not apply to the chosen output, rather than ignore them."""
+    conflicts = {
+        "--interpolate": (interpolate, {"num": "-n/--num", "separate": "--separate"}),
+        "--separate": (separate, {"nrow": "--nrow"}),
+        "no --interpolate": (not interpolate, {"rows": "--rows", "frames": "--frames"}),
+    }
+    for mode, (active, options) in conflicts.items():
+        for name, flag in options.items():
+            if active and _given(ctx, name):
+                what = "without --interpolate" if mode.startswith("no ") else f"with {mode}"
+                raise click.UsageError(f"{flag} does not apply {what}.", ctx)
+
+
+@click.command("sample")
+@click.argument("checkpoint_or_run", metavar="CHECKPOINT_OR_RUN", type=click.Path())
+@click.option(
+    "-n", "--num", type=click.IntRange(min=1), default=64, show_default=True, help="Images."
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the latent vectors: the same seed gives the same images, on any device.",
+)
+@click.option(
+    "--nrow",
+    type=click.IntRange(min=1),
+    help="Images per row of the grid [default: 8]; with --interpolate, walks per row of each "
+    "GIF frame [default: a near-square grid].",
+)
+@click.option("--separate", is_flag=True, help="Write one PNG per image into a folder.")
+@click.option(
+    "--interpolate",
+    is_flag=True,
+    help="Latent walks instead: a grid with one walk per row, and a GIF of all walks at once.",
+)
+@click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True, help="Walks.")
+@click.option(
+    "--frames",
+    type=click.IntRange(min=2),
+    default=10,
+    show_default=True,
+    help="Steps per walk, both ends included.",
+)
+@click.option(
+    "--device",
+    "device_name",
+    default="auto",
+    show_default=True,
+    help="auto, cpu, cuda, cuda:N or mps.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Where to write: the grid's .png (with --interpolate the GIF goes next to it, as "
+    ".gif), or the folder for --separate [default: in the run folder's samples/].",
+)
+@user_command
+def sample(
+    checkpoint_or_run: str,
+    num: int,
+    seed: int,
+    nrow: int | None,
+    separate: bool,
+    interpolate: bool,
+    rows: int,
+    frames: int,
+    device_name: str,
+    out: str | None,
+) -> None:
+    """Generate images with the generator of a finished run.
+
+    CHECKPOINT_OR_RUN is a run folder (its checkpoints/final.pt, else its newest .pt) or a
+    checkpoint file. The generator runs in eval mode. By default the output goes to the run
+    folder's samples/: sample-s<SEED>.png (a grid of -n images), sample-s<SEED>/ (with
+    --separate: 0000.png, 0001.png, ...), or walk-s<SEED>.png and walk-s<SEED>.gif (with
+    --interpolate: --rows walks through latent space between random points, --frames steps
+    each; walk i goes from point i to point i+1). An existing file is never overwritten:
+    choose --out or another --seed.
+    """
+    _check_options(click.get_current_context(), interpolate, separate)
+    try:
+        device = pick_device(device_name)
+    except RuntimeError:  # torch.device() of something that is no device
+        raise GanlabError(
+            f"--device {device_name!r}: not a device. Use auto, cpu, cuda, cuda:N or mps."
+        ) from None
+    checkpoint = find_checkpoint(Path(checkpoint_or_run))
+    samples_dir = run_folder(checkpoint) / "samples"
+
+    if interpolate:
+        png = _png(Path(out)) if out else samples_dir / f"walk-s{seed}.png"
+        gif = png.with_suffix(".gif")
+        _refuse_existing(png, gif)
+    elif separate:
+        folder = Path(out) if out else samples_dir / f"sample-s{seed}"
+        _refuse_existing(folder, empty_folder_ok=True)
+    else:
+        png = _png(Path(out)) if out else samples_dir / f"sample-s{seed}.png"
+        _refuse_existing(png)
+
+    generator, state = load_generator(checkpoint, device)
+    click.echo(f"Generator of {checkpoint} (step {state.get('step', '?')}), on {device}")
+
+    if interpolate:
+        latents = walk_latents(generator, rows, frames, seed)
+        images = torch.cat(list(generate(generator, latents.flatten(0, 1), device)))
+        walks = images.reshape(rows, frames, *images.shape[1:])
+        save_grid(images, png, nrow=frames)
+        columns = nrow if nrow else frame_columns(rows)
+        save_gif(walk_frames(walks, columns), gif, seconds_per_frame=SECONDS_PER_FRAME)
+        click.echo(f"Wrote {png} ({rows} walks of {frames} steps, one per row)")
+        click.echo(f"Wrote {gif} ({2 * frames - 2} frames, forward and back)")
+    elif separate:
+        width = max(4, len(str(num - 1)))
+        index = 0
+        for batch in generate(generator, sample_latents(generator, num, seed), device):
+            for image in batch:
+                save_png(to_uint8(image), folder / f"{index:0{width}d}.png")
+                index += 1
+        click.echo(
+            f"Wrote {num} images to {folder}/ ({0:0{width}d}.png to {num - 1:0{width}d}.png)"
+        )
+    else:
+        latents = sample_latents(generator, num, seed)
+        images = torch.cat(list(generate(generator, latents, device)))
+        save_grid(images, png, nrow=nrow or 8)
+        click.echo(f"Wrote {png}")
