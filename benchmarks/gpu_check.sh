@@ -45,6 +45,26 @@ PY
 ganlab run recipes/dcgan_celeba.yaml --device cuda --out "$out/celeba" \
   --set data.params.root=/tmp/celeba --set train.epochs=1 --set callbacks.0.params.every=10
 
+echo "== CUDA with train.deterministic: its cost, and exact resume (150 steps, then 150 more)"
+det=(recipes/dcgan_celeba.yaml --device cuda --set data.name=cartoon_faces
+  --set "data.params={count: 8192, image_size: 64}" --set train.epochs=null
+  --set train.deterministic=true --set "callbacks=[]" --set train.checkpoint_every=50)
+ganlab run "${det[@]}" --out "$out/det_straight" --set train.steps=300
+ganlab run "${det[@]}" --out "$out/det_resumed" --set train.steps=150
+ganlab run --resume "$(ls -d "$out"/det_resumed/*/*)" --set train.steps=300
+python3 - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+import torch
+out = Path(sys.argv[1])
+a, b = (next((out / n).glob("*/*")) for n in ("det_straight", "det_resumed"))
+rows = [[json.loads(l) for l in (r / "metrics.jsonl").read_text().splitlines()] for r in (a, b)]
+wa, wb = (torch.load(r / "checkpoints/final.pt", weights_only=True)["generator"] for r in (a, b))
+same = all(torch.equal(wa[k], wb[k]) for k in wa)
+print(f"deterministic CUDA resume: {len(rows[0])} rows, losses equal: {rows[0] == rows[1]}, "
+      f"generator weights equal: {same}")
+PY
+
 echo "== summary (images per second from each run.json)"
 python3 - "$out" <<'PY'
 import json, shutil, sys

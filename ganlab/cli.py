@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -76,7 +79,8 @@ def cli() -> None:
     "--wandb",
     "wandb_mode",
     type=click.Choice(["offline", "online", "disabled"]),
-    help="W&B mode for this run (sets WANDB_MODE; the default is offline).",
+    help="Mode of the recipe's wandb logger for this run (sets WANDB_MODE; the logger's "
+    "default is offline). Has no effect on a recipe without the wandb logger.",
 )
 @_plugin_option
 @user_command
@@ -95,8 +99,20 @@ def run(
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
     continue with --resume.
     """
-    if wandb_mode:
-        os.environ["WANDB_MODE"] = wandb_mode  # W&B's own switch, read by the wandb logger
+    # WANDB_MODE is W&B's own switch, read by the wandb logger; set for this command only.
+    with _environment("WANDB_MODE", wandb_mode):
+        _run(recipe, resume, overrides, seed, device, out, plugin_specs)
+
+
+def _run(
+    recipe: str | None,
+    resume: str | None,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    device: str | None,
+    out: str,
+    plugin_specs: tuple[str, ...],
+) -> None:
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
     run_dir = None
     if resume is not None and resume != "auto":
@@ -109,6 +125,23 @@ def run(
         run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
     finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
     click.echo(f"Run folder: {finished.dir}")
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """Set an environment variable for the duration of a block (None: leave it alone)."""
+    if value is None:
+        yield
+        return
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _run_folder(path: Path) -> Path:
@@ -161,11 +194,7 @@ def plugins(plugin_specs: tuple[str, ...]) -> None:
 def _describe_params(model: type[BaseModel]) -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if typing.get_origin(annotation) is None and isinstance(annotation, type):
-            shown = annotation.__name__
-        else:  # Literal[1, 3], int | None, ...: the typing repr says it best
-            shown = str(annotation).replace("typing.", "")
+        shown = _type_name(field.annotation)
         default = (
             "required"
             if field.is_required()
@@ -174,6 +203,15 @@ def _describe_params(model: type[BaseModel]) -> list[str]:
         doc = f"  # {field.description}" if field.description else ""
         lines.append(f"{name}: {shown} {default}{doc}")
     return lines
+
+
+def _type_name(annotation: object) -> str:
+    """``int``, ``str | None``, ``Literal[1, 3]``: a param's type as a reader writes it."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:
+        return "None" if annotation is type(None) else annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 @cli.group()

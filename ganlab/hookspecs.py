@@ -174,6 +174,7 @@ def ganlab_run_end(run: Run) -> None:
     """Fires once after the last step, after the final checkpoint is written.
 
     Write final figures and summaries here. ``run.step`` is the total number of steps.
+    ``run.json`` is written after this hook, so keys a plugin adds to ``run.info`` are kept.
     """
 
 

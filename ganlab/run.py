@@ -57,7 +57,8 @@ class Run:
     epoch: int = 0  #: current epoch, from 0
     should_stop: bool = False  #: a hook sets this to end the run after the current step
     history: list[dict[str, float]] = field(default_factory=list)  #: every logged row
-    #: what ``run.json`` will hold; a plugin may add a key of its own (written at the end)
+    #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
+    #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
     hook: Any = field(default=None, repr=False)  #: the plugin manager's hook relay
 

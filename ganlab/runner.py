@@ -299,8 +299,8 @@ class _Loop:
                 self.evaluate()
             final = publish_final(self.checkpoint())
             run.log_file("checkpoint", final, kind="model")
-            self.finish("completed", started)
             self.hook.ganlab_run_end(run=run)
+            self.finish("completed", started)  # after run_end: plugins may add to run.info
         except BaseException as exc:
             with contextlib.suppress(OSError):  # best effort: the disk may be what failed
                 self.flush(check=False)

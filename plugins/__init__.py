@@ -13,4 +13,5 @@ MODULES = (
     "console",
     "samples",
     "figures",
+    "wandb_logger",
 )

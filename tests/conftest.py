@@ -29,6 +29,13 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_wandb_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped recipes log to W&B offline; tests switch that off (W&B's own
+    WANDB_MODE=disabled) except tests/test_wandb.py, which runs W&B offline for real."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
 def write_jpegs(folder: Path, count: int, size: tuple[int, int] = (178, 218)) -> list[Path]:
     """Random-colour JPEGs of CelebA's size (178x218), named like CelebA's files."""
     folder.mkdir(parents=True, exist_ok=True)
