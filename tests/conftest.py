@@ -28,6 +28,16 @@ TINY = [
     "discriminator.params.ndf=8",
 ]
 
+#: Overrides that shrink the quickstart to four steps of a tiny DCGAN on 64 faces of 16x16.
+TINY_QUICKSTART = [
+    "data.params.count=64",
+    "data.params.image_size=16",
+    "generator.params.ngf=8",
+    "discriminator.params.ndf=8",
+    "train.steps=4",
+    "train.batch_size=16",
+]
+
 
 @pytest.fixture(autouse=True)
 def _no_wandb_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:

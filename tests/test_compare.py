@@ -15,17 +15,9 @@ from ganlab.compare import compare, run_labels, short_keys, summarize
 from ganlab.errors import GanlabError
 from ganlab.recipe import differing_keys, flatten
 from ganlab.rundir import read_metrics
-from tests.conftest import RECIPES, invoke
+from tests.conftest import RECIPES, TINY_QUICKSTART, invoke
 
 QUICKSTART = str(RECIPES / "quickstart.yaml")
-TINY_QUICKSTART = [
-    "data.params.count=64",
-    "data.params.image_size=16",
-    "generator.params.ngf=8",
-    "discriminator.params.ndf=8",
-    "train.steps=4",
-    "train.batch_size=16",
-]
 
 
 def make_run(out: Path, *args: str) -> Path:

@@ -21,7 +21,7 @@ from ganlab.sample import (
     sample_latents,
     slerp,
 )
-from tests.conftest import RECIPES, invoke, only_run_dir
+from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 SIZE = 16  # image side of the tiny run
 PAD = 2  # make_grid's padding, as in the tutorial
@@ -39,14 +39,7 @@ def grid_size(n: int, nrow: int) -> tuple[int, int]:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny quickstart run (3 steps, 16x16, narrow networks), made with the CLI."""
     out = tmp_path_factory.mktemp("sample_runs")
-    overrides = [
-        "data.params.count=64",
-        f"data.params.image_size={SIZE}",
-        "generator.params.ngf=8",
-        "discriminator.params.ndf=8",
-        "train.steps=3",
-        "train.batch_size=16",
-    ]
+    overrides = [*TINY_QUICKSTART, f"data.params.image_size={SIZE}", "train.steps=3"]
     args = ["run", str(RECIPES / "quickstart.yaml"), "--out", str(out)]
     for override in overrides:
         args += ["--set", override]

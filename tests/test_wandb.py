@@ -19,19 +19,10 @@ import pytest
 import wandb
 from wandb.proto import wandb_internal_pb2
 
-from tests.conftest import RECIPES, invoke, only_run_dir
+from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 PLUGIN = "ganlab_plugins.wandb_logger"
 
-#: The quickstart recipe, four steps of a tiny DCGAN on 64 faces of 16x16 (a few seconds).
-TINY_QUICKSTART = [
-    "data.params.count=64",
-    "data.params.image_size=16",
-    "generator.params.ngf=8",
-    "discriminator.params.ndf=8",
-    "train.steps=4",
-    "train.batch_size=16",
-]
 
 #: A metric that reads step / 10 (so its minimum and its last value differ), and a
 #: callback that fails at a given step.
