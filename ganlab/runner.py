@@ -201,53 +201,57 @@ def train(
         for i, (component, params) in enumerate(resolved.listed("metrics"))
     ]
 
-    for name, observer in observers:
-        plugins.register_for_run(observer, name)
-
-    if resume is None:
-        run_dir = create_run_dir(out, recipe.name, recipe.seed)
-        info = run_info(recipe.seed, str(device), recipe_path)
-    else:
-        run_dir = resume
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        info.update(status="running", device=str(device))
-        info.setdefault("resumed", []).append(
-            {
-                "from": str(checkpoint.relative_to(run_dir)),
-                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-        )
-    (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-
-    run = Run(
-        recipe=recipe,
-        dir=run_dir,
-        device=device,
-        generator=generator,
-        discriminator=discriminator,
-        opt_g=opt_g,
-        opt_d=opt_d,
-        loss=loss,
-        dataset=dataset,
-        batches=batches,
-        fixed_latents=torch.empty(0),
-        total_steps=total_steps(recipe.train, len(batches)),
-        info=info,
-        hook=plugins.pm.hook,
-    )
-    if state is None:
-        run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
-    else:
-        restore_training_state(run, state)
-        # Rows a killed run logged after its last checkpoint are logged again, identically.
-        keep_rows_until(run_dir / "metrics.jsonl", run.step)
-    write_json_atomic(run_dir / "run.json", run.info)
     try:
+        for name, observer in observers:
+            plugins.register_for_run(observer, name)
+        if resume is None:
+            run_dir = create_run_dir(out, recipe.name, recipe.seed)
+            info = run_info(recipe.seed, str(device), recipe_path)
+        else:
+            run_dir, info = resume, resumed_info(resume, checkpoint, device)
+        (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
+        run = Run(
+            recipe=recipe,
+            dir=run_dir,
+            device=device,
+            generator=generator,
+            discriminator=discriminator,
+            opt_g=opt_g,
+            opt_d=opt_d,
+            loss=loss,
+            dataset=dataset,
+            batches=batches,
+            fixed_latents=torch.empty(0),
+            total_steps=total_steps(recipe.train, len(batches)),
+            info=info,
+            hook=plugins.pm.hook,
+        )
+        if state is None:
+            run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+        else:
+            restore_training_state(run, state)
+            # Rows a killed run logged after its last checkpoint are logged again, identically.
+            keep_rows_until(run_dir / "metrics.jsonl", run.step)
+        write_json_atomic(run_dir / "run.json", run.info)
         _Loop(run, plugins, metrics).train()
     finally:
         for _, observer in observers:
-            plugins.pm.unregister(observer)
+            if plugins.pm.is_registered(observer):
+                plugins.pm.unregister(observer)
     return run
+
+
+def resumed_info(run_dir: Path, checkpoint: Path, device: torch.device) -> dict[str, Any]:
+    """The run's ``run.json``, marked running again, with this resume recorded."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GanlabError(f"{run_dir / 'run.json'}: cannot be read ({exc}).") from None
+    info.update(status="running", device=str(device))
+    info.setdefault("resumed", []).append(
+        {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    )
+    return info
 
 
 class _Loop:
