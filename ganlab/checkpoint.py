@@ -169,6 +169,7 @@ def training_state(run: Run) -> dict[str, Any]:
         "image_shape": list(run.dataset.image_shape),
         "fixed_latents": run.fixed_latents.cpu(),
         "history": run.history,
+        "scalers": {net: scaler.state_dict() for net, scaler in run.scalers.items()},
         "rng": rng_state(),
         "recipe": run.recipe.model_dump(mode="json"),
         "versions": run.info.get("versions", {}),
@@ -185,4 +186,6 @@ def restore_training_state(run: Run, state: dict[str, Any]) -> None:
     run.epoch = state["epoch"]
     run.fixed_latents = state["fixed_latents"].to(run.device)
     run.history = list(state["history"])
+    for net, scaler in run.scalers.items():
+        scaler.load_state_dict(state["scalers"][net])
     set_rng_state(state["rng"])

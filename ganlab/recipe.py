@@ -75,7 +75,7 @@ class TrainSpec(_Strict):
     eval_every: int | None = Field(default=None, gt=0)
     checkpoint_every: int | None = Field(default=1000, gt=0)
     keep_checkpoints: int = Field(default=3, gt=0)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     deterministic: bool = False
 
     @model_validator(mode="after")

@@ -61,6 +61,8 @@ class Run:
     #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
     hook: Any = field(default=None, repr=False)  #: the plugin manager's hook relay
+    #: fp16 gradient scalers by network ("generator", "discriminator"); empty otherwise
+    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
 
     def log_file(self, name: str, path: Path, kind: str) -> None:
         """Announce a file this run wrote to the loggers (`ganlab_log_file`).

@@ -122,6 +122,9 @@ def build_models(
     return generator.to(device), discriminator.to(device)
 
 
+#: The autocast dtype of each ``train.precision`` that uses one.
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 #: errno values that mean "no room left to write".
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -226,6 +229,11 @@ def train(
             info=info,
             hook=plugins.pm.hook,
         )
+        if recipe.train.precision == "fp16":
+            # One scaler per network: each loss overflows at its own scale.
+            run.scalers = {
+                n: torch.amp.GradScaler(device.type) for n in ("generator", "discriminator")
+            }
         if state is None:
             run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
         else:
@@ -266,11 +274,9 @@ class _Loop:
         self.images_seen = 0
         self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
         self.previous_handlers: dict[int, Any] = {}
-        train = run.recipe.train
+        dtype = AUTOCAST_DTYPES.get(run.recipe.train.precision)
         self.autocast = (
-            torch.autocast(run.device.type, dtype=torch.bfloat16)
-            if train.precision == "bf16"
-            else contextlib.nullcontext()
+            torch.autocast(run.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         )
 
     def train(self) -> None:
@@ -362,17 +368,13 @@ class _Loop:
             fake = generator(latents)
             fake_scores = discriminator(fake.detach()).reshape(-1).float()
             loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        run.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        run.opt_d.step()
+        self.update(loss_d, run.opt_d, "discriminator")
 
         # (2) G: the same fakes through the updated D.
         with self.autocast:
             fake_scores_after = discriminator(fake).reshape(-1).float()
             loss_g = loss.generator_loss(fake_scores_after)
-        run.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        run.opt_g.step()
+        self.update(loss_g, run.opt_g, "generator")
 
         run.step += 1
         self.images_seen += real.shape[0]
@@ -389,6 +391,18 @@ class _Loop:
             )
         self.pending.append(stats)
         return stats
+
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
+        """Backward and one optimizer step; in fp16 through that network's gradient scaler."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler = self.run.scalers.get(net)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+            scaler.update()
 
     def flush(self, check: bool = True) -> None:
         """Move buffered step statistics to the host in one transfer and log them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -212,3 +213,24 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is not a checkpoint ganlab can load safely" in result.output
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_resume_is_exact(tmp_path: Path, precision: str) -> None:
+    """bf16 autocast, and fp16 with its gradient scalers (saved in checkpoints), resume exactly."""
+    path = recipe(tmp_path, steps=8, precision=precision)
+    straight = invoke("run", str(path), "--out", str(tmp_path / "a"))
+    assert straight.exit_code == 0, straight.output
+    first = invoke("run", str(path), "--out", str(tmp_path / "b"), "--set", "train.steps=4")
+    assert first.exit_code == 0, first.output
+    run_dir = only_run_dir(tmp_path / "b")
+    if precision == "fp16":
+        scalers = load_checkpoint(run_dir / "checkpoints" / "final.pt")["scalers"]
+        assert set(scalers) == {"generator", "discriminator"}
+    assert invoke("run", "--resume", str(run_dir), "--set", "train.steps=8").exit_code == 0
+    rows_a, state_a = final_state(only_run_dir(tmp_path / "a"))
+    rows_b, state_b = final_state(run_dir)
+    assert len(rows_a) == 8 and rows_a == rows_b
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in rows_a)
+    for key, value in state_a["generator"].items():
+        assert torch.equal(value, state_b["generator"][key]), key
