@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from pydantic import BaseModel
 
+from ganlab.cache import CacheableImages, build_cache, cache_path
 from ganlab.cliutil import user_command
 from ganlab.compare import compare
 from ganlab.errors import GanlabError
@@ -39,7 +40,7 @@ _set_option = click.option(
 )
 
 
-def prepare(
+def prepare_recipe(
     recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
 ) -> tuple[Resolved, Plugins]:
     """Read the recipe, load the plugins it and the user name, resolve its components."""
@@ -120,7 +121,7 @@ def _run(
         recipe = recipe or str(run_dir / "recipe.yaml")
     if recipe is None:
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
-    resolved, plugins = prepare(recipe, (*overrides, *extra), plugin_specs)
+    resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
     if resume == "auto":
         run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
     finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
@@ -215,6 +216,43 @@ def _type_name(annotation: object) -> str:
 
 
 @cli.group()
+def data() -> None:
+    """Prepare data sets ahead of training."""
+
+
+@data.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Processes that decode images in parallel.",
+)
+@_set_option
+@_plugin_option
+@user_command
+def prepare(
+    recipe_path: str, workers: int, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
+) -> None:
+    """Decode RECIPE's data set once into ganlab's uint8 cache, so that runs start at once
+    and no epoch decodes an image again."""
+    resolved, _ = prepare_recipe(recipe_path, overrides, plugin_specs)
+    component, params = resolved.get("data")
+    dataset = component.build(params)
+    if not isinstance(dataset, CacheableImages):
+        click.echo(f"data set {component.name!r} needs no cache (it is generated in memory).")
+        return
+    path = cache_path(dataset)
+    if path.is_file():
+        click.echo(f"Already prepared: {len(dataset)} images in {path}")
+        return
+    shape = (len(dataset), *dataset.image_shape)
+    rate = build_cache(dataset, path, shape, workers)
+    click.echo(f"Prepared {len(dataset)} images ({rate:.0f} img/s) into {path}")
+
+
+@cli.group()
 def recipe() -> None:
     """Inspect recipes without running them."""
 
@@ -226,7 +264,7 @@ def recipe() -> None:
 @user_command
 def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Print RECIPE resolved: every default filled in, as the run folder will hold it."""
-    resolved, _ = prepare(recipe_path, overrides, plugin_specs)
+    resolved, _ = prepare_recipe(recipe_path, overrides, plugin_specs)
     click.echo(resolved.to_yaml(), nl=False)
 
 
@@ -237,7 +275,7 @@ def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, 
 @user_command
 def validate(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Check RECIPE (structure, component names, params) and say what it uses."""
-    resolved, _ = prepare(recipe_path, overrides, plugin_specs)
+    resolved, _ = prepare_recipe(recipe_path, overrides, plugin_specs)
     r = resolved.recipe
     click.echo(
         f"{recipe_path}: valid. data={r.data.name} generator={r.generator.name} "

@@ -96,7 +96,9 @@ class Batches:
         self.workers = workers
         self._resident: torch.Tensor | None = None
         if isinstance(dataset, TensorImages):
-            self._resident = dataset.images.to(device)
+            self._resident = dataset.images
+            if device.type == "cuda" and fits_on_gpu(dataset.images, device):
+                self._resident = dataset.images.to(device)  # no host copy per batch at all
 
     def __len__(self) -> int:
         """Batches per epoch; the last one may be smaller (as in the tutorial's loader)."""
@@ -108,8 +110,10 @@ class Batches:
         if self._resident is not None:
             # One copy of the order per epoch: a host-to-device copy per batch would make the
             # host wait for the device at every step.
-            for index in order.to(self.device).split(self.batch_size)[start:]:
-                yield to_unit_range(self._resident.index_select(0, index))
+            images = self._resident
+            for index in order.to(images.device).split(self.batch_size)[start:]:
+                batch = images.index_select(0, index)
+                yield to_unit_range(batch.to(self.device, non_blocking=True))
             return
         chunks = [c.tolist() for c in order.split(self.batch_size)][start:]
         loader = DataLoader(
@@ -128,6 +132,12 @@ class Batches:
             # A loader worker's error comes back with the worker's traceback folded into
             # its message; the user needs only the original message.
             raise GanlabError(str(exc).rsplit("GanlabError: ", 1)[-1].strip()) from None
+
+
+def fits_on_gpu(images: torch.Tensor, device: torch.device) -> bool:
+    """Whether ``images`` fit in the GPU's free memory with room left for training."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return images.numel() * images.element_size() < 0.5 * free
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -71,6 +71,7 @@ class TrainSpec(_Strict):
     steps: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=128, gt=0)
     workers: int = Field(default=0, ge=0)
+    data_cache: bool = True
     log_every: int = Field(default=50, gt=0)
     eval_every: int | None = Field(default=None, gt=0)
     checkpoint_every: int | None = Field(default=1000, gt=0)

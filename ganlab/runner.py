@@ -26,6 +26,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
+from ganlab.cache import CacheableImages, cached
 from ganlab.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -179,6 +180,8 @@ def train(
         raise RuntimeError(f"data set {recipe.data.name!r} did not return an ImageDataset.")
     if len(dataset) == 0:
         raise GanlabError(f"data set {recipe.data.name!r} has no images.")
+    if recipe.train.data_cache and isinstance(dataset, CacheableImages):
+        dataset = cached(dataset, workers=recipe.train.workers)
     image_shape = tuple(dataset.image_shape)
     generator, discriminator = build_models(resolved, image_shape, device)
     loss = _build("loss", *resolved.get("loss"))

@@ -1,11 +1,13 @@
 """Image data sets read from disk: any folder of images, and CelebA as the tutorial uses it.
 
 Both apply the tutorial's transform: Resize (short side), CenterCrop, ToTensor,
-Normalize(0.5, 0.5), decoding with PIL exactly as torchvision's ImageFolder does.
+Normalize(0.5, 0.5), decoding with PIL exactly as torchvision's ImageFolder does. Both can be
+decoded once into ganlab's uint8 cache (``load_uint8`` and ``cache_key``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zipfile
@@ -30,14 +32,17 @@ CELEBA_HELP = (
 )
 
 
-def tutorial_transform(image_size: int, channels: int) -> transforms.Compose:
-    """Resize(short side) -> CenterCrop -> ToTensor -> Normalize to [-1, 1]."""
+def resize_and_crop(image_size: int) -> transforms.Compose:
+    """The tutorial's Resize(short side) and CenterCrop, then the uint8 tensor (C, H, W).
+
+    ``ganlab.to_unit_range`` of the result is exactly the tutorial's ToTensor + Normalize(0.5),
+    so decoded images can be cached as uint8 and give the same training either way.
+    """
     return transforms.Compose(
         [
             transforms.Resize(image_size),
             transforms.CenterCrop(image_size),
-            transforms.ToTensor(),
-            transforms.Normalize((0.5,) * channels, (0.5,) * channels),
+            transforms.PILToTensor(),
         ]
     )
 
@@ -57,47 +62,75 @@ def decode(stream: BinaryIO, name: object, mode: str) -> Image.Image:
         ) from None
 
 
-class FileImages:
+class _Images:
+    """What the file and zip data sets share: the transform, the float view, the cache key."""
+
+    #: bump when decoding or the transform changes, so old caches are not reused
+    TRANSFORM_VERSION = 1
+
+    def __init__(self, count: int, image_size: int, channels: int) -> None:
+        self.count = count
+        self.image_shape = (channels, image_size, image_size)
+        self.mode = "RGB" if channels == 3 else "L"
+        self.transform = resize_and_crop(image_size)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return ganlab.to_unit_range(self.load_uint8(index))
+
+    def load_uint8(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _key(self, sources: str) -> str:
+        return f"{sources}|{self.image_shape}|{self.mode}|v{self.TRANSFORM_VERSION}"
+
+
+class FileImages(_Images):
     """Images from files on disk, decoded on demand (in loader workers when there are any)."""
 
     def __init__(self, files: list[Path], image_size: int, channels: int) -> None:
+        super().__init__(len(files), image_size, channels)
         self.files = files
-        self.image_shape = (channels, image_size, image_size)
-        self.mode = "RGB" if channels == 3 else "L"
-        self.transform = tutorial_transform(image_size, channels)
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def load_uint8(self, index: int) -> torch.Tensor:
         with open(self.files[index], "rb") as f:
-            image = decode(f, self.files[index], self.mode)
-        return self.transform(image)
+            return self.transform(decode(f, self.files[index], self.mode))
+
+    def cache_key(self) -> str:
+        """Every file's path, size and modification time, and the transform."""
+        digest = hashlib.sha256()
+        for path in self.files:
+            stat = path.stat()
+            digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return self._key(digest.hexdigest())
 
 
-class ZipImages:
+class ZipImages(_Images):
     """Images read straight from a zip archive; each process opens its own handle."""
 
     def __init__(self, archive: Path, names: list[str], image_size: int, channels: int) -> None:
+        super().__init__(len(names), image_size, channels)
         self.archive = archive
         self.names = names
-        self.image_shape = (channels, image_size, image_size)
-        self.mode = "RGB" if channels == 3 else "L"
-        self.transform = tutorial_transform(image_size, channels)
         self._zip: zipfile.ZipFile | None = None
         self._pid = -1
 
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def load_uint8(self, index: int) -> torch.Tensor:
         # A ZipFile handle must not be shared across the loader's worker processes.
         if self._zip is None or self._pid != os.getpid():
             self._zip = zipfile.ZipFile(self.archive)
             self._pid = os.getpid()
         data = self._zip.read(self.names[index])
-        image = decode(io.BytesIO(data), f"{self.archive}:{self.names[index]}", self.mode)
-        return self.transform(image)
+        name = f"{self.archive}:{self.names[index]}"
+        return self.transform(decode(io.BytesIO(data), name, self.mode))
+
+    def cache_key(self) -> str:
+        """The archive's path, size and modification time, its members, and the transform."""
+        stat = self.archive.stat()
+        members = hashlib.sha256("\n".join(self.names).encode()).hexdigest()
+        return self._key(f"{self.archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{members}")
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -46,6 +46,14 @@ def _no_wandb_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
+@pytest.fixture(autouse=True)
+def _data_cache_in_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Decoded-data caches go to a folder of the test session, not the user's ~/.cache."""
+    monkeypatch.setenv("GANLAB_CACHE", str(tmp_path_factory.getbasetemp() / "data-cache"))
+
+
 def write_jpegs(folder: Path, count: int, size: tuple[int, int] = (178, 218)) -> list[Path]:
     """Random-colour JPEGs of CelebA's size (178x218), named like CelebA's files."""
     folder.mkdir(parents=True, exist_ok=True)

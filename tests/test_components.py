@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
+import ganlab
+from ganlab.plugins import load_plugins
+from ganlab.recipe import load_recipe, resolve
 from ganlab_plugins.dcgan import (
     DiscriminatorParams,
     GeneratorParams,
@@ -11,11 +16,6 @@ from ganlab_plugins.dcgan import (
     build_generator,
 )
 from ganlab_plugins.losses import BCEParams, build_bce
-from torch import nn
-
-import ganlab
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe, resolve
 
 # --- the tutorial's networks, written out as in the tutorial (REFERENCE.md) ---------------
 nz, ngf, ndf, nc = 100, 64, 64, 3
@@ -196,3 +196,25 @@ def test_image_folder_finds_nested_images(tmp_path) -> None:
     dataset = build_image_folder(ImageFolderParams(root=str(tmp_path), image_size=16, channels=1))
     assert len(dataset) == 5
     assert dataset[4].shape == (1, 16, 16)
+
+
+def test_image_decoding_equals_the_tutorials_transform(celeba_dir) -> None:
+    """uint8 after Resize + CenterCrop, then to_unit_range, is the tutorial's exact tensor."""
+    from PIL import Image
+    from torchvision import transforms
+
+    from ganlab_plugins.datasets import CelebAParams, build_celeba
+
+    dataset = build_celeba(CelebAParams(root=str(celeba_dir), image_size=64))
+    tutorial = transforms.Compose(
+        [
+            transforms.Resize(64),
+            transforms.CenterCrop(64),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ]
+    )
+    for index in (0, 7):
+        expected = tutorial(Image.open(dataset.files[index]).convert("RGB"))
+        assert torch.equal(dataset[index], expected)
+        assert dataset.load_uint8(index).dtype == torch.uint8

@@ -1,0 +1,138 @@
+"""Decode once: a data set's images, decoded, resized and cropped, in one uint8 file.
+
+A data set that can say what it is made of (``cache_key()``: its source files and its
+transform) and decode one image to uint8 (``load_uint8(i)``) is decoded once into
+``<cache dir>/<key>.u8``, a raw ``(N, C, H, W)`` uint8 array, memory-mapped on use: no epoch
+decodes a JPEG again, and memory holds only the pages in use. A change of files or transform
+gives another key, so a stale cache is never read. The folder is ``$GANLAB_CACHE``, else
+``~/.cache/ganlab``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ganlab.data import TensorImages
+from ganlab.errors import GanlabError
+
+
+@runtime_checkable
+class CacheableImages(Protocol):
+    """A data set ganlab can decode once into its uint8 cache."""
+
+    image_shape: tuple[int, int, int]
+
+    def __len__(self) -> int: ...
+
+    def load_uint8(self, index: int) -> torch.Tensor:
+        """Image ``index`` decoded, resized and cropped: uint8, shape `image_shape`."""
+        ...
+
+    def cache_key(self) -> str:
+        """A string that changes whenever the source files or the transform change."""
+        ...
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GANLAB_CACHE") or Path.home() / ".cache" / "ganlab")
+
+
+def cache_path(dataset: CacheableImages) -> Path:
+    key = hashlib.sha256(dataset.cache_key().encode()).hexdigest()[:24]
+    return cache_dir() / f"{key}.u8"
+
+
+def open_cache(path: Path, shape: tuple[int, ...]) -> TensorImages:
+    # Copy-on-write: a writable view for torch that never writes back to the file.
+    array = np.memmap(path, dtype=np.uint8, mode="c", shape=shape)
+    return TensorImages(torch.from_numpy(array))
+
+
+def cached(dataset: CacheableImages, workers: int = 0, quiet: bool = False) -> TensorImages:
+    """The data set as `TensorImages` over its cache, building the cache on first use."""
+    path = cache_path(dataset)
+    shape = (len(dataset), *dataset.image_shape)
+    meta = path.with_suffix(".json")
+    if path.is_file() and meta.is_file():
+        return open_cache(path, shape)
+    build_cache(dataset, path, shape, workers, quiet)
+    return open_cache(path, shape)
+
+
+class _Items:
+    """(index, uint8 image) pairs, for a loader that decodes in worker processes."""
+
+    def __init__(self, dataset: CacheableImages) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor]:
+        return index, self.dataset.load_uint8(index)
+
+
+def build_cache(
+    dataset: CacheableImages,
+    path: Path,
+    shape: tuple[int, ...],
+    workers: int,
+    quiet: bool = False,
+) -> float:
+    """Decode every image into ``path`` (atomically: a temporary file, then a rename).
+
+    Returns the images decoded per second.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanlabError(
+            f"Cannot create the data cache folder {path.parent}: {exc.strerror}. Set "
+            "GANLAB_CACHE to a writable folder, or train.data_cache: false."
+        ) from None
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    started = time.perf_counter()
+    try:
+        array = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
+        # Its own generator: building the cache must not draw from the training RNG stream,
+        # or a run that builds it would differ from one that finds it ready.
+        loader = DataLoader(
+            _Items(dataset), batch_size=64, num_workers=workers, generator=torch.Generator()
+        )
+        show = not quiet
+        with tqdm(
+            total=shape[0],
+            unit="img",
+            desc=f"Decoding once into {path.name}",
+            disable=not show,
+            file=sys.stderr,
+            mininterval=1.0,
+        ) as bar:
+            for indices, images in loader:
+                array[indices.numpy()] = images.numpy()
+                bar.update(len(indices))
+        array.flush()
+        del array
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GanlabError(
+            f"Could not write the data cache {path}: {exc.strerror}. Free space, set "
+            "GANLAB_CACHE to another folder, or train.data_cache: false."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    rate = shape[0] / max(time.perf_counter() - started, 1e-9)
+    meta = {"shape": list(shape), "key": dataset.cache_key()[:2000], "images_per_second": rate}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return rate
