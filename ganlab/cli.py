@@ -13,40 +13,15 @@ from pathlib import Path
 import click
 from pydantic import BaseModel
 
+from ganlab.bench import bench
 from ganlab.cache import CacheableImages, build_cache, cache_path
-from ganlab.cliutil import user_command
+from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
 from ganlab.errors import GanlabError
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import Resolved, load_recipe, resolve
+from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
 from ganlab.runner import train
 from ganlab.sample import sample
-
-_plugin_option = click.option(
-    "-p",
-    "--plugin",
-    "plugin_specs",
-    multiple=True,
-    metavar="PLUGIN",
-    help="A plugin module name or .py file to load (repeatable).",
-)
-_set_option = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a recipe value by dotted key, e.g. --set train.batch_size=64 (repeatable).",
-)
-
-
-def prepare_recipe(
-    recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
-) -> tuple[Resolved, Plugins]:
-    """Read the recipe, load the plugins it and the user name, resolve its components."""
-    recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
-    plugins = load_plugins(recipe.plugins)
-    return resolve(recipe, plugins.registry, source=recipe_path), plugins
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,7 +41,7 @@ def cli() -> None:
     help="Continue a stopped run in place from its newest checkpoint; `auto` picks the "
     "newest unfinished run of RECIPE under --out. Without RECIPE, the run's own recipe.",
 )
-@_set_option
+@set_option
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
 @click.option("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the recipe).")
 @click.option(
@@ -83,7 +58,7 @@ def cli() -> None:
     help="Mode of the recipe's wandb logger for this run (sets WANDB_MODE; the logger's "
     "default is offline). Has no effect on a recipe without the wandb logger.",
 )
-@_plugin_option
+@plugin_option
 @user_command
 def run(
     recipe: str | None,
@@ -171,12 +146,13 @@ def _newest_unfinished(parent: Path) -> Path:
     )
 
 
+cli.add_command(bench)
 cli.add_command(compare)
 cli.add_command(sample)
 
 
 @cli.command()
-@_plugin_option
+@plugin_option
 @user_command
 def plugins(plugin_specs: tuple[str, ...]) -> None:
     """List every component, the plugin that gave it, and its params."""
@@ -229,8 +205,8 @@ def data() -> None:
     show_default=True,
     help="Processes that decode images in parallel.",
 )
-@_set_option
-@_plugin_option
+@set_option
+@plugin_option
 @user_command
 def prepare(
     recipe_path: str, workers: int, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
@@ -259,8 +235,8 @@ def recipe() -> None:
 
 @recipe.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
-@_set_option
-@_plugin_option
+@set_option
+@plugin_option
 @user_command
 def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Print RECIPE resolved: every default filled in, as the run folder will hold it."""
@@ -270,8 +246,8 @@ def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, 
 
 @recipe.command()
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
-@_set_option
-@_plugin_option
+@set_option
+@plugin_option
 @user_command
 def validate(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
     """Check RECIPE (structure, component names, params) and say what it uses."""

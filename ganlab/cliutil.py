@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from ganlab.errors import GanlabError
+from ganlab.plugins import Plugins, load_plugins
+from ganlab.recipe import Resolved, load_recipe, resolve
 
 
 @contextlib.contextmanager
@@ -38,3 +40,29 @@ def user_command(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(**kwargs)
 
     return wrapper
+
+
+plugin_option = click.option(
+    "-p",
+    "--plugin",
+    "plugin_specs",
+    multiple=True,
+    metavar="PLUGIN",
+    help="A plugin module name or .py file to load (repeatable).",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe value by dotted key, e.g. --set train.batch_size=64 (repeatable).",
+)
+
+
+def prepare_recipe(
+    recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
+) -> tuple[Resolved, Plugins]:
+    """Read the recipe, load the plugins it and the user name, resolve its components."""
+    recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
+    plugins = load_plugins(recipe.plugins)
+    return resolve(recipe, plugins.registry, source=recipe_path), plugins

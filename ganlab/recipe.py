@@ -77,6 +77,7 @@ class TrainSpec(_Strict):
     checkpoint_every: int | None = Field(default=1000, gt=0)
     keep_checkpoints: int = Field(default=3, gt=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = True
     deterministic: bool = False
 
     @model_validator(mode="after")

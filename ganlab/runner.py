@@ -120,7 +120,16 @@ def build_models(
         )
     d_component, d_params = resolved.get("discriminator")
     discriminator = _build("discriminator", d_component, d_params, image_shape)
-    return generator.to(device), discriminator.to(device)
+    layout = memory_format(resolved.recipe.train)
+    return (
+        generator.to(device, memory_format=layout),
+        discriminator.to(device, memory_format=layout),
+    )
+
+
+def memory_format(train: TrainSpec) -> torch.memory_format:
+    """channels_last (NHWC) runs convolutions faster on current CPUs and GPUs."""
+    return torch.channels_last if train.channels_last else torch.contiguous_format
 
 
 #: The autocast dtype of each ``train.precision`` that uses one.
@@ -277,6 +286,7 @@ class _Loop:
         self.images_seen = 0
         self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
         self.previous_handlers: dict[int, Any] = {}
+        self.layout = memory_format(run.recipe.train)
         dtype = AUTOCAST_DTYPES.get(run.recipe.train.precision)
         self.autocast = (
             torch.autocast(run.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -363,6 +373,7 @@ class _Loop:
         """One D update and one G update: the tutorial's iteration, for any loss."""
         run = self.run
         generator, discriminator, loss = run.generator, run.discriminator, run.loss
+        real = real.contiguous(memory_format=self.layout)
 
         # (1) D: real batch and detached fakes.
         with self.autocast:
