@@ -88,8 +88,10 @@ class Batches:
         seed: int,
         device: torch.device,
         workers: int = 0,
+        layout: torch.memory_format = torch.contiguous_format,
     ) -> None:
         self.dataset = dataset
+        self.layout = layout
         self.batch_size = batch_size
         self.seed = seed
         self.device = device
@@ -112,7 +114,8 @@ class Batches:
             # host wait for the device at every step.
             images = self._resident
             for index in order.to(images.device).split(self.batch_size)[start:]:
-                batch = images.index_select(0, index)
+                # Into the models' layout while still uint8: a quarter of the bytes to move.
+                batch = images.index_select(0, index).contiguous(memory_format=self.layout)
                 yield to_unit_range(batch.to(self.device, non_blocking=True))
             return
         chunks = [c.tolist() for c in order.split(self.batch_size)][start:]

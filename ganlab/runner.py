@@ -198,7 +198,14 @@ def train(
         raise RuntimeError(f"loss {recipe.loss.name!r} did not return a ganlab.GanLoss.")
     opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
     opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
-    batches = Batches(dataset, recipe.train.batch_size, recipe.seed, device, recipe.train.workers)
+    batches = Batches(
+        dataset,
+        recipe.train.batch_size,
+        recipe.seed,
+        device,
+        recipe.train.workers,
+        layout=memory_format(recipe.train),
+    )
     if state is not None and state["step"] >= total_steps(recipe.train, len(batches)):
         raise GanlabError(
             f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
