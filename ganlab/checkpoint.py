@@ -157,8 +157,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # --- a run's whole state ----------------------------------------------------------------------
 
 
-def training_state(run: Run) -> dict[str, Any]:
-    """Everything `restore_training_state` needs to continue ``run`` exactly."""
+def training_state(run: Run, rng_by_rank: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything `restore_training_state` needs to continue ``run`` exactly.
+
+    ``rng_by_rank`` holds every process's RNG states (one entry without torchrun).
+    """
     return {
         "generator": run.generator.state_dict(),
         "discriminator": run.discriminator.state_dict(),
@@ -170,7 +173,9 @@ def training_state(run: Run) -> dict[str, Any]:
         "fixed_latents": run.fixed_latents.cpu(),
         "history": run.history,
         "scalers": {net: scaler.state_dict() for net, scaler in run.scalers.items()},
-        "rng": rng_state(),
+        "rng": rng_by_rank[0],
+        "rng_by_rank": rng_by_rank,
+        "processes": len(rng_by_rank),
         "recipe": run.recipe.model_dump(mode="json"),
         "versions": run.info.get("versions", {}),
     }
@@ -188,4 +193,4 @@ def restore_training_state(run: Run, state: dict[str, Any]) -> None:
     run.history = list(state["history"])
     for net, scaler in run.scalers.items():
         scaler.load_state_dict(state["scalers"][net])
-    set_rng_state(state["rng"])
+    set_rng_state(state.get("rng_by_rank", [state["rng"]])[run.group.rank])

@@ -100,7 +100,8 @@ def _run(
     if resume == "auto":
         run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
     finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
-    click.echo(f"Run folder: {finished.dir}")
+    if finished.group.is_main:
+        click.echo(f"Run folder: {finished.dir}")
 
 
 @contextlib.contextmanager

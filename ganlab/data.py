@@ -89,9 +89,12 @@ class Batches:
         device: torch.device,
         workers: int = 0,
         layout: torch.memory_format = torch.contiguous_format,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         self.dataset = dataset
         self.layout = layout
+        self.rank, self.world = rank, world
         self.batch_size = batch_size
         self.seed = seed
         self.device = device
@@ -103,22 +106,38 @@ class Batches:
                 self._resident = dataset.images.to(device)  # no host copy per batch at all
 
     def __len__(self) -> int:
-        """Batches per epoch; the last one may be smaller (as in the tutorial's loader)."""
-        return math.ceil(len(self.dataset) / self.batch_size)
+        """Batches per epoch; the last one may be smaller (as in the tutorial's loader).
+
+        With several processes each step takes ``world`` batches of the order, one per
+        process, and a last incomplete group of batches is left out.
+        """
+        if self.world == 1:
+            return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self.dataset) // (self.batch_size * self.world)
+
+    def indices(self, epoch: int) -> list[torch.Tensor]:
+        """This process's batches of the epoch's seeded order, as index tensors."""
+        order = epoch_order(len(self.dataset), self.seed, epoch)
+        if self.world == 1:
+            return list(order.split(self.batch_size))
+        size = self.batch_size
+        steps = order[: len(self) * size * self.world].split(size * self.world)
+        return [step[self.rank * size : (self.rank + 1) * size] for step in steps]
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         """Yield the batches of ``epoch`` from batch index ``start`` on."""
-        order = epoch_order(len(self.dataset), self.seed, epoch)
+        batches = self.indices(epoch)[start:]
         if self._resident is not None:
             # One copy of the order per epoch: a host-to-device copy per batch would make the
             # host wait for the device at every step.
             images = self._resident
-            for index in order.to(images.device).split(self.batch_size)[start:]:
+            order = torch.cat(batches).to(images.device) if batches else torch.empty(0)
+            for index in order.split([len(b) for b in batches]):
                 # Into the models' layout while still uint8: a quarter of the bytes to move.
                 batch = images.index_select(0, index).contiguous(memory_format=self.layout)
                 yield to_unit_range(batch.to(self.device, non_blocking=True))
             return
-        chunks = [c.tolist() for c in order.split(self.batch_size)][start:]
+        chunks = [b.tolist() for b in batches]
         loader = DataLoader(
             self.dataset,  # type: ignore[arg-type]
             batch_sampler=chunks,

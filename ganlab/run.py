@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
+from ganlab.distributed import Group
 from ganlab.loss import GanLoss
 from ganlab.recipe import Recipe
 
@@ -61,6 +62,8 @@ class Run:
     #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
     hook: Any = field(default=None, repr=False)  #: the plugin manager's hook relay
+    #: this process's place among the processes of a torchrun run (alone: rank 0 of 1)
+    group: Group = field(default_factory=Group)
     #: fp16 gradient scalers by network ("generator", "discriminator"); empty otherwise
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
 

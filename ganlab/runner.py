@@ -18,6 +18,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,23 @@ from ganlab.checkpoint import (
     prune_checkpoints,
     publish_final,
     restore_training_state,
+    rng_state,
     save_checkpoint,
     step_checkpoints,
     training_state,
 )
 from ganlab.data import Batches, ImageDataset, TensorImages
+from ganlab.distributed import (
+    average_gradients,
+    check_supported,
+    from_main,
+    gather_from_ranks,
+    join,
+    leave,
+    max_over_ranks,
+    mean_over_ranks,
+    rank_seed,
+)
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.loss import GanLoss
 from ganlab.plugins import Plugins
@@ -179,8 +192,12 @@ def train(
         checkpoint = latest_checkpoint(resume)
         state = load_checkpoint(checkpoint)
         check_resumable(state["recipe"], recipe, resume)
+    group = join(recipe.device)
+    check_supported(recipe.train.precision, group)
     seed_everything(recipe.seed)
     device = pick_device(recipe.device)
+    if group.distributed and device.type == "cuda":
+        device = torch.device("cuda", group.local_rank)
     set_determinism(recipe.train.deterministic, device)
 
     # Build everything before the run folder exists, so a mistake leaves nothing behind.
@@ -205,7 +222,19 @@ def train(
         device,
         recipe.train.workers,
         layout=memory_format(recipe.train),
+        rank=group.rank,
+        world=group.world,
     )
+    if len(batches) == 0:
+        raise GanlabError(
+            f"{len(dataset)} images are fewer than one batch for each of {group.world} "
+            "processes: use a smaller train.batch_size or fewer processes."
+        )
+    if state is not None and state.get("processes", 1) != group.world:
+        raise GanlabError(
+            f"{resume} was trained by {state.get('processes', 1)} process(es); resume it with "
+            f"as many (torchrun --nproc_per_node {state.get('processes', 1)}), not {group.world}."
+        )
     if state is not None and state["step"] >= total_steps(recipe.train, len(batches)):
         raise GanlabError(
             f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
@@ -213,25 +242,33 @@ def train(
         )
     # Pluggy calls the last registered first: loggers go in first, so that at every event
     # the callbacks run before the loggers that record what they produced.
+    # With several processes, rank 0 alone watches, logs and evaluates the run.
     observers = [
         (f"{section}.{i}:{component.name}", _build(f"{section}.{i}", component, params))
         for section in ("loggers", "callbacks")
         for i, (component, params) in enumerate(resolved.listed(section))
+        if group.is_main
     ]
     metrics = [
         _build(f"metrics.{i}", component, params)
         for i, (component, params) in enumerate(resolved.listed("metrics"))
+        if group.is_main
     ]
 
     try:
         for name, observer in observers:
             plugins.register_for_run(observer, name)
-        if resume is None:
+        if resume is not None:
+            run_dir, info = resume, resumed_info(resume, checkpoint, device)
+        elif group.is_main:
             run_dir = create_run_dir(out, recipe.name, recipe.seed)
             info = run_info(recipe.seed, str(device), recipe_path)
+        run_dir = from_main(run_dir if group.is_main else None, group)
+        if group.is_main:
+            info["processes"] = group.world
+            (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
         else:
-            run_dir, info = resume, resumed_info(resume, checkpoint, device)
-        (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
+            info = {}
         run = Run(
             recipe=recipe,
             dir=run_dir,
@@ -246,7 +283,8 @@ def train(
             fixed_latents=torch.empty(0),
             total_steps=total_steps(recipe.train, len(batches)),
             info=info,
-            hook=plugins.pm.hook,
+            hook=plugins.pm.hook if group.is_main else _NoHooks(),
+            group=group,
         )
         if recipe.train.precision == "fp16":
             # One scaler per network: each loss overflows at its own scale.
@@ -255,17 +293,28 @@ def train(
             }
         if state is None:
             run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+            if group.distributed:  # the same models everywhere, different latent vectors
+                torch.manual_seed(rank_seed(recipe.seed, group.rank))
         else:
             restore_training_state(run, state)
+        if group.is_main:
             # Rows a killed run logged after its last checkpoint are logged again, identically.
             keep_rows_until(run_dir / "metrics.jsonl", run.step)
-        write_json_atomic(run_dir / "run.json", run.info)
+            write_json_atomic(run_dir / "run.json", run.info)
         _Loop(run, plugins, metrics).train()
     finally:
         for _, observer in observers:
             if plugins.pm.is_registered(observer):
                 plugins.pm.unregister(observer)
+        leave(group)
     return run
+
+
+class _NoHooks:
+    """The hook relay of processes other than rank 0: every event goes nowhere."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda **kwargs: None
 
 
 def resumed_info(run_dir: Path, checkpoint: Path, device: torch.device) -> dict[str, Any]:
@@ -286,9 +335,11 @@ class _Loop:
 
     def __init__(self, run: Run, plugins: Plugins, metrics: list[Any]) -> None:
         self.run = run
-        self.hook = plugins.pm.hook
+        self.hook = run.hook
         self.metrics = metrics
-        self.log = MetricsLog(run.dir / "metrics.jsonl")
+        # Rank 0 alone writes the log; the other processes write to nowhere.
+        self.log = MetricsLog(run.dir / "metrics.jsonl" if run.group.is_main else Path(os.devnull))
+        self.last_checkpoint = run.step  # a resumed run starts from one
         self.pending: list[StepStats] = []
         self.images_seen = 0
         self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
@@ -317,6 +368,7 @@ class _Loop:
                         self.evaluate()
                     if train.checkpoint_every and run.step % train.checkpoint_every == 0:
                         self.checkpoint()
+                    self.agree_on_stopping()
                     if self.signal is not None:
                         self.stop_on_signal()
                     if run.step >= run.total_steps or run.should_stop:
@@ -327,8 +379,9 @@ class _Loop:
             self.flush()
             if self.metrics and not (train.eval_every and run.step % train.eval_every == 0):
                 self.evaluate()
-            final = publish_final(self.checkpoint())
-            run.log_file("checkpoint", final, kind="model")
+            last = self.checkpoint()
+            if run.group.is_main:
+                run.log_file("checkpoint", publish_final(last), kind="model")
             self.hook.ganlab_run_end(run=run)
             self.finish("completed", started)  # after run_end: plugins may add to run.info
         except BaseException as exc:
@@ -366,6 +419,14 @@ class _Loop:
         for signum, handler in self.previous_handlers.items():
             signal.signal(signum, handler)
 
+    def agree_on_stopping(self) -> None:
+        """With several processes, all stop at the same step when any one has to."""
+        run = self.run
+        if run.group.distributed:
+            flags = torch.tensor([float(run.should_stop), float(self.signal or 0)])
+            flags = max_over_ranks(flags, run.group)
+            run.should_stop, self.signal = bool(flags[0]), int(flags[1]) or None
+
     def stop_on_signal(self) -> None:
         run = self.run
         path = self.checkpoint()
@@ -389,13 +450,13 @@ class _Loop:
             fake = generator(latents)
             fake_scores = discriminator(fake.detach()).reshape(-1).float()
             loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        self.update(loss_d, run.opt_d, "discriminator")
+        self.update(loss_d, run.opt_d, discriminator, "discriminator")
 
         # (2) G: the same fakes through the updated D.
         with self.autocast:
             fake_scores_after = discriminator(fake).reshape(-1).float()
             loss_g = loss.generator_loss(fake_scores_after)
-        self.update(loss_g, run.opt_g, "generator")
+        self.update(loss_g, run.opt_g, generator, "generator")
 
         run.step += 1
         self.images_seen += real.shape[0]
@@ -413,12 +474,16 @@ class _Loop:
         self.pending.append(stats)
         return stats
 
-    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
-        """Backward and one optimizer step; in fp16 through that network's gradient scaler."""
+    def update(
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, model: nn.Module, net: str
+    ) -> None:
+        """Backward and one optimizer step; in fp16 through that network's gradient scaler;
+        with several processes, on the gradients averaged over them."""
         optimizer.zero_grad(set_to_none=True)
         scaler = self.run.scalers.get(net)
         if scaler is None:
             loss.backward()
+            average_gradients(model, self.run.group)
             optimizer.step()
         else:
             scaler.scale(loss).backward()
@@ -434,7 +499,8 @@ class _Loop:
         """
         if not self.pending:
             return
-        values = torch.stack([s.values() for s in self.pending]).cpu().tolist()
+        stacked = torch.stack([s.values() for s in self.pending])
+        values = mean_over_ranks(stacked, self.run.group).cpu().tolist()
         bad = None
         for stats, row_values in zip(self.pending, values, strict=True):
             row = {"step": stats.step, "epoch": stats.epoch}
@@ -476,21 +542,29 @@ class _Loop:
         run = self.run
         self.flush()
         path = run.dir / "checkpoints" / f"step_{run.step:06d}.pt"
-        if not path.exists():  # already written at this step (e.g. signal right after one)
-            save_checkpoint(path, training_state(run))
+        if self.last_checkpoint == run.step:  # already written (e.g. a signal right after)
+            return path
+        self.last_checkpoint = run.step
+        rng_by_rank = gather_from_ranks(rng_state(), run.group)  # every process takes part
+        if run.group.is_main:
+            save_checkpoint(path, training_state(run, rng_by_rank))
             prune_checkpoints(run.dir, run.recipe.train.keep_checkpoints)
         return path
 
     def finish(self, status: str, started: float) -> None:
         run = self.run
+        if not run.group.is_main:
+            return
         wall = time.perf_counter() - started
         run.info.update(
             status=status,
             steps=run.step,
             epochs_completed=run.epoch,
-            images_seen=self.images_seen,
+            images_seen=self.images_seen * run.group.world,  # every process's share
             wall_seconds=round(wall, 3),
-            images_per_second=round(self.images_seen / wall, 1) if wall > 0 else None,
+            images_per_second=(
+                round(self.images_seen * run.group.world / wall, 1) if wall > 0 else None
+            ),
             ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         write_json_atomic(run.dir / "run.json", run.info)

@@ -71,7 +71,7 @@ class Console:
 
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
-        batch = run.recipe.train.batch_size
+        batch = run.recipe.train.batch_size * run.group.world  # images per step, all processes
         if stats.index % self.every == 0:
             # float() waits for the device: only here, once every `every` iterations.
             loss_d, loss_g = float(stats.loss_d), float(stats.loss_g)
