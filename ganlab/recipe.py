@@ -78,6 +78,7 @@ class TrainSpec(_Strict):
     keep_checkpoints: int = Field(default=3, gt=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = True
+    compile: bool = False
     deterministic: bool = False
 
     @model_validator(mode="after")

@@ -345,6 +345,11 @@ class _Loop:
         self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
         self.previous_handlers: dict[int, Any] = {}
         self.layout = memory_format(run.recipe.train)
+        # Compiled forward passes for the step; run.generator/discriminator stay the plain
+        # modules, whose weights the compiled ones share (checkpoints and sampling use them).
+        compiled = run.recipe.train.compile
+        self.generator = torch.compile(run.generator) if compiled else run.generator
+        self.discriminator = torch.compile(run.discriminator) if compiled else run.discriminator
         dtype = AUTOCAST_DTYPES.get(run.recipe.train.precision)
         self.autocast = (
             torch.autocast(run.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -440,23 +445,23 @@ class _Loop:
     def step(self, real: torch.Tensor, index: int) -> StepStats:
         """One D update and one G update: the tutorial's iteration, for any loss."""
         run = self.run
-        generator, discriminator, loss = run.generator, run.discriminator, run.loss
+        generator, discriminator, loss = self.generator, self.discriminator, run.loss
         real = real.contiguous(memory_format=self.layout)
 
         # (1) D: real batch and detached fakes.
         with self.autocast:
             real_scores = discriminator(real).reshape(-1).float()
-            latents = torch.randn((real.shape[0], *generator.latent_shape), device=run.device)
+            latents = torch.randn((real.shape[0], *run.generator.latent_shape), device=run.device)
             fake = generator(latents)
             fake_scores = discriminator(fake.detach()).reshape(-1).float()
             loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        self.update(loss_d, run.opt_d, discriminator, "discriminator")
+        self.update(loss_d, run.opt_d, run.discriminator, "discriminator")
 
         # (2) G: the same fakes through the updated D.
         with self.autocast:
             fake_scores_after = discriminator(fake).reshape(-1).float()
             loss_g = loss.generator_loss(fake_scores_after)
-        self.update(loss_g, run.opt_g, generator, "generator")
+        self.update(loss_g, run.opt_g, run.generator, "generator")
 
         run.step += 1
         self.images_seen += real.shape[0]
