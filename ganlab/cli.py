@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import types
 import typing
@@ -20,6 +19,7 @@ from ganlab.compare import compare
 from ganlab.errors import GanlabError
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
+from ganlab.rundir import read_run_info
 from ganlab.runner import train
 from ganlab.sample import sample
 
@@ -135,8 +135,8 @@ def _newest_unfinished(parent: Path) -> Path:
     unfinished = []
     for path in parent.glob("*/run.json"):
         try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            info = read_run_info(path)
+        except GanlabError:
             continue  # not readable: not a run we can resume
         if info.get("status") != "completed":
             unfinished.append((info.get("started", ""), path.stat().st_mtime, path.parent))

@@ -23,7 +23,7 @@ import yaml
 from ganlab.cliutil import user_command
 from ganlab.errors import GanlabError
 from ganlab.recipe import Absent, differing_keys, flatten, is_number
-from ganlab.rundir import read_metrics
+from ganlab.rundir import read_metrics, read_run_info
 
 #: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
 TRAINING_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
@@ -107,19 +107,6 @@ def read_recipe(path: Path) -> dict[str, Any]:
     if not isinstance(recipe, dict):
         raise GanlabError(f"{path}: not a recipe (expected a mapping of keys to values).")
     return recipe
-
-
-def read_run_info(path: Path) -> dict[str, Any]:
-    """A run folder's ``run.json`` as a mapping."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GanlabError(f"{path}: missing; every run folder holds its run.json.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GanlabError(f"{path}: cannot be read as JSON ({_one_line(exc)}).") from None
-    if not isinstance(info, dict):
-        raise GanlabError(f"{path}: expected a JSON object.")
-    return info
 
 
 def load_run(path: Path) -> RunData:

@@ -128,6 +128,21 @@ def keep_rows_until(path: Path, step: int) -> None:
     os.replace(tmp, path)
 
 
+def read_run_info(path: Path) -> dict[str, Any]:
+    """A run folder's ``run.json`` as a mapping."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanlabError(f"{path}: missing; every run folder holds its run.json.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GanlabError(
+            f"{path}: cannot be read as JSON ({' '.join(str(exc).split())})."
+        ) from None
+    if not isinstance(info, dict):
+        raise GanlabError(f"{path}: expected a JSON object.")
+    return info
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The rows of a run folder's ``metrics.jsonl``.
 

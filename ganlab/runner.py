@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import random
@@ -61,6 +60,7 @@ from ganlab.rundir import (
     MetricsLog,
     create_run_dir,
     keep_rows_until,
+    read_run_info,
     run_info,
     write_json_atomic,
 )
@@ -319,10 +319,7 @@ class _NoHooks:
 
 def resumed_info(run_dir: Path, checkpoint: Path, device: torch.device) -> dict[str, Any]:
     """The run's ``run.json``, marked running again, with this resume recorded."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GanlabError(f"{run_dir / 'run.json'}: cannot be read ({exc}).") from None
+    info = read_run_info(run_dir / "run.json")
     info.update(status="running", device=str(device))
     info.setdefault("resumed", []).append(
         {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
