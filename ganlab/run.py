@@ -103,16 +103,20 @@ class Run:
         return torch.stack([self.dataset[i].cpu() for i in order])
 
     @torch.no_grad()
-    def generate(self, latents: torch.Tensor) -> torch.Tensor:
+    def generate(self, latents: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:
         """G's images for ``latents``, leaving G exactly as it was.
 
-        G stays in training mode, as in the tutorial's progress grids (batch-norm uses the
-        batch's statistics); its running statistics are put back afterwards, so sampling
-        never changes a checkpoint.
+        By default G stays in training mode, as in the tutorial's progress grids (batch-norm
+        uses the batch's statistics); its running statistics are put back afterwards, so
+        sampling never changes a checkpoint. ``eval_mode`` uses the running statistics
+        instead, as `ganlab sample` and the metrics do.
         """
         saved = [b.clone() for b in self.generator.buffers()]
+        was_training = self.generator.training
+        self.generator.train(not eval_mode)
         try:
             return self.generator(latents).float()
         finally:
+            self.generator.train(was_training)
             for buffer, value in zip(self.generator.buffers(), saved, strict=True):
                 buffer.copy_(value)

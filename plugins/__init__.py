@@ -13,5 +13,6 @@ MODULES = (
     "console",
     "samples",
     "figures",
+    "metrics",
     "wandb_logger",
 )

@@ -96,6 +96,12 @@ class Console:
             if stats.step % tenth == 0 or stats.step == run.total_steps:
                 self._progress_line(run, stats.step, batch)
 
+    @ganlab.hookimpl
+    def ganlab_evaluation_end(self, run: ganlab.Run, results: dict[str, float]) -> None:
+        if results:
+            scores = "  ".join(f"{name}: {value:.4g}" for name, value in results.items())
+            self._echo(f"[eval] step {run.step}: {scores}")
+
     def _progress_line(self, run: ganlab.Run, step: int, batch: int) -> None:
         elapsed = time.perf_counter() - self.started
         done = step - self.first_step

@@ -131,7 +131,9 @@ def test_quickstart_runs_a_few_steps(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(tmp_path)
     assert (run_dir / "samples" / "final.png").is_file()
-    assert len(read_metrics(run_dir / "metrics.jsonl")) == 4
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in rows if "loss_d" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in rows if "swd" in r] == [4]  # the quickstart's metric, at the end
 
 
 def _run_once(recipe: Path, out: Path) -> Path:
@@ -257,3 +259,29 @@ def test_compiled_models_train_like_plain_ones(tmp_path: Path) -> None:
         assert abs(p["loss_d"] - c["loss_d"]) < 1e-4 and abs(p["loss_g"] - c["loss_g"]) < 1e-4
     state = load_checkpoint(only_run_dir(tmp_path / "c") / "checkpoints" / "final.pt")
     assert "main.0.weight" in state["generator"]  # the plain module's names, loadable anywhere
+
+
+def test_swd_is_logged_and_the_best_checkpoint_kept(tmp_path: Path) -> None:
+    args = ["run", str(RECIPES / "quickstart.yaml"), "--out", str(tmp_path)]
+    for override in (
+        "data.params.count=128",
+        "data.params.image_size=16",
+        "generator.params.ngf=8",
+        "discriminator.params.ndf=8",
+        "train.steps=6",
+        "train.batch_size=16",
+        "train.eval_every=2",
+        "metrics.0.params.images=64",
+    ):
+        args += ["--set", override]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "[eval] step 2: swd: " in result.output
+    run_dir = only_run_dir(tmp_path)
+    scores = [r for r in read_metrics(run_dir / "metrics.jsonl") if "swd" in r]
+    assert [r["step"] for r in scores] == [2, 4, 6] and all(r["swd"] > 0 for r in scores)
+    assert {"swd_16"} <= scores[0].keys()
+    best = json.loads((run_dir / "run.json").read_text())["best"]
+    assert best["metric"] == "swd" and best["value"] == min(r["swd"] for r in scores)
+    state = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert state["step"] == best["step"]

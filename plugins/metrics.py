@@ -1,0 +1,89 @@
+"""Quality metrics, and keeping the best checkpoint by one of them.
+
+``swd`` is the multi-scale sliced Wasserstein distance on Laplacian-pyramid patches (Karras et
+al. 2018): it needs no pretrained network, so it works on every machine. Lower is better.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+import ganlab
+from ganlab.checkpoint import rng_state, save_checkpoint, training_state
+from ganlab.swd import swd
+
+
+class SWDParams(ganlab.Params):
+    images: int = Field(default=512, gt=0, description="real and generated images compared")
+    seed: int = Field(default=0, ge=0, description="seed of the latent vectors and patches")
+
+
+class SlicedWasserstein:
+    """SWD between the run's first training images and G's images (eval mode) for a fixed
+    set of latent vectors, so that scores at different steps compare."""
+
+    def __init__(self, params: SWDParams) -> None:
+        self.params = params
+        self.real: torch.Tensor | None = None  # decoded once per run
+
+    def __call__(self, run: ganlab.Run) -> dict[str, float]:
+        count = min(self.params.images, len(run.dataset))
+        if self.real is None:
+            self.real = ganlab.to_uint8(run.real_images(count))
+        latents = run.sample_latents(count, self.params.seed)
+        fake = torch.cat(
+            [run.generate(chunk, eval_mode=True).cpu() for chunk in latents.split(256)]
+        )
+        return swd(self.real, ganlab.to_uint8(fake), seed=self.params.seed)
+
+
+def build_swd(params: SWDParams) -> SlicedWasserstein:
+    """Sliced Wasserstein distance on Laplacian-pyramid patches (lower is better)."""
+    return SlicedWasserstein(params)
+
+
+class BestParams(ganlab.Params):
+    metric: str = Field(default="swd", min_length=1, description="the result key to rank by")
+    mode: Literal["min", "max"] = Field(default="min", description="min: lower is better")
+
+
+class KeepBest:
+    """Writes ``checkpoints/best.pt`` whenever the chosen metric improves."""
+
+    def __init__(self, params: BestParams) -> None:
+        self.params = params
+        self.best: float | None = None
+
+    @ganlab.hookimpl
+    def ganlab_evaluation_end(self, run: ganlab.Run, results: dict[str, float]) -> None:
+        value = results.get(self.params.metric)
+        if value is None:
+            return
+        better = self.best is None or (
+            value < self.best if self.params.mode == "min" else value > self.best
+        )
+        if not better:
+            return
+        self.best = value
+        path = run.dir / "checkpoints" / "best.pt"
+        save_checkpoint(path, training_state(run, [rng_state()]))
+        run.info["best"] = {"metric": self.params.metric, "value": value, "step": run.step}
+        run.log_file("best", path, kind="model")
+
+
+def build_best(params: BestParams) -> KeepBest:
+    """Keep checkpoints/best.pt: the state with the best value of one metric so far."""
+    return KeepBest(params)
+
+
+@ganlab.hookimpl
+def ganlab_register_metrics(register: ganlab.Register) -> None:
+    register("swd", build_swd, params=SWDParams)
+
+
+@ganlab.hookimpl
+def ganlab_register_callbacks(register: ganlab.Register) -> None:
+    register("best", build_best, params=BestParams)
