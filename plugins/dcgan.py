@@ -24,6 +24,10 @@ class GeneratorParams(ganlab.Params):
 
 class DiscriminatorParams(ganlab.Params):
     ndf: int = Field(default=64, gt=0, description="feature-map width of the first block")
+    spectral_norm: bool = Field(
+        default=False,
+        description="spectral normalisation of every convolution, instead of batch norm",
+    )
 
 
 def _doublings(image_shape: tuple[int, int, int], role: str) -> int:
@@ -78,7 +82,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (C x S x S) -> one logit per image."""
 
-    def __init__(self, ndf: int, image_shape: tuple[int, int, int]) -> None:
+    def __init__(
+        self, ndf: int, image_shape: tuple[int, int, int], spectral_norm: bool = False
+    ) -> None:
         super().__init__()
         doublings = _doublings(image_shape, "discriminator")
         layers: list[nn.Module] = [
@@ -89,12 +95,15 @@ class Discriminator(nn.Module):
         for _ in range(doublings - 1):
             layers += [
                 nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
+                # Spectral normalisation (Miyato et al. 2018) already bounds each layer;
+                # batch norm on top of it is dropped, as in SN-DCGAN.
+                nn.Identity() if spectral_norm else nn.BatchNorm2d(width * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # the tutorial's Sigmoid
         self.main = nn.Sequential(*layers)  # moves into the loss (BCE with logits)
+        self.spectral_norm = spectral_norm
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.main(images).reshape(-1)
@@ -111,8 +120,12 @@ def build_discriminator(
     params: DiscriminatorParams, image_shape: tuple[int, int, int]
 ) -> Discriminator:
     """DCGAN discriminator: strided convolutions with batch norm and LeakyReLU, logit out."""
-    model = Discriminator(params.ndf, image_shape)
+    model = Discriminator(params.ndf, image_shape, params.spectral_norm)
     model.apply(weights_init)
+    if params.spectral_norm:  # after the init: it normalises the initialised weights
+        for layer in model.main:
+            if isinstance(layer, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(layer)
     return model
 
 

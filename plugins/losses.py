@@ -1,4 +1,6 @@
-"""The tutorial's loss: binary cross-entropy, real 1 / fake 0, non-saturating G loss."""
+"""Adversarial losses: the tutorial's binary cross-entropy (real 1 / fake 0, non-saturating
+G loss), the hinge loss (Lim & Ye 2017; SAGAN, BigGAN) and least squares (LSGAN, Mao et al.
+2017)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,52 @@ def build_bce(params: BCEParams) -> BCELoss:
     return BCELoss(params.real_label)
 
 
+class HingeLoss(ganlab.GanLoss):
+    """D: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))); G: -mean(D(G(z)))."""
+
+    def discriminator_loss(
+        self, real_scores: torch.Tensor, fake_scores: torch.Tensor
+    ) -> torch.Tensor:
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return -fake_scores.mean()
+
+
+def build_hinge(params: ganlab.NoParams) -> HingeLoss:
+    """Hinge loss (SAGAN, BigGAN): D's scores are margins, not probabilities."""
+    return HingeLoss()
+
+
+class LSGANParams(ganlab.Params):
+    real_target: float = Field(default=1.0, description="the score D should give real images")
+    fake_target: float = Field(default=0.0, description="the score D should give fakes")
+
+
+class LeastSquaresLoss(ganlab.GanLoss):
+    """D: (D(x) - a)^2 / 2 + (D(G(z)) - b)^2 / 2; G: (D(G(z)) - a)^2 / 2 (a=1, b=0)."""
+
+    def __init__(self, real_target: float, fake_target: float) -> None:
+        self.real_target, self.fake_target = real_target, fake_target
+
+    def discriminator_loss(
+        self, real_scores: torch.Tensor, fake_scores: torch.Tensor
+    ) -> torch.Tensor:
+        real = (real_scores - self.real_target).square().mean()
+        fake = (fake_scores - self.fake_target).square().mean()
+        return 0.5 * (real + fake)
+
+    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (fake_scores - self.real_target).square().mean()
+
+
+def build_lsgan(params: LSGANParams) -> LeastSquaresLoss:
+    """Least-squares GAN loss (Mao et al. 2017)."""
+    return LeastSquaresLoss(params.real_target, params.fake_target)
+
+
 @ganlab.hookimpl
 def ganlab_register_losses(register: ganlab.Register) -> None:
     register("bce", build_bce, params=BCEParams)
+    register("hinge", build_hinge)
+    register("lsgan", build_lsgan, params=LSGANParams)

@@ -218,3 +218,35 @@ def test_image_decoding_equals_the_tutorials_transform(celeba_dir) -> None:
         expected = tutorial(Image.open(dataset.files[index]).convert("RGB"))
         assert torch.equal(dataset[index], expected)
         assert dataset.load_uint8(index).dtype == torch.uint8
+
+
+def test_hinge_and_least_squares_losses() -> None:
+    from ganlab_plugins.losses import LSGANParams, build_hinge, build_lsgan
+
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.5])
+    hinge = build_hinge(ganlab.NoParams())
+    # relu(1 - real) = [0, .5, 2] -> 5/6; relu(1 + fake) = [0, 1, 2.5] -> 7/6
+    torch.testing.assert_close(hinge.discriminator_loss(real, fake), torch.tensor(2.0))
+    torch.testing.assert_close(hinge.generator_loss(fake), torch.tensor(0.5 / 3))
+    ls = build_lsgan(LSGANParams())
+    # ((1, .25, 4) mean 1.75 + (4, 0, 2.25) mean 2.0833) / 2
+    torch.testing.assert_close(
+        ls.discriminator_loss(real, fake), torch.tensor((1.75 + 6.25 / 3) / 2)
+    )
+    torch.testing.assert_close(ls.generator_loss(fake), torch.tensor((9 + 1 + 0.25) / 3 / 2))
+
+
+def test_spectrally_normalised_discriminator() -> None:
+    torch.manual_seed(0)
+    model = build_discriminator(DiscriminatorParams(ndf=8, spectral_norm=True), (3, 32, 32))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(20):  # training-mode calls run the power iteration
+        model(x)
+    for layer in model.main:
+        if isinstance(layer, nn.Conv2d):
+            sigma = torch.linalg.matrix_norm(layer.weight.reshape(layer.weight.shape[0], -1), 2)
+            assert sigma < 1.05  # every layer is (close to) 1-Lipschitz
+    scores = model(x)
+    scores.sum().backward()
+    assert scores.shape == (4,)

@@ -64,7 +64,7 @@ def test_readme_plugin_example_works(tmp_path: Path) -> None:
     (tmp_path / "lsgan.py").write_text(code)
     write_jpegs(tmp_path / "images", 8, (20, 20))
     recipe = tiny_recipe(tmp_path / "images", plugins=["lsgan.py"])
-    recipe["loss"] = {"name": "lsgan", "params": {"target": 1.0}}
+    recipe["loss"] = {"name": "my_lsgan", "params": {"target": 1.0}}
     result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert (only_run_dir(tmp_path) / "checkpoints" / "final.pt").is_file()

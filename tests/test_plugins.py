@@ -45,7 +45,7 @@ class RecordSteps:
 
 @ganlab.hookimpl
 def ganlab_register_losses(register):
-    register("lsgan", lambda params: LeastSquares())
+    register("my_lsgan", lambda params: LeastSquares())
 
 
 @ganlab.hookimpl
@@ -66,7 +66,7 @@ def test_plugin_file_named_in_the_recipe(tmp_path: Path, images: Path) -> None:
     recipe = tiny_recipe(
         images,
         plugins=["my_plugin.py"],  # relative to the recipe's folder
-        loss={"name": "lsgan"},
+        loss={"name": "my_lsgan"},
         callbacks=[{"name": "record_steps", "params": {"filename": "seen.json"}}],
     )
     path = write_recipe(tmp_path / "recipe.yaml", recipe)
@@ -75,7 +75,7 @@ def test_plugin_file_named_in_the_recipe(tmp_path: Path, images: Path) -> None:
     run_dir = only_run_dir(tmp_path / "runs")
     seen = (run_dir / "seen.json").read_text()
     assert seen.startswith("[[1, ") and "[3, " in seen
-    assert (run_dir / "recipe.yaml").read_text().count("lsgan") == 1
+    assert (run_dir / "recipe.yaml").read_text().count("my_lsgan") == 1
 
 
 def test_plugin_module_given_with_p(tmp_path: Path, images: Path, monkeypatch) -> None:
@@ -83,7 +83,7 @@ def test_plugin_module_given_with_p(tmp_path: Path, images: Path, monkeypatch) -
     monkeypatch.syspath_prepend(str(tmp_path))
     result = invoke("plugins", "-p", "gan_extras")
     assert result.exit_code == 0, result.output
-    assert "lsgan" in result.output and "[gan_extras]" in result.output
+    assert "my_lsgan" in result.output and "[gan_extras]" in result.output
     assert "record_steps" in result.output and "filename: str = 'steps.json'" in result.output
 
 
@@ -126,9 +126,9 @@ def test_installed_entry_point_plugin(tmp_path: Path, images: Path) -> None:
         [sys.executable, "-m", "ganlab.cli", "plugins"], env=env, capture_output=True, text=True
     )
     assert listing.returncode == 0, listing.stderr
-    assert "lsgan" in listing.stdout and "entry point of ganlab-lsgan" in listing.stdout
+    assert "my_lsgan" in listing.stdout and "entry point of ganlab-lsgan" in listing.stdout
 
-    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(images, loss={"name": "lsgan"}))
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(images, loss={"name": "my_lsgan"}))
     run = subprocess.run(
         [sys.executable, "-m", "ganlab.cli", "run", str(recipe), "--out", str(tmp_path / "runs")],
         env=env,
@@ -233,7 +233,7 @@ def test_same_plugin_from_recipe_and_p_loads_once_and_is_recorded(
 ) -> None:
     (tmp_path / "my_plugin.py").write_text(LSGAN_PLUGIN)
     (tmp_path / "extra.py").write_text(
-        LSGAN_PLUGIN.replace('"lsgan"', '"lsgan2"').replace('"record_steps"', '"record_steps2"')
+        LSGAN_PLUGIN.replace('"my_lsgan"', '"lsgan2"').replace('"record_steps"', '"record_steps2"')
     )
     recipe = tiny_recipe(images, plugins=["my_plugin.py"], loss={"name": "lsgan2"})
     path = write_recipe(tmp_path / "recipe.yaml", recipe)

@@ -16,7 +16,15 @@ from PIL import Image
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.rundir import read_metrics
-from tests.conftest import RECIPES, TINY, invoke, only_run_dir, tiny_recipe, write_recipe
+from tests.conftest import (
+    RECIPES,
+    TINY,
+    TINY_QUICKSTART,
+    invoke,
+    only_run_dir,
+    tiny_recipe,
+    write_recipe,
+)
 
 CELEBA = str(RECIPES / "dcgan_celeba.yaml")
 
@@ -285,3 +293,14 @@ def test_swd_is_logged_and_the_best_checkpoint_kept(tmp_path: Path) -> None:
     assert best["metric"] == "swd" and best["value"] == min(r["swd"] for r in scores)
     state = load_checkpoint(run_dir / "checkpoints" / "best.pt")
     assert state["step"] == best["step"]
+
+
+@pytest.mark.parametrize("variant", ["quickstart_hinge", "quickstart_lsgan"])
+def test_loss_variant_recipes_run(tmp_path: Path, variant: str) -> None:
+    args = ["run", str(RECIPES / f"{variant}.yaml"), "--out", str(tmp_path)]
+    for override in TINY_QUICKSTART:
+        args += ["--set", override]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    rows = read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")
+    assert len(rows) == 4 and all(np.isfinite(r["loss_d"]) for r in rows)
