@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import ganlab
-from ganlab.cache import CacheableImages, build_cache, cache_path
+from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.data import TensorImages, to_unit_range
 from ganlab.recipe import Resolved
@@ -254,13 +254,7 @@ def bench(
     }
     images: torch.Tensor
     if isinstance(dataset, CacheableImages):
-        path = cache_path(dataset)
-        if not path.is_file():
-            shape = (len(dataset), *dataset.image_shape)
-            results["data_prep_img_s"] = build_cache(dataset, path, shape, workers=2)
-        else:
-            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            results["data_prep_img_s"] = meta.get("images_per_second")
+        _, results["data_prep_img_s"], _ = prepare_cache(dataset, workers=2)
         count = min(len(dataset), recipe.train.batch_size * 8)
         images = torch.stack([dataset.load_uint8(i) for i in range(count)])
     elif isinstance(dataset, TensorImages):

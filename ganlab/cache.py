@@ -59,15 +59,27 @@ def open_cache(path: Path, shape: tuple[int, ...]) -> TensorImages:
     return TensorImages(torch.from_numpy(array))
 
 
-def cached(dataset: CacheableImages, workers: int = 0, quiet: bool = False) -> TensorImages:
-    """The data set as `TensorImages` over its cache, building the cache on first use."""
+def prepare_cache(
+    dataset: CacheableImages, workers: int = 0, quiet: bool = False
+) -> tuple[Path, float, bool]:
+    """Make sure the data set's cache exists, building it if needed.
+
+    Returns its path, the images decoded per second (now, or when it was built), and
+    whether it was built by this call. A cache counts as built once its ``.json`` record is
+    written, the last thing a build does.
+    """
     path = cache_path(dataset)
-    shape = (len(dataset), *dataset.image_shape)
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
-        return open_cache(path, shape)
-    build_cache(dataset, path, shape, workers, quiet)
-    return open_cache(path, shape)
+        rate = json.loads(meta.read_text(encoding="utf-8"))["images_per_second"]
+        return path, rate, False
+    return path, build_cache(dataset, path, workers, quiet), True
+
+
+def cached(dataset: CacheableImages, workers: int = 0, quiet: bool = False) -> TensorImages:
+    """The data set as `TensorImages` over its cache, building the cache on first use."""
+    path, _, _ = prepare_cache(dataset, workers, quiet)
+    return open_cache(path, (len(dataset), *dataset.image_shape))
 
 
 class _Items:
@@ -83,17 +95,12 @@ class _Items:
         return index, self.dataset.load_uint8(index)
 
 
-def build_cache(
-    dataset: CacheableImages,
-    path: Path,
-    shape: tuple[int, ...],
-    workers: int,
-    quiet: bool = False,
-) -> float:
+def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool = False) -> float:
     """Decode every image into ``path`` (atomically: a temporary file, then a rename).
 
     Returns the images decoded per second.
     """
+    shape = (len(dataset), *dataset.image_shape)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

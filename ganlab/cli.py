@@ -13,7 +13,7 @@ import click
 from pydantic import BaseModel
 
 from ganlab.bench import bench
-from ganlab.cache import CacheableImages, build_cache, cache_path
+from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
 from ganlab.errors import GanlabError
@@ -220,13 +220,11 @@ def prepare(
     if not isinstance(dataset, CacheableImages):
         click.echo(f"data set {component.name!r} needs no cache (it is generated in memory).")
         return
-    path = cache_path(dataset)
-    if path.is_file():
+    path, rate, built = prepare_cache(dataset, workers)
+    if built:
+        click.echo(f"Prepared {len(dataset)} images ({rate:.0f} img/s) into {path}")
+    else:
         click.echo(f"Already prepared: {len(dataset)} images in {path}")
-        return
-    shape = (len(dataset), *dataset.image_shape)
-    rate = build_cache(dataset, path, shape, workers)
-    click.echo(f"Prepared {len(dataset)} images ({rate:.0f} img/s) into {path}")
 
 
 @cli.group()
