@@ -173,6 +173,9 @@ def training_state(run: Run, rng_by_rank: list[dict[str, Any]]) -> dict[str, Any
         "fixed_latents": run.fixed_latents.cpu(),
         "history": run.history,
         "scalers": {net: scaler.state_dict() for net, scaler in run.scalers.items()},
+        "generator_ema": (
+            run.generator_ema.state_dict() if run.generator_ema is not None else None
+        ),
         "rng": rng_by_rank[0],
         "rng_by_rank": rng_by_rank,
         "processes": len(rng_by_rank),
@@ -193,4 +196,6 @@ def restore_training_state(run: Run, state: dict[str, Any]) -> None:
     run.history = list(state["history"])
     for net, scaler in run.scalers.items():
         scaler.load_state_dict(state["scalers"][net])
+    if run.generator_ema is not None:
+        run.generator_ema.load_state_dict(state["generator_ema"])
     set_rng_state(state.get("rng_by_rank", [state["rng"]])[run.group.rank])

@@ -121,7 +121,7 @@ def ganlab_run_start(run: Run) -> None:
 
 @hookspec
 def ganlab_step_end(run: Run, stats: StepStats) -> None:
-    """Fires after every training step (one D update and one G update).
+    """Fires after every training step (``train.d_steps`` D updates and one G update).
 
     ``stats`` holds that step's losses and D statistics as tensors still on the device:
     call ``float()`` on them only when you need the number (say every 50 steps), since each

@@ -70,6 +70,12 @@ class TrainSpec(_Strict):
     epochs: int | None = Field(default=None, gt=0)
     steps: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=128, gt=0)
+    #: D updates per G update, each on its own real batch (WGAN-GP uses 5); a step is
+    #: one G update, so an epoch has about 1/d_steps as many steps.
+    d_steps: int = Field(default=1, gt=0)
+    #: decay of an exponential moving average of G's weights, used by the metrics and by
+    #: `ganlab sample` / `ganlab eval` when set (0.999 is usual); None keeps no average.
+    ema: float | None = Field(default=None, gt=0, lt=1)
     workers: int = Field(default=0, ge=0)
     data_cache: bool = True
     log_every: int = Field(default=50, gt=0)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganlab.checkpoint import rng_state, save_checkpoint, training_state
 from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
 from ganlab.distributed import Group
 from ganlab.loss import GanLoss
@@ -66,6 +67,9 @@ class Run:
     group: Group = field(default_factory=Group)
     #: fp16 gradient scalers by network ("generator", "discriminator"); empty otherwise
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
+    #: the moving average of G's weights (``train.ema``), a torch ``AveragedModel`` whose
+    #: ``.module`` is a generator; None without ``train.ema``
+    generator_ema: nn.Module | None = None
 
     def log_file(self, name: str, path: Path, kind: str) -> None:
         """Announce a file this run wrote to the loggers (`ganlab_log_file`).
@@ -73,6 +77,11 @@ class Run:
         ``kind`` is ``"image"``, ``"video"`` or ``"model"``.
         """
         self.hook.ganlab_log_file(run=self, step=self.step, name=name, path=path, kind=kind)
+
+    def save_checkpoint(self, path: Path) -> None:
+        """Write the run's whole state to ``path`` as the runner's checkpoints are written
+        (atomically, loadable by `ganlab sample` and `ganlab eval`)."""
+        save_checkpoint(path, training_state(self, [rng_state()]))
 
     @property
     def name(self) -> str:
@@ -102,21 +111,29 @@ class Run:
         order = epoch_order(len(self.dataset), self.seed, 0)[:n].tolist()
         return torch.stack([self.dataset[i].cpu() for i in order])
 
+    @property
+    def evaluated_generator(self) -> nn.Module:
+        """The generator that metrics and sampling use: the moving average of G's weights
+        when the recipe keeps one (``train.ema``), else G itself."""
+        return self.generator_ema.module if self.generator_ema is not None else self.generator
+
     @torch.no_grad()
     def generate(self, latents: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:
-        """G's images for ``latents``, leaving G exactly as it was.
+        """Images for ``latents``, leaving the generator exactly as it was.
 
-        By default G stays in training mode, as in the tutorial's progress grids (batch-norm
+        By default G itself, in training mode, as in the tutorial's progress grids (batch-norm
         uses the batch's statistics); its running statistics are put back afterwards, so
-        sampling never changes a checkpoint. ``eval_mode`` uses the running statistics
-        instead, as `ganlab sample` and the metrics do.
+        sampling never changes a checkpoint. ``eval_mode`` uses `evaluated_generator` (the
+        moving average when the recipe keeps one) with its running statistics, as
+        `ganlab sample` and the metrics do.
         """
-        saved = [b.clone() for b in self.generator.buffers()]
-        was_training = self.generator.training
-        self.generator.train(not eval_mode)
+        model = self.evaluated_generator if eval_mode else self.generator
+        saved = [b.clone() for b in model.buffers()]
+        was_training = model.training
+        model.train(not eval_mode)
         try:
-            return self.generator(latents).float()
+            return model(latents).float()
         finally:
-            self.generator.train(was_training)
-            for buffer, value in zip(self.generator.buffers(), saved, strict=True):
+            model.train(was_training)
+            for buffer, value in zip(model.buffers(), saved, strict=True):
                 buffer.copy_(value)

@@ -2,9 +2,11 @@
 
 The step is the DCGAN tutorial's, written once for any loss plugin:
 
-1. D: scores on a real batch and on fakes ``G(z)`` (detached), ``loss.discriminator_loss``,
-   one optimizer step.
-2. G: D's scores on the same fakes, ``loss.generator_loss``, one optimizer step.
+1. D: scores on a real batch and on fakes ``G(z)`` (detached), ``loss.discriminator_loss``
+   (plus ``loss.discriminator_penalty`` if the loss has one), one optimizer step; repeated
+   ``train.d_steps`` times (once in the tutorial), each time on the next real batch.
+2. G: D's scores on the last fakes, ``loss.generator_loss``, one optimizer step; then the
+   moving average of G's weights moves towards them (``train.ema``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganlab.cache import CacheableImages, cached
 from ganlab.checkpoint import (
@@ -140,6 +143,11 @@ def build_models(
     )
 
 
+def generator_average(generator: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of G's weights and batch-norm statistics."""
+    return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def memory_format(train: TrainSpec) -> torch.memory_format:
     """channels_last (NHWC) runs convolutions faster on current CPUs and GPUs."""
     return torch.channels_last if train.channels_last else torch.contiguous_format
@@ -217,7 +225,8 @@ def train(
     opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
     batches = Batches(
         dataset,
-        recipe.train.batch_size,
+        # One step's batch holds the real images of all its D updates.
+        recipe.train.batch_size * recipe.train.d_steps,
         recipe.seed,
         device,
         recipe.train.workers,
@@ -286,6 +295,8 @@ def train(
             hook=plugins.pm.hook if group.is_main else _NoHooks(),
             group=group,
         )
+        if recipe.train.ema is not None:
+            run.generator_ema = generator_average(generator, recipe.train.ema)
         if recipe.train.precision == "fp16":
             # One scaler per network: each loss overflows at its own scale.
             run.scalers = {
@@ -440,25 +451,32 @@ class _Loop:
         )
 
     def step(self, real: torch.Tensor, index: int) -> StepStats:
-        """One D update and one G update: the tutorial's iteration, for any loss."""
+        """``train.d_steps`` D updates (one, as in the tutorial) and one G update."""
         run = self.run
         generator, discriminator, loss = self.generator, self.discriminator, run.loss
         real = real.contiguous(memory_format=self.layout)
 
-        # (1) D: real batch and detached fakes.
-        with self.autocast:
-            real_scores = discriminator(real).reshape(-1).float()
-            latents = torch.randn((real.shape[0], *run.generator.latent_shape), device=run.device)
-            fake = generator(latents)
-            fake_scores = discriminator(fake.detach()).reshape(-1).float()
-            loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        self.update(loss_d, run.opt_d, run.discriminator, "discriminator")
+        # (1) D, on each real batch of the step and detached fakes.
+        for real_batch in real.split(run.recipe.train.batch_size):
+            with self.autocast:
+                real_scores = discriminator(real_batch).reshape(-1).float()
+                shape = (real_batch.shape[0], *run.generator.latent_shape)
+                fake = generator(torch.randn(shape, device=run.device))
+                fake_scores = discriminator(fake.detach()).reshape(-1).float()
+                loss_d = loss.discriminator_loss(real_scores, fake_scores)
+                # The plain D: a compiled one cannot take the penalty's double backward.
+                penalty = loss.discriminator_penalty(run.discriminator, real_batch, fake.detach())
+                if penalty is not None:
+                    loss_d = loss_d + penalty
+            self.update(loss_d, run.opt_d, run.discriminator, "discriminator")
 
-        # (2) G: the same fakes through the updated D.
+        # (2) G: the last fakes through the updated D.
         with self.autocast:
             fake_scores_after = discriminator(fake).reshape(-1).float()
             loss_g = loss.generator_loss(fake_scores_after)
         self.update(loss_g, run.opt_g, run.generator, "generator")
+        if run.generator_ema is not None:
+            run.generator_ema.update_parameters(run.generator)
 
         run.step += 1
         self.images_seen += real.shape[0]

@@ -2,7 +2,8 @@
 
 The generator is rebuilt the way the run built it: the recipe stored in the checkpoint names
 its plugins and components, the registry builds it for the checkpoint's image shape, and the
-saved weights go in. It samples in eval mode (batch-norm uses its running statistics), so an
+saved weights go in (the moving average of G's weights, when the run kept one: ``train.ema``).
+It samples in eval mode (batch-norm uses its running statistics), so an
 image depends only on its own latent vector, not on the others in the batch.
 
 Latent vectors come from their own ``torch.Generator`` on the CPU, one vector after another,
@@ -102,7 +103,7 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
     image_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
     generator, _ = build_models(resolved, image_shape, torch.device("cpu"))
     try:
-        generator.load_state_dict(state["generator"])
+        generator.load_state_dict(generator_weights(state))
     except RuntimeError as exc:
         component, _ = resolved.get("generator")
         raise GanlabError(
@@ -111,6 +112,17 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
             "probably changed since the run; sample with the version that trained it."
         ) from None
     return generator.eval().to(device), state
+
+
+def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to sample with: the moving average of G's when the run kept one
+    (``train.ema``), else G's own."""
+    average = state.get("generator_ema")
+    if not average:
+        return state["generator"]
+    # An AveragedModel's state: the averaged generator under "module.", plus its counter.
+    prefix = "module."
+    return {k.removeprefix(prefix): v for k, v in average.items() if k.startswith(prefix)}
 
 
 # --- latent vectors -----------------------------------------------------------------------
@@ -314,7 +326,8 @@ def sample(
         _refuse_existing(png)
 
     generator, state = load_generator(checkpoint, device)
-    click.echo(f"Generator of {checkpoint} (step {state.get('step', '?')}), on {device}")
+    weights = "Moving average of the generator" if state.get("generator_ema") else "Generator"
+    click.echo(f"{weights} of {checkpoint} (step {state.get('step', '?')}), on {device}")
 
     if interpolate:
         latents = walk_latents(generator, rows, frames, seed)

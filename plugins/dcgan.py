@@ -9,6 +9,7 @@ BCE-with-logits. Other power-of-two sizes add or drop one block per factor of tw
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -24,9 +25,13 @@ class GeneratorParams(ganlab.Params):
 
 class DiscriminatorParams(ganlab.Params):
     ndf: int = Field(default=64, gt=0, description="feature-map width of the first block")
+    norm: Literal["batch", "layer", "none"] = Field(
+        default="batch",
+        description="normalisation after each inner convolution: batch (the tutorial's), "
+        "layer (for WGAN-GP, whose gradient penalty must treat each image on its own) or none",
+    )
     spectral_norm: bool = Field(
-        default=False,
-        description="spectral normalisation of every convolution, instead of batch norm",
+        default=False, description="spectral normalisation of every convolution (SN-GAN)"
     )
 
 
@@ -79,12 +84,18 @@ class Generator(nn.Module):
         return self.main(z)
 
 
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "layer":  # one group: normalises each image over all its channels
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
 class Discriminator(nn.Module):
     """image (C x S x S) -> one logit per image."""
 
-    def __init__(
-        self, ndf: int, image_shape: tuple[int, int, int], spectral_norm: bool = False
-    ) -> None:
+    def __init__(self, ndf: int, image_shape: tuple[int, int, int], norm: str = "batch") -> None:
         super().__init__()
         doublings = _doublings(image_shape, "discriminator")
         layers: list[nn.Module] = [
@@ -95,15 +106,12 @@ class Discriminator(nn.Module):
         for _ in range(doublings - 1):
             layers += [
                 nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                # Spectral normalisation (Miyato et al. 2018) already bounds each layer;
-                # batch norm on top of it is dropped, as in SN-DCGAN.
-                nn.Identity() if spectral_norm else nn.BatchNorm2d(width * 2),
+                _norm_layer(norm, width * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # the tutorial's Sigmoid
         self.main = nn.Sequential(*layers)  # moves into the loss (BCE with logits)
-        self.spectral_norm = spectral_norm
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.main(images).reshape(-1)
@@ -120,7 +128,7 @@ def build_discriminator(
     params: DiscriminatorParams, image_shape: tuple[int, int, int]
 ) -> Discriminator:
     """DCGAN discriminator: strided convolutions with batch norm and LeakyReLU, logit out."""
-    model = Discriminator(params.ndf, image_shape, params.spectral_norm)
+    model = Discriminator(params.ndf, image_shape, params.norm)
     model.apply(weights_init)
     if params.spectral_norm:  # after the init: it normalises the initialised weights
         for layer in model.main:

@@ -12,7 +12,6 @@ import torch
 from pydantic import Field
 
 import ganlab
-from ganlab.checkpoint import rng_state, save_checkpoint, training_state
 from ganlab.swd import swd
 
 
@@ -69,7 +68,7 @@ class KeepBest:
             return
         self.best = value
         path = run.dir / "checkpoints" / "best.pt"
-        save_checkpoint(path, training_state(run, [rng_state()]))
+        run.save_checkpoint(path)
         run.info["best"] = {"metric": self.params.metric, "value": value, "step": run.step}
         run.log_file("best", path, kind="model")
 

@@ -15,7 +15,7 @@ from ganlab_plugins.dcgan import (
     build_discriminator,
     build_generator,
 )
-from ganlab_plugins.losses import BCEParams, build_bce
+from ganlab_plugins.losses import BCEParams, WGANGPParams, build_bce, build_wgan_gp
 
 # --- the tutorial's networks, written out as in the tutorial (REFERENCE.md) ---------------
 nz, ngf, ndf, nc = 100, 64, 64, 3
@@ -238,7 +238,8 @@ def test_hinge_and_least_squares_losses() -> None:
 
 def test_spectrally_normalised_discriminator() -> None:
     torch.manual_seed(0)
-    model = build_discriminator(DiscriminatorParams(ndf=8, spectral_norm=True), (3, 32, 32))
+    params = DiscriminatorParams(ndf=8, spectral_norm=True, norm="none")
+    model = build_discriminator(params, (3, 32, 32))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     x = torch.randn(4, 3, 32, 32)
     for _ in range(20):  # training-mode calls run the power iteration
@@ -250,3 +251,31 @@ def test_spectrally_normalised_discriminator() -> None:
     scores = model(x)
     scores.sum().backward()
     assert scores.shape == (4,)
+
+
+def test_gradient_penalty_of_a_linear_critic() -> None:
+    """For D(x) = w.x the gradient is w everywhere, so the penalty is lambda (|w| - 1)^2 and
+    its gradient with respect to w is 2 lambda (|w| - 1) w / |w|: D learns from it."""
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1, bias=False))
+    w = critic[1].weight
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    loss = build_wgan_gp(WGANGPParams(penalty_weight=10.0))
+    penalty = loss.discriminator_penalty(critic, real, fake)
+    norm = w.detach().norm()
+    torch.testing.assert_close(penalty, 10.0 * (norm - 1) ** 2)
+    penalty.backward()
+    torch.testing.assert_close(w.grad, 20.0 * (norm - 1) * w.detach() / norm)
+    scores = torch.tensor([1.0, 3.0]), torch.tensor([-1.0, 0.0])
+    # The critic widens the gap between real and fake scores; G raises its fakes' scores.
+    torch.testing.assert_close(loss.discriminator_loss(*scores), torch.tensor(-2.5))
+    torch.testing.assert_close(loss.generator_loss(scores[1]), torch.tensor(0.5))
+
+
+def test_layer_norm_discriminator_treats_each_image_alone() -> None:
+    torch.manual_seed(0)
+    model = build_discriminator(DiscriminatorParams(ndf=8, norm="layer"), (3, 16, 16))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    batch = torch.randn(6, 3, 16, 16)
+    # An image's score does not depend on the other images of the batch (in training mode).
+    torch.testing.assert_close(model(batch)[:2], model(batch[:2]))

@@ -31,7 +31,11 @@ def test_resolved_recipe_fills_every_default() -> None:
     assert resolved["name"] == "dcgan_celeba"
     assert resolved["seed"] == 999
     assert resolved["generator"]["params"] == {"nz": 100, "ngf": 64}
-    assert resolved["discriminator"]["params"] == {"ndf": 64, "spectral_norm": False}
+    assert resolved["discriminator"]["params"] == {
+        "ndf": 64,
+        "norm": "batch",
+        "spectral_norm": False,
+    }
     assert resolved["loss"] == {"name": "bce", "params": {"real_label": 1.0}}
     assert resolved["optimizers"]["generator"] == {
         "name": "adam",

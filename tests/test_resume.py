@@ -234,3 +234,37 @@ def test_mixed_precision_resume_is_exact(tmp_path: Path, precision: str) -> None
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in rows_a)
     for key, value in state_a["generator"].items():
         assert torch.equal(value, state_b["generator"][key]), key
+
+
+def test_ema_and_critic_steps_resume_exactly(tmp_path: Path) -> None:
+    """WGAN-GP with 2 critic updates a step and an EMA generator: a run resumed half-way
+    ends exactly like one run straight through, the averaged weights included."""
+    path = recipe(tmp_path, steps=8, d_steps=2, ema=0.9)
+    wgan = ["--set", "loss.name=wgan_gp", "--set", "discriminator.params.norm=layer"]
+    straight = invoke("run", str(path), "--out", str(tmp_path / "a"), *wgan)
+    assert straight.exit_code == 0, straight.output
+    first = invoke("run", str(path), "--out", str(tmp_path / "b"), "--set", "train.steps=4", *wgan)
+    assert first.exit_code == 0, first.output
+    run_dir = only_run_dir(tmp_path / "b")
+    assert invoke("run", "--resume", str(run_dir), "--set", "train.steps=8").exit_code == 0
+    rows_a, state_a = final_state(only_run_dir(tmp_path / "a"))
+    rows_b, state_b = final_state(run_dir)
+    assert len(rows_a) == 8 and rows_a == rows_b
+    ema_a, ema_b = state_a["generator_ema"], state_b["generator_ema"]
+    assert int(ema_a["n_averaged"]) == 8
+    for key, value in ema_a.items():
+        assert torch.equal(value, ema_b[key]), key
+
+
+def test_ema_is_the_moving_average_of_the_generator(tmp_path: Path) -> None:
+    """After step 1 the average is G; after step 2 it is G1 + (1 - decay) (G2 - G1)."""
+    path = recipe(tmp_path, steps=2, ema=0.75, checkpoint_every=1)
+    assert invoke("run", str(path), "--out", str(tmp_path)).exit_code == 0
+    run_dir = only_run_dir(tmp_path)
+    step1 = load_checkpoint(run_dir / "checkpoints" / "step_000001.pt")
+    step2 = load_checkpoint(run_dir / "checkpoints" / "step_000002.pt")
+    weight = "main.0.weight"
+    g1, g2 = step1["generator"][weight], step2["generator"][weight]
+    assert torch.equal(step1["generator_ema"][f"module.{weight}"], g1)
+    torch.testing.assert_close(step2["generator_ema"][f"module.{weight}"], g1 + 0.25 * (g2 - g1))
+    assert not torch.equal(g1, g2)

@@ -295,7 +295,7 @@ def test_swd_is_logged_and_the_best_checkpoint_kept(tmp_path: Path) -> None:
     assert state["step"] == best["step"]
 
 
-@pytest.mark.parametrize("variant", ["quickstart_hinge", "quickstart_lsgan"])
+@pytest.mark.parametrize("variant", ["quickstart_hinge", "quickstart_lsgan", "quickstart_wgan_gp"])
 def test_loss_variant_recipes_run(tmp_path: Path, variant: str) -> None:
     args = ["run", str(RECIPES / f"{variant}.yaml"), "--out", str(tmp_path)]
     for override in TINY_QUICKSTART:
@@ -304,3 +304,21 @@ def test_loss_variant_recipes_run(tmp_path: Path, variant: str) -> None:
     assert result.exit_code == 0, result.output
     rows = read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")
     assert len(rows) == 4 and all(np.isfinite(r["loss_d"]) for r in rows)
+
+
+def test_several_critic_updates_per_generator_update(tmp_path: Path) -> None:
+    """train.d_steps: each step makes that many D updates, each on its own real batch, and
+    one G update; an epoch has proportionally fewer steps."""
+    args = ["run", str(RECIPES / "quickstart_wgan_gp.yaml"), "--out", str(tmp_path)]
+    for override in [*TINY_QUICKSTART, "train.d_steps=3", "train.steps=5"]:
+        args += ["--set", override]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    state = load_checkpoint(run_dir / "checkpoints" / "final.pt")
+    # 64 images, 3 batches of 16 a step: an epoch is a step of 48 images (3 D updates) and
+    # one of the last 16 (1 D update); 5 steps are two epochs and 3 D updates.
+    assert state["epoch"] == 2 and state["step"] == 5
+    assert state["opt_d"]["state"][0]["step"] == 11 and state["opt_g"]["state"][0]["step"] == 5
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["images_seen"] == 2 * 64 + 48

@@ -138,6 +138,22 @@ def test_generator_is_in_eval_mode(run_dir: Path, tmp_path: Path) -> None:
     assert close(pixels(tmp_path / "one" / "0000.png"), first)
 
 
+def test_a_run_with_ema_samples_with_the_averaged_weights(tmp_path: Path) -> None:
+    overrides = [*TINY_QUICKSTART, "train.steps=3", "train.ema=0.5"]
+    args = ["run", str(RECIPES / "quickstart.yaml"), "--out", str(tmp_path)]
+    for override in overrides:
+        args += ["--set", override]
+    assert invoke(*args).exit_code == 0
+    run_dir = only_run_dir(tmp_path)
+    generator, state = load_generator(run_dir, torch.device("cpu"))
+    loaded = generator.state_dict()
+    for key, value in loaded.items():
+        assert torch.equal(value, state["generator_ema"][f"module.{key}"]), key
+    assert not torch.equal(loaded["main.0.weight"], state["generator"]["main.0.weight"])
+    result = ok(run_dir, "-n", 4, "--out", tmp_path / "ema.png")
+    assert "Moving average of the generator of" in result.output
+
+
 def test_latents_do_not_depend_on_n() -> None:
     # 100 values per vector: one batched randn of (1, 100) and of (8, 100) differ on a CPU.
     fake = SimpleNamespace(latent_shape=(100, 1, 1))
