@@ -3,6 +3,7 @@
 This module is the public API: what built-in and third-party plugins import.
 """
 
+from ganlab.cache import cache_dir
 from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
 from ganlab.hookspecs import hookimpl
@@ -24,6 +25,7 @@ __all__ = [
     "StepStats",
     "TensorImages",
     "__version__",
+    "cache_dir",
     "grid",
     "hookimpl",
     "save_gif",

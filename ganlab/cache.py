@@ -45,6 +45,7 @@ class CacheableImages(Protocol):
 
 
 def cache_dir() -> Path:
+    """Where ganlab keeps what it computes once: ``$GANLAB_CACHE``, else ``~/.cache/ganlab``."""
     return Path(os.environ.get("GANLAB_CACHE") or Path.home() / ".cache" / "ganlab")
 
 

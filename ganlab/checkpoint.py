@@ -186,8 +186,16 @@ def training_state(run: Run, rng_by_rank: list[dict[str, Any]]) -> dict[str, Any
 
 def restore_training_state(run: Run, state: dict[str, Any]) -> None:
     """Put ``run`` back exactly where the checkpoint ``state`` was taken."""
-    run.generator.load_state_dict(state["generator"])
-    run.discriminator.load_state_dict(state["discriminator"])
+    for net in ("generator", "discriminator"):
+        try:
+            getattr(run, net).load_state_dict(state[net])
+        except RuntimeError as exc:
+            component = getattr(run.recipe, net)
+            raise GanlabError(
+                f"The checkpoint's {net} weights do not fit {net} {component.name!r} as its "
+                f"plugin builds it now ({str(exc).strip().splitlines()[0]}). The plugin has "
+                "probably changed since the run; use the version that trained it."
+            ) from None
     run.opt_g.load_state_dict(state["opt_g"])
     run.opt_d.load_state_dict(state["opt_d"])
     run.step = state["step"]

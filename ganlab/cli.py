@@ -17,6 +17,7 @@ from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
 from ganlab.errors import GanlabError
+from ganlab.evaluate import eval_command
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
 from ganlab.rundir import read_run_info
@@ -149,6 +150,7 @@ def _newest_unfinished(parent: Path) -> Path:
 
 cli.add_command(bench)
 cli.add_command(compare)
+cli.add_command(eval_command)
 cli.add_command(sample)
 
 

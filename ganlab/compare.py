@@ -231,6 +231,81 @@ def compare_runs(runs: Sequence[RunData]) -> dict[str, Any]:
     return {"differing_keys": differ, "metrics": metrics, "runs": table}
 
 
+def spread(values: Iterable[Any]) -> dict[str, Any]:
+    """Mean and sample standard deviation of the finite numbers among ``values``, and their
+    count (a diverged run's nan, or a run without the metric, is left out)."""
+    finite = [v for v in values if is_number(v) and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None, "n": 0}
+    mean = sum(finite) / len(finite)
+    if len(finite) == 1:
+        return {"mean": mean, "std": None, "n": 1}
+    variance = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
+    return {"mean": mean, "std": math.sqrt(variance), "n": len(finite)}
+
+
+def over_seeds_of(comparison: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparison with runs that differ only in their seed merged into one row each:
+    the seeds, and every metric's final and best value as mean and spread over them."""
+    keys = [key for key in comparison["differing_keys"] if key != "seed"]
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for run in comparison["runs"]:
+        groups.setdefault(tuple(recipe_value(run["keys"][k]) for k in keys), []).append(run)
+    rows = []
+    for values, runs in groups.items():
+        rows.append(
+            {
+                "recipe": runs[0]["recipe"],
+                "runs": [run["path"] for run in runs],
+                "seeds": [run["seed"] for run in runs],
+                "steps": sorted({run["steps"] for run in runs}, key=str),
+                "metrics": {
+                    name: {
+                        which: spread(run["metrics"][name][which] for run in runs)
+                        for which in ("final", "best")
+                    }
+                    for name in comparison["metrics"]
+                },
+                "keys": dict(zip(keys, values, strict=True)),
+            }
+        )
+    return {"differing_keys": keys, "metrics": comparison["metrics"], "groups": rows}
+
+
+def mean_and_spread(summary: Mapping[str, Any]) -> str:
+    if summary["mean"] is None:
+        return MISSING
+    if summary["std"] is None:
+        return number(summary["mean"])
+    return f"{summary['mean']:.4g} ± {summary['std']:.2g}"
+
+
+def render_over_seeds(grouped: Mapping[str, Any]) -> str:
+    """The text of `ganlab compare --over-seeds`: one row per recipe, metrics as mean ± sd."""
+    columns = [key for key in grouped["differing_keys"] if key not in SHOWN_KEYS]
+    header = ["recipe", "seeds", "steps"]
+    for name in grouped["metrics"]:
+        header += [f"{name} final", f"{name} best"]
+    header += columns
+    right = set(range(2, len(header) - len(columns)))
+    rows = []
+    for group in grouped["groups"]:
+        row = [str(group["recipe"]), ",".join(map(str, group["seeds"]))]
+        row.append(",".join(map(number, group["steps"])))
+        for name in grouped["metrics"]:
+            row += [mean_and_spread(group["metrics"][name][w]) for w in ("final", "best")]
+        row += [group["keys"][key] for key in columns]
+        rows.append(row)
+    differ = grouped["differing_keys"]
+    lines = [f"Recipe keys that differ (besides seed): {', '.join(differ) or 'none'}", ""]
+    lines.append(format_table(header, rows, right))
+    lines += [
+        "",
+        "mean ± sample standard deviation over the seeds; best = the lowest value a run logged",
+    ]
+    return "\n".join(lines)
+
+
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
     """Aligned plain-text columns: a header, a rule, the rows; columns in ``right`` are
     right-aligned (numbers)."""
@@ -415,8 +490,14 @@ def _exists_message(path: Path) -> str:
     is_flag=True,
     help="Print the table's data as JSON instead of the text table.",
 )
+@click.option(
+    "--over-seeds",
+    is_flag=True,
+    help="One row per recipe: runs that differ only in their seed are merged, and each "
+    "metric's final and best value shown as mean ± standard deviation over the seeds.",
+)
 @user_command
-def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool) -> None:
+def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool, over_seeds: bool) -> None:
     """Compare runs: a table and an overlay plot of their loss curves.
 
     Each RUN_DIR is a run folder (it holds run.json) or a folder with runs under it at any
@@ -439,10 +520,16 @@ def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool) -> None:
     wrote_plot = any(is_number(r.get(n)) for run in runs for r in run.rows for n in LOSSES)
     if wrote_plot:
         plot_losses(runs, legend_labels(comparison), plot)
+    plotted = str(plot) if wrote_plot else None
+    if over_seeds:
+        grouped = over_seeds_of(comparison)
+        click.echo(to_json({**grouped, "plot": plotted}) if as_json else render_over_seeds(grouped))
+    elif as_json:
+        click.echo(to_json({**comparison, "plot": plotted}))
+    else:
+        click.echo(render_text(comparison))
     if as_json:
-        click.echo(to_json({**comparison, "plot": str(plot) if wrote_plot else None}))
         return
-    click.echo(render_text(comparison))
     click.echo("")
     if wrote_plot:
         click.echo(f"Loss curves: {plot}")

@@ -10,6 +10,7 @@ Loading happens in two stages because a recipe may name its own plugins:
 
 from __future__ import annotations
 
+import copy
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -181,16 +182,31 @@ def load_recipe(
         raw = {}
     if not isinstance(raw, dict):
         raise GanlabError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}.")
+    raw.setdefault("name", path.stem)
+    return parse_recipe(raw, str(path), overrides, extra_plugins, base=path.parent)
+
+
+def parse_recipe(
+    raw: dict[str, Any],
+    source: str,
+    overrides: Sequence[str] = (),
+    extra_plugins: Sequence[str] = (),
+    base: Path | None = None,
+) -> Recipe:
+    """Apply ``--set`` overrides to a recipe's raw mapping and validate its structure.
+
+    Plugin files in it are relative to ``base`` (the recipe's folder), those of
+    ``extra_plugins`` to the current folder.
+    """
+    raw = copy.deepcopy(raw)
     for override in overrides:
         _apply_override(raw, override)
-    raw.setdefault("name", path.stem)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise GanlabError(format_errors(exc, str(path), Recipe)) from None
-    # Plugin files are found relative to the recipe (or, from -p, to the current folder),
-    # and the resolved recipe must still find them when it is run from the run folder.
-    plugins = [_absolute_plugin(p, path.parent) for p in recipe.plugins]
+        raise GanlabError(format_errors(exc, source, Recipe)) from None
+    # The resolved recipe must still find plugin files when it is run from the run folder.
+    plugins = [_absolute_plugin(p, base or Path.cwd()) for p in recipe.plugins]
     plugins += [_absolute_plugin(p, Path.cwd()) for p in extra_plugins]
     recipe.plugins = list(dict.fromkeys(plugins))
     return recipe

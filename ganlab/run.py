@@ -106,9 +106,12 @@ class Run:
         cpu = torch.Generator().manual_seed(seed)
         return torch.randn((n, *shape), generator=cpu).to(self.device)
 
-    def real_images(self, n: int) -> torch.Tensor:
-        """The first ``n`` training images of the run's first epoch, on the CPU, in [-1, 1]."""
-        order = epoch_order(len(self.dataset), self.seed, 0)[:n].tolist()
+    def real_images(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` real images, on the CPU, in [-1, 1]: the first ``n`` of the run's first epoch,
+        or with ``seed`` the first ``n`` of that seed's order, the same for every run on the
+        data set whatever its own seed."""
+        order = epoch_order(len(self.dataset), self.seed if seed is None else seed, 0)
+        order = order[:n].tolist()
         return torch.stack([self.dataset[i].cpu() for i in order])
 
     @property

@@ -38,11 +38,13 @@ from ganlab.checkpoint import (
     restore_training_state,
     rng_state,
     save_checkpoint,
+    set_rng_state,
     step_checkpoints,
     training_state,
 )
 from ganlab.data import Batches, ImageDataset, TensorImages
 from ganlab.distributed import (
+    Group,
     average_gradients,
     check_supported,
     from_main,
@@ -84,7 +86,12 @@ def pick_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:  # not a device name at all
+        raise GanlabError(
+            f"device {name!r}: not a device. Use auto, cpu, cuda, cuda:N or mps."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GanlabError(
             f"device {name!r}: this machine has no CUDA GPU that torch can use. "
@@ -110,7 +117,7 @@ def make_optimizer(spec: OptimizerSpec, params: Any) -> torch.optim.Optimizer:
     return kind(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
 
 
-def _build(place: str, component: Component, params: BaseModel, *args: Any) -> Any:
+def build_component(place: str, component: Component, params: BaseModel, *args: Any) -> Any:
     """Call a component's build function; a plugin bug names the plugin and the place."""
     try:
         return component.build(params, *args)
@@ -128,14 +135,14 @@ def build_models(
 ) -> tuple[nn.Module, nn.Module]:
     """The recipe's generator and discriminator, on ``device``."""
     g_component, g_params = resolved.get("generator")
-    generator = _build("generator", g_component, g_params, image_shape)
+    generator = build_component("generator", g_component, g_params, image_shape)
     if not hasattr(generator, "latent_shape"):
         raise RuntimeError(
             f"generator {g_component.name!r} (plugin {g_component.plugin!r}) has no "
             "`latent_shape` attribute; the runner needs it to draw latent vectors."
         )
     d_component, d_params = resolved.get("discriminator")
-    discriminator = _build("discriminator", d_component, d_params, image_shape)
+    discriminator = build_component("discriminator", d_component, d_params, image_shape)
     layout = memory_format(resolved.recipe.train)
     return (
         generator.to(device, memory_format=layout),
@@ -209,7 +216,77 @@ def train(
     set_determinism(recipe.train.deterministic, device)
 
     # Build everything before the run folder exists, so a mistake leaves nothing behind.
-    dataset = _build("data", *resolved.get("data"))
+    run = build_run(resolved, device, group)
+    if state is not None and state.get("processes", 1) != group.world:
+        raise GanlabError(
+            f"{resume} was trained by {state.get('processes', 1)} process(es); resume it with "
+            f"as many (torchrun --nproc_per_node {state.get('processes', 1)}), not {group.world}."
+        )
+    if state is not None and state["step"] >= run.total_steps:
+        raise GanlabError(
+            f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
+            "To train longer, resume with a larger --set train.steps=N (or train.epochs)."
+        )
+    # Pluggy calls the last registered first: loggers go in first, so that at every event
+    # the callbacks run before the loggers that record what they produced.
+    # With several processes, rank 0 alone watches, logs and evaluates the run.
+    # Building them may draw random numbers (a metric's network): training must not notice.
+    saved = rng_state()
+    observers = [
+        (f"{section}.{i}:{component.name}", build_component(f"{section}.{i}", component, params))
+        for section in ("loggers", "callbacks")
+        for i, (component, params) in enumerate(resolved.listed(section))
+        if group.is_main
+    ]
+    metrics = [
+        build_component(f"metrics.{i}", component, params)
+        for i, (component, params) in enumerate(resolved.listed("metrics"))
+        if group.is_main
+    ]
+    set_rng_state(saved)
+
+    try:
+        for name, observer in observers:
+            plugins.register_for_run(observer, name)
+        if resume is not None:
+            run_dir, info = resume, resumed_info(resume, checkpoint, device)
+        elif group.is_main:
+            run_dir = create_run_dir(out, recipe.name, recipe.seed)
+            info = run_info(recipe.seed, str(device), recipe_path)
+        run_dir = from_main(run_dir if group.is_main else None, group)
+        if group.is_main:
+            info["processes"] = group.world
+            (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
+        else:
+            info = {}
+        run.dir, run.info = run_dir, info
+        if group.is_main:
+            run.hook = plugins.pm.hook
+        if state is None and group.distributed:
+            # The same models everywhere, then different latent vectors in each process.
+            torch.manual_seed(rank_seed(recipe.seed, group.rank))
+        elif state is not None:
+            restore_training_state(run, state)
+        if group.is_main:
+            # Rows a killed run logged after its last checkpoint are logged again, identically.
+            keep_rows_until(run_dir / "metrics.jsonl", run.step)
+            write_json_atomic(run_dir / "run.json", run.info)
+        _Loop(run, plugins, metrics).train()
+    finally:
+        for _, observer in observers:
+            if plugins.pm.is_registered(observer):
+                plugins.pm.unregister(observer)
+        leave(group)
+    return run
+
+
+def build_run(resolved: Resolved, device: torch.device, group: Group | None = None) -> Run:
+    """The recipe's data, models, loss and optimizers, assembled into a `Run` at step 0.
+
+    The run has no folder yet (``run.dir`` is the current folder) and its hooks go nowhere.
+    """
+    recipe, group = resolved.recipe, group or Group()
+    dataset = build_component("data", *resolved.get("data"))
     if not isinstance(dataset, (ImageDataset, TensorImages)):
         raise RuntimeError(f"data set {recipe.data.name!r} did not return an ImageDataset.")
     if len(dataset) == 0:
@@ -218,11 +295,9 @@ def train(
         dataset = cached(dataset, workers=recipe.train.workers)
     image_shape = tuple(dataset.image_shape)
     generator, discriminator = build_models(resolved, image_shape, device)
-    loss = _build("loss", *resolved.get("loss"))
+    loss = build_component("loss", *resolved.get("loss"))
     if not isinstance(loss, GanLoss):
         raise RuntimeError(f"loss {recipe.loss.name!r} did not return a ganlab.GanLoss.")
-    opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
-    opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
     batches = Batches(
         dataset,
         # One step's batch holds the real images of all its D updates.
@@ -239,85 +314,28 @@ def train(
             f"{len(dataset)} images are fewer than one batch for each of {group.world} "
             "processes: use a smaller train.batch_size or fewer processes."
         )
-    if state is not None and state.get("processes", 1) != group.world:
-        raise GanlabError(
-            f"{resume} was trained by {state.get('processes', 1)} process(es); resume it with "
-            f"as many (torchrun --nproc_per_node {state.get('processes', 1)}), not {group.world}."
-        )
-    if state is not None and state["step"] >= total_steps(recipe.train, len(batches)):
-        raise GanlabError(
-            f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
-            "To train longer, resume with a larger --set train.steps=N (or train.epochs)."
-        )
-    # Pluggy calls the last registered first: loggers go in first, so that at every event
-    # the callbacks run before the loggers that record what they produced.
-    # With several processes, rank 0 alone watches, logs and evaluates the run.
-    observers = [
-        (f"{section}.{i}:{component.name}", _build(f"{section}.{i}", component, params))
-        for section in ("loggers", "callbacks")
-        for i, (component, params) in enumerate(resolved.listed(section))
-        if group.is_main
-    ]
-    metrics = [
-        _build(f"metrics.{i}", component, params)
-        for i, (component, params) in enumerate(resolved.listed("metrics"))
-        if group.is_main
-    ]
-
-    try:
-        for name, observer in observers:
-            plugins.register_for_run(observer, name)
-        if resume is not None:
-            run_dir, info = resume, resumed_info(resume, checkpoint, device)
-        elif group.is_main:
-            run_dir = create_run_dir(out, recipe.name, recipe.seed)
-            info = run_info(recipe.seed, str(device), recipe_path)
-        run_dir = from_main(run_dir if group.is_main else None, group)
-        if group.is_main:
-            info["processes"] = group.world
-            (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-        else:
-            info = {}
-        run = Run(
-            recipe=recipe,
-            dir=run_dir,
-            device=device,
-            generator=generator,
-            discriminator=discriminator,
-            opt_g=opt_g,
-            opt_d=opt_d,
-            loss=loss,
-            dataset=dataset,
-            batches=batches,
-            fixed_latents=torch.empty(0),
-            total_steps=total_steps(recipe.train, len(batches)),
-            info=info,
-            hook=plugins.pm.hook if group.is_main else _NoHooks(),
-            group=group,
-        )
-        if recipe.train.ema is not None:
-            run.generator_ema = generator_average(generator, recipe.train.ema)
-        if recipe.train.precision == "fp16":
-            # One scaler per network: each loss overflows at its own scale.
-            run.scalers = {
-                n: torch.amp.GradScaler(device.type) for n in ("generator", "discriminator")
-            }
-        if state is None:
-            run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
-            if group.distributed:  # the same models everywhere, different latent vectors
-                torch.manual_seed(rank_seed(recipe.seed, group.rank))
-        else:
-            restore_training_state(run, state)
-        if group.is_main:
-            # Rows a killed run logged after its last checkpoint are logged again, identically.
-            keep_rows_until(run_dir / "metrics.jsonl", run.step)
-            write_json_atomic(run_dir / "run.json", run.info)
-        _Loop(run, plugins, metrics).train()
-    finally:
-        for _, observer in observers:
-            if plugins.pm.is_registered(observer):
-                plugins.pm.unregister(observer)
-        leave(group)
+    run = Run(
+        recipe=recipe,
+        dir=Path(),
+        device=device,
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=make_optimizer(recipe.optimizers.generator, generator.parameters()),
+        opt_d=make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+        loss=loss,
+        dataset=dataset,
+        batches=batches,
+        fixed_latents=torch.empty(0),
+        total_steps=total_steps(recipe.train, len(batches)),
+        hook=_NoHooks(),
+        group=group,
+    )
+    run.fixed_latents = run.sample_latents(FIXED_LATENTS, recipe.seed)
+    if recipe.train.ema is not None:
+        run.generator_ema = generator_average(generator, recipe.train.ema)
+    if recipe.train.precision == "fp16":
+        # One scaler per network: each loss overflows at its own scale.
+        run.scalers = {n: torch.amp.GradScaler(device.type) for n in ("generator", "discriminator")}
     return run
 
 
@@ -543,8 +561,14 @@ class _Loop:
         """Compute every metric of the recipe at the current step, and log the results."""
         run = self.run
         results: dict[str, float] = {}
-        for metric in self.metrics:
-            results.update({k: float(v) for k, v in metric(run).items()})
+        # A metric may draw random numbers (say, to build a network): training goes on with
+        # the RNG states it would have had without evaluations.
+        saved = rng_state()
+        try:
+            for metric in self.metrics:
+                results.update({k: float(v) for k, v in metric(run).items()})
+        finally:
+            set_rng_state(saved)
         if results:
             self.emit({"step": run.step, **results})
             self.log.flush()

@@ -305,12 +305,7 @@ def sample(
     choose --out or another --seed.
     """
     _check_options(click.get_current_context(), interpolate, separate)
-    try:
-        device = pick_device(device_name)
-    except RuntimeError:  # torch.device() of something that is no device
-        raise GanlabError(
-            f"--device {device_name!r}: not a device. Use auto, cpu, cuda, cuda:N or mps."
-        ) from None
+    device = pick_device(device_name)
     checkpoint = find_checkpoint(Path(checkpoint_or_run))
     samples_dir = run_folder(checkpoint) / "samples"
 

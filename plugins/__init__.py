@@ -14,5 +14,6 @@ MODULES = (
     "samples",
     "figures",
     "metrics",
+    "fid",
     "wandb_logger",
 )

@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 
 import ganlab
-from ganlab.swd import swd
+from ganlab_plugins.swd import swd
 
 
 class SWDParams(ganlab.Params):

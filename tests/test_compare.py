@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -223,3 +224,34 @@ def test_a_row_cut_off_by_a_killed_run_is_skipped(tmp_path: Path) -> None:
     path.write_text('{"step": 1, "lo\n{"step": 2, "loss_d": 1.0}\n', encoding="utf-8")
     with pytest.raises(GanlabError, match="line 1: not JSON"):
         read_metrics(path)
+
+
+def test_over_seeds_gives_mean_and_spread_per_recipe(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Three seeds of one recipe and one run of another: two rows, the first with the mean
+    and sample standard deviation of its three scores."""
+    _, first, second = runs
+    scores = {"a0": [30.0, 20.0], "a1": [28.0, 24.0], "a2": [26.0, 25.0]}
+    for seed, (name, (early, late)) in enumerate(scores.items()):
+        run = shutil.copytree(first, tmp_path / "runs" / name)
+        recipe = re.sub(r"(?m)^seed: 0$", f"seed: {seed + 5}", (run / "recipe.yaml").read_text())
+        (run / "recipe.yaml").write_text(recipe)
+        info = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**info, "seed": seed + 5}))
+        with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(f'{{"step": 2, "swd": {early}}}\n{{"step": 4, "swd": {late}}}\n')
+    shutil.copytree(second, tmp_path / "runs" / "b")  # another lr: a row of its own
+    args = [str(tmp_path / "runs"), "--over-seeds", "--plot", str(tmp_path / "p.png")]
+    result = run_compare(*args)
+    assert result.exit_code == 0, result.output
+    assert "Recipe keys that differ (besides seed): optimizers.generator.lr" in result.output
+    lines = result.output.splitlines()
+    row = next(x for x in lines if x.startswith("quickstart  5,6,7"))
+    # final: 20, 24, 25 -> 23 ± 2.646; best: the same values here (each run's lowest)
+    assert "23 ± 2.6" in row and row.split()[-1] == "0.0002"
+    data = json.loads(run_compare(*args[:2], "--json", "--plot", str(tmp_path / "q.png")).output)
+    (group,) = [g for g in data["groups"] if g["seeds"] == [5, 6, 7]]
+    final = group["metrics"]["swd"]["final"]
+    assert final["n"] == 3 and final["mean"] == pytest.approx(23.0)
+    assert final["std"] == pytest.approx(math.sqrt(((20 - 23) ** 2 + 1 + 4) / 2))

@@ -301,7 +301,7 @@ def test_existing_output_is_never_overwritten(run_dir: Path, tmp_path: Path) -> 
         (["--frames", "4"], "--frames does not apply without --interpolate"),
         (["--separate", "--nrow", "4"], "--nrow does not apply with --separate"),
         (["--out", "grid.jpg"], "give a file name ending in .png"),
-        (["--device", "gpu"], "--device 'gpu': not a device"),
+        (["--device", "gpu"], "device 'gpu': not a device"),
     ],
 )
 def test_option_mistakes(run_dir: Path, args: list[str], message: str) -> None:
