@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from ganlab import hookspecs
+from ganlab.plugins import load_plugins
 from ganlab.recipe import Optimizers, OptimizerSpec, Recipe, TrainSpec
 from tests.conftest import ROOT, invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 
@@ -68,3 +69,16 @@ def test_readme_plugin_example_works(tmp_path: Path) -> None:
     result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert (only_run_dir(tmp_path) / "checkpoints" / "final.pt").is_file()
+
+
+def test_every_plugin_example_in_docs_plugins_loads(tmp_path: Path) -> None:
+    """Each example file of docs/plugins.md (a python block that starts with `# name.py`)
+    loads as a plugin beside the built-ins: it imports, and its names clash with none."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", text, re.S)
+    assert len(blocks) >= 10
+    for name, code in blocks:
+        path = tmp_path / name
+        path.write_text(code)
+        registry = load_plugins([str(path)]).registry
+        assert registry is not None, name
