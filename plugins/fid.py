@@ -17,6 +17,7 @@ compare scores only at equal ``images``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -80,7 +81,7 @@ def find_weights(given: str | None, metric: str) -> Path:
     if hub.is_file():
         return hub
     raise ganlab.GanlabError(
-        f"{metric} needs the FID Inception weights, {WEIGHTS_NAME} (about 92 MB), and they "
+        f"{metric} needs the FID Inception weights, {WEIGHTS_NAME}, and they "
         "are not on this machine (ganlab never downloads them during a run). Download "
         f"{WEIGHTS_URL} and put it at {hub}, or point ${WEIGHTS_ENV} (or the metric's "
         "`weights` param) at the file. Without it, use the swd metric, which needs no weights."
@@ -192,7 +193,6 @@ class InceptionFeatures:
                 f"{metric} needs torchmetrics and torch-fidelity: pip install 'ganlab[fid]'."
             ) from None
         self.params = params
-        self.metric = metric
         if extractor is None:
             weights = find_weights(params.weights, metric)
             extractor = inception(weights, metric)
@@ -227,8 +227,9 @@ class InceptionFeatures:
         digest.update(str(self.extractor_key).encode())
         path = ganlab.cache_dir() / "inception" / f"{digest.hexdigest()[:24]}.pt"
         if self.extractor_key is not None and path.is_file():
-            self.real = torch.load(path, map_location="cpu", weights_only=True)
-            return self.real
+            with contextlib.suppress(Exception):  # unreadable: computed and written again
+                self.real = torch.load(path, map_location="cpu", weights_only=True)
+                return self.real
         self.real = self.compute(images, run.device)
         if self.extractor_key is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +240,7 @@ class InceptionFeatures:
 
     def fake_features(self, run: ganlab.Run) -> torch.Tensor:
         global _last_fake
-        asked = (self.params.images, self.params.seed, self.params.batch_size, self.extractor_key)
+        asked = (self.params.images, self.params.seed, self.params.batch_size, id(self.extractor))
         if _last_fake is not None:
             ref, step, last_asked, features = _last_fake
             if ref() is run and step == run.step and last_asked == asked:
