@@ -475,11 +475,14 @@ class _Loop:
         real = real.contiguous(memory_format=self.layout)
 
         # (1) D, on each real batch of the step and detached fakes.
-        for real_batch in real.split(run.recipe.train.batch_size):
+        real_batches = real.split(run.recipe.train.batch_size)
+        for i, real_batch in enumerate(real_batches):
             with self.autocast:
                 real_scores = discriminator(real_batch).reshape(-1).float()
                 shape = (real_batch.shape[0], *run.generator.latent_shape)
-                fake = generator(torch.randn(shape, device=run.device))
+                # Only the last fakes go on to G's update: the others need no graph through G.
+                with torch.set_grad_enabled(i == len(real_batches) - 1):
+                    fake = generator(torch.randn(shape, device=run.device))
                 fake_scores = discriminator(fake.detach()).reshape(-1).float()
                 loss_d = loss.discriminator_loss(real_scores, fake_scores)
                 # The plain D: a compiled one cannot take the penalty's double backward.
