@@ -297,13 +297,12 @@ class KID:
 
 
 def build_fid(params: InceptionParams) -> FID:
-    """Fréchet Inception Distance (torchmetrics, torch-fidelity's Inception); lower is better."""
+    """Fréchet Inception Distance (torchmetrics, torch-fidelity's Inception); lower: better."""
     return FID(params)
 
 
 def build_kid(params: KIDParams) -> KID:
-    """Kernel Inception Distance x1e3 (torchmetrics on torch-fidelity's Inception); lower is
-    better."""
+    """Kernel Inception Distance x1e3 (torchmetrics, torch-fidelity's Inception); lower: better."""
     return KID(params)
 
 

@@ -129,8 +129,10 @@ class WassersteinGPLoss(ganlab.GanLoss):
 
 
 def build_wgan_gp(params: WGANGPParams) -> WassersteinGPLoss:
-    """Wasserstein loss with gradient penalty (WGAN-GP); use train.d_steps: 5 and a D
-    without batch norm."""
+    """Wasserstein loss with gradient penalty (WGAN-GP); pair it with train.d_steps: 5.
+
+    D must not use batch norm (the penalty is per image): dcgan's norm: layer or none.
+    """
     return WassersteinGPLoss(params.penalty_weight)
 
 
