@@ -145,12 +145,13 @@ class WandbLogger:
             self.mode = "offline"
             self.wb = setup_wandb("offline").init(mode="offline", **kwargs)
 
-        # Every chart against the training step; metrics keep their best (min) and last.
+        # Every chart against the training step; metrics keep their min, max and last (the
+        # best is the min for the built-ins, the max for a higher-is-better plugin metric).
         # (One glob per prefix: a catch-all "*" would hide eval/*'s summary.)
         self.wb.define_metric(STEP)
         self.wb.define_metric("train/*", step_metric=STEP)
         self.wb.define_metric("media/*", step_metric=STEP)
-        self.wb.define_metric("eval/*", step_metric=STEP, summary="min,last")
+        self.wb.define_metric("eval/*", step_metric=STEP, summary="min,max,last")
 
         # Offline pieces of this ganlab run (earlier ones when it was resumed), to upload.
         self.paths = [p for p in previous.get("paths", []) if isinstance(p, str)]

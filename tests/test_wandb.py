@@ -225,19 +225,20 @@ def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, m
     assert {"final", "step-4"} <= set(artifact.aliases)
     assert [c.path for c in artifact.manifest.contents] == ["final.pt"]
 
-    # Summary: last values, and the best (min) and last of each metric.
+    # Summary: last values, and the min, max and last of each metric.
     summary: dict[str, Any] = {}
     for update in records["summary"]:
         summary.update(items(update, "update"))
     assert summary["train/step"] == 4 and summary["steps"] == 4
     assert summary["train/loss_d"] == train[4]["train/loss_d"]
-    assert summary["eval/tenth_step"] == {"min": 0.2, "last": 0.4}
+    assert summary["eval/tenth_step"] == {"min": 0.2, "max": 0.4, "last": 0.4}
 
     # Charts use the training step as their x-axis.
     globs = {m.glob_name: m for m in records["metric"] if m.glob_name}
     assert {g.step_metric for g in globs.values()} == {"train/step"}
     assert set(globs) == {"train/*", "eval/*", "media/*"}
-    assert globs["eval/*"].summary.min and globs["eval/*"].summary.last
+    summary_of_eval = globs["eval/*"].summary
+    assert summary_of_eval.min and summary_of_eval.max and summary_of_eval.last
 
     (exit_record,) = records["exit"]
     assert exit_record.exit_code == 0
