@@ -76,20 +76,6 @@ def run(
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
     continue with --resume.
     """
-    # WANDB_MODE is W&B's own switch, read by the wandb logger; set for this command only.
-    with _environment("WANDB_MODE", wandb_mode):
-        _run(recipe, resume, overrides, seed, device, out, plugin_specs)
-
-
-def _run(
-    recipe: str | None,
-    resume: str | None,
-    overrides: tuple[str, ...],
-    seed: int | None,
-    device: str | None,
-    out: str,
-    plugin_specs: tuple[str, ...],
-) -> None:
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
     run_dir = None
     if resume is not None and resume != "auto":
@@ -100,7 +86,9 @@ def _run(
     resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
     if resume == "auto":
         run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
-    finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
+    # WANDB_MODE is W&B's own switch, read by the wandb logger; set for this command only.
+    with _environment("WANDB_MODE", wandb_mode):
+        finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
     if finished.group.is_main:
         click.echo(f"Run folder: {finished.dir}")
 

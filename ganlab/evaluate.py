@@ -10,7 +10,6 @@ Nothing in the run folder is changed: the scores are printed (``--json`` for a s
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from ganlab.cliutil import plugin_option, set_option, user_command
 from ganlab.errors import GanlabError
 from ganlab.plugins import load_plugins
 from ganlab.recipe import parse_recipe, resolve
-from ganlab.runner import build_component, build_run, pick_device, seed_everything
+from ganlab.runner import build_listed, build_run, pick_device, score, seed_everything
 from ganlab.sample import find_checkpoint, run_folder
 
 
@@ -45,28 +44,19 @@ def evaluate(
     source = f"{checkpoint} (its recipe)"
     recipe = parse_recipe(raw, source, overrides, plugin_specs)
     resolved = resolve(recipe, load_plugins(recipe.plugins).registry, source=source)
-    listed = resolved.listed("metrics")
-    if not listed:
+    if not recipe.metrics:
         raise GanlabError(
             f"The recipe of {checkpoint} has no metrics. Name some: ganlab eval {path} "
             "--metric swd (`ganlab plugins` lists every metric)."
         )
-    seed_everything(recipe.seed)  # the models are built as the run built them
+    # From the run's seed, as the run built them: a data set made from random numbers
+    # holds the same images.
+    seed_everything(recipe.seed)
     run = build_run(resolved, pick_device(device_name))
     run.dir = run_folder(checkpoint)
     restore_training_state(run, state)
-    metrics = [
-        build_component(f"metrics.{i}", component, params)
-        for i, (component, params) in enumerate(listed)
-    ]
-    results: dict[str, float] = {}
-    for metric in metrics:
-        results.update({k: float(v) for k, v in metric(run).items()})
-    return checkpoint, run.step, results
-
-
-def _format(value: float) -> str:
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
+    metrics = [metric for _, metric in build_listed(resolved, "metrics")]
+    return checkpoint, run.step, score(run, metrics)
 
 
 @click.command("eval")
@@ -104,4 +94,4 @@ def eval_command(
     click.echo(f"{checkpoint} (step {step}):")
     width = max(len(k) for k in results)
     for key, value in results.items():
-        click.echo(f"  {key:<{width}}  {_format(value)}")
+        click.echo(f"  {key:<{width}}  {value:.4g}")

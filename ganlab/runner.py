@@ -130,6 +130,31 @@ def build_component(place: str, component: Component, params: BaseModel, *args: 
         ) from exc
 
 
+def build_listed(resolved: Resolved, section: str) -> list[tuple[str, Any]]:
+    """Build every component of a list section (loggers, callbacks, metrics), each with its
+    place and name (``callbacks.0:console``)."""
+    return [
+        (f"{section}.{i}:{component.name}", build_component(f"{section}.{i}", component, params))
+        for i, (component, params) in enumerate(resolved.listed(section))
+    ]
+
+
+def score(run: Run, metrics: list[Any]) -> dict[str, float]:
+    """Every metric's results for ``run`` as it is now, merged into one mapping.
+
+    A metric may draw random numbers (say, to build a network): the RNG states are put back
+    afterwards, so training goes on as it would have without evaluations.
+    """
+    results: dict[str, float] = {}
+    saved = rng_state()
+    try:
+        for metric in metrics:
+            results.update({k: float(v) for k, v in metric(run).items()})
+    finally:
+        set_rng_state(saved)
+    return results
+
+
 def build_models(
     resolved: Resolved, image_shape: tuple[int, int, int], device: torch.device
 ) -> tuple[nn.Module, nn.Module]:
@@ -232,17 +257,11 @@ def train(
     # With several processes, rank 0 alone watches, logs and evaluates the run.
     # Building them may draw random numbers (a metric's network): training must not notice.
     saved = rng_state()
-    observers = [
-        (f"{section}.{i}:{component.name}", build_component(f"{section}.{i}", component, params))
-        for section in ("loggers", "callbacks")
-        for i, (component, params) in enumerate(resolved.listed(section))
-        if group.is_main
-    ]
-    metrics = [
-        build_component(f"metrics.{i}", component, params)
-        for i, (component, params) in enumerate(resolved.listed("metrics"))
-        if group.is_main
-    ]
+    observers: list[tuple[str, Any]] = []
+    metrics: list[Any] = []
+    if group.is_main:
+        observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
+        metrics = [metric for _, metric in build_listed(resolved, "metrics")]
     set_rng_state(saved)
 
     try:
@@ -563,15 +582,7 @@ class _Loop:
     def evaluate(self) -> None:
         """Compute every metric of the recipe at the current step, and log the results."""
         run = self.run
-        results: dict[str, float] = {}
-        # A metric may draw random numbers (say, to build a network): training goes on with
-        # the RNG states it would have had without evaluations.
-        saved = rng_state()
-        try:
-            for metric in self.metrics:
-                results.update({k: float(v) for k, v in metric(run).items()})
-        finally:
-            set_rng_state(saved)
+        results = score(run, self.metrics)
         if results:
             self.emit({"step": run.step, **results})
             self.log.flush()

@@ -26,7 +26,6 @@ from typing import Any
 
 import click
 import torch
-from pydantic import ValidationError
 from torch import nn
 
 from ganlab.checkpoint import load_checkpoint
@@ -35,7 +34,7 @@ from ganlab.data import to_uint8
 from ganlab.errors import GanlabError
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.plugins import load_plugins
-from ganlab.recipe import Recipe, format_errors, resolve
+from ganlab.recipe import parse_recipe, resolve
 from ganlab.runner import build_models, pick_device
 
 #: The checkpoint a run folder is sampled from, when it has one.
@@ -94,10 +93,7 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
             f"{source}: the checkpoint holds no recipe or image shape, so its generator cannot "
             "be rebuilt. Sample from a checkpoint that `ganlab run` wrote."
         )
-    try:
-        recipe = Recipe.model_validate(raw)
-    except ValidationError as exc:
-        raise GanlabError(format_errors(exc, f"{source} (its recipe)", Recipe)) from None
+    recipe = parse_recipe(raw, f"{source} (its recipe)")
     plugins = load_plugins(recipe.plugins)
     resolved = resolve(recipe, plugins.registry, source=source)
     image_shape = (int(shape[0]), int(shape[1]), int(shape[2]))

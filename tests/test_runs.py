@@ -84,42 +84,13 @@ def test_dcgan_celeba_without_data_says_where_to_get_it(tmp_path: Path) -> None:
 
 
 def test_without_data_no_traceback_from_the_console_script(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ganlab.cli",
-            "run",
-            CELEBA,
-            "--out",
-            str(tmp_path),
-            "--set",
-            f"data.params.root={tmp_path}/none",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    args = [sys.executable, "-m", "ganlab.cli", "run", CELEBA, "--out", str(tmp_path)]
+    args += ["--set", f"data.params.root={tmp_path}/none"]
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith("ganlab: error: CelebA not found")
     assert "Traceback" not in proc.stderr
-    debug = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ganlab.cli",
-            "run",
-            CELEBA,
-            "--debug",
-            "--out",
-            str(tmp_path),
-            "--set",
-            f"data.params.root={tmp_path}/none",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    debug = subprocess.run([*args, "--debug"], capture_output=True, text=True, cwd=tmp_path)
     assert "Traceback" in debug.stderr and "GanlabError" in debug.stderr
 
 
