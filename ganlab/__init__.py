@@ -6,6 +6,7 @@ This module is the public API: what built-in and third-party plugins import.
 from ganlab.cache import cache_dir
 from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
+from ganlab.fields import MetricKey
 from ganlab.hookspecs import hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
@@ -18,6 +19,7 @@ __all__ = [
     "GanLoss",
     "GanlabError",
     "ImageDataset",
+    "MetricKey",
     "NoParams",
     "Params",
     "Register",

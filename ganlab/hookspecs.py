@@ -95,6 +95,11 @@ def ganlab_register_metrics(register: Register) -> None:
     calls every metric of the recipe every ``train.eval_every`` steps and at the end, writes
     the values to ``metrics.jsonl`` and fires `ganlab_evaluation_end`. Keys are metric
     names as they should appear in logs, e.g. ``{"swd": 0.12}``.
+
+    Declare them with ``register(..., results=("swd", "swd_*"))`` (``*``: any text), or a
+    function of the params that returns them: a recipe in which a `ganlab.MetricKey` param
+    (the ``best`` callback's ``metric``) names a key no metric of it produces is then refused
+    when it is validated.
     """
 
 

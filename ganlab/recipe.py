@@ -4,16 +4,22 @@ Loading happens in two stages because a recipe may name its own plugins:
 
 1. `load_recipe` reads the YAML, applies ``--set`` overrides and validates the recipe's
    own structure (`Recipe`); each component's ``params`` is still a plain dict.
-2. `resolve` looks every component up in the registry the plugins filled, and validates
-   its params against the model that component registered, filling in every default.
+2. `resolve` looks every component up in the registry the plugins filled, validates
+   its params against the model that component registered, filling in every default, and
+   checks that every metric key a component names is one the recipe's metrics produce.
+
+YAML is read with `RecipeLoader` (`load_yaml`): PyYAML's safe loader, except that a key
+given twice in one mapping is an error rather than the last one silently winning.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,11 +34,135 @@ from pydantic import (
 )
 
 from ganlab.errors import GanlabError, did_you_mean
+from ganlab.fields import StrictNumbers, metric_keys_in
 from ganlab.plugins import is_plugin_file
 from ganlab.registry import Component, Registry
 
+# --- YAML ---------------------------------------------------------------------------------
 
-class _Strict(BaseModel):
+#: Floats as YAML 1.2 writes them that YAML 1.1 (PyYAML) reads as strings: an exponent
+#: without a decimal point (``1e-4``, ``3E5``) or without its sign (``1.5e3``). Numbers are
+#: strict in recipes, so ``lr: 1e-4`` must arrive as the float it looks like.
+_FLOAT_1_2 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_NOT_COMPARED = object()  # a key that is not a scalar (a list or mapping as a key)
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping. ``path`` is the key's dotted place from the
+    document's root (list entries by index); ``first`` and ``second`` mark both keys."""
+
+    def __init__(self, path: tuple[str, ...], first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(None, None, f"{'.'.join(path)} appears twice", second)
+        self.path, self.first, self.second = path, first, second
+
+    def message(self, prefix: tuple[str, ...] = (), one_line: bool = False) -> str:
+        """``train.steps appears twice (lines 9 and 14); keep one``. ``prefix`` goes before
+        the path; in ``one_line`` text (a ``--set`` value) the places are columns."""
+        columns = f"columns {self.first.column + 1} and {self.second.column + 1}"
+        if one_line:
+            where = columns
+        elif self.first.line == self.second.line:
+            where = f"line {self.first.line + 1}, {columns}"
+        else:
+            where = f"lines {self.first.line + 1} and {self.second.line + 1}"
+        return f"{'.'.join((*prefix, *self.path))} appears twice ({where}); keep one"
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader for recipes: refuses a key that appears twice in one mapping
+    (`DuplicateKeyError`) and reads ``1e-4`` as a float, as YAML 1.2 does.
+
+    Merge keys (``<<: *base``) still work: a key of the mapping itself overrides one merged
+    into it, as YAML intends; only a key written twice in the same mapping is refused.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._refuse_duplicate_keys(node)
+        return super().construct_document(node)
+
+    def _refuse_duplicate_keys(self, root: yaml.Node) -> None:
+        # Checked on the node tree before anything is built, because only there is the
+        # whole path from the root known; iterative, so deep documents cannot overflow.
+        stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
+        seen: set[int] = set()
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen:  # an alias: checked where its anchor is
+                continue
+            seen.add(id(node))
+            children: list[tuple[yaml.Node, tuple[str, ...]]] = []
+            if isinstance(node, yaml.MappingNode):
+                first: dict[Any, yaml.Mark] = {}
+                for key_node, value_node in node.value:
+                    if key_node.tag == _MERGE_TAG:
+                        children.append((value_node, path))
+                        continue
+                    key = self._key(key_node)
+                    if key is not _NOT_COMPARED:
+                        if key in first:
+                            raise DuplicateKeyError(
+                                (*path, str(key)), first[key], key_node.start_mark
+                            )
+                        first[key] = key_node.start_mark
+                    children.append((value_node, (*path, str(key))))
+            elif isinstance(node, yaml.SequenceNode):
+                children = [(item, (*path, str(i))) for i, item in enumerate(node.value)]
+            stack.extend(reversed(children))  # so the first duplicate in the file is named
+
+    def _key(self, node: yaml.Node) -> Any:
+        """A scalar key's value (``1`` and ``"1"`` differ), or `_NOT_COMPARED` for any other."""
+        if not isinstance(node, yaml.ScalarNode):
+            return _NOT_COMPARED  # a list or mapping as a key: PyYAML refuses it later
+        key = self.construct_object(node)
+        try:
+            hash(key)
+        except TypeError:
+            return _NOT_COMPARED
+        return key
+
+
+RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
+
+
+class RecipeDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper with `RecipeLoader`'s idea of a float, so that a string such as
+    ``"1e5"`` is written quoted and reads back as the same string."""
+
+
+RecipeDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with `RecipeLoader`; raises PyYAML's errors, `DuplicateKeyError` among
+    them, for text that is not valid YAML or has a key twice in one mapping."""
+    return yaml.load(text, Loader=RecipeLoader)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text that `load_yaml` reads back as ``data``, keys in their order."""
+    return yaml.dump(data, Dumper=RecipeDumper, sort_keys=False)
+
+
+# --- the recipe's own structure -----------------------------------------------------------
+
+#: A run's name is its folder under ``--out``: one path component, never ``.`` or ``..``.
+NAME_MAX = 100
+NAME_RULE = (
+    f"a name holds 1 to {NAME_MAX} letters, digits, '_', '.' or '-' and does not start with '.'"
+)
+_NAME = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}")
+
+
+def name_is_safe(name: str) -> bool:
+    """Whether ``name`` can be a run folder's name: one component, not hidden, not ``..``."""
+    return _NAME.fullmatch(name) is not None
+
+
+class _Strict(StrictNumbers):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -98,7 +228,7 @@ class TrainSpec(_Strict):
 class Recipe(_Strict):
     """A whole experiment. See docs/recipes.md for every field."""
 
-    name: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = ""
     seed: int = Field(default=0, ge=0, lt=2**63)
     device: str = "auto"
     plugins: list[str] = Field(default_factory=list)
@@ -111,6 +241,13 @@ class Recipe(_Strict):
     callbacks: list[ComponentSpec] = Field(default_factory=list)
     metrics: list[ComponentSpec] = Field(default_factory=list)
     loggers: list[ComponentSpec] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_folder(cls, name: str) -> str:
+        if not name_is_safe(name):
+            raise ValueError(f"not a safe name for the run's folder; {NAME_RULE}")
+        return name
 
     @field_validator("device")
     @classmethod
@@ -148,7 +285,7 @@ class Resolved:
         return [self.components[f"{section}.{i}"] for i in range(n)]
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.recipe.model_dump(mode="json"), sort_keys=False)
+        return dump_yaml(self.recipe.model_dump(mode="json"))
 
 
 # --- stage 1: YAML, overrides, structure --------------------------------------------------
@@ -169,7 +306,9 @@ def load_recipe(
             "for example recipes/quickstart.yaml."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise GanlabError(f"{path}:{exc.second.line + 1}: {exc.message()}.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -182,8 +321,9 @@ def load_recipe(
         raw = {}
     if not isinstance(raw, dict):
         raise GanlabError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}.")
-    raw.setdefault("name", path.stem)
-    return parse_recipe(raw, str(path), overrides, extra_plugins, base=path.parent)
+    return parse_recipe(
+        raw, str(path), overrides, extra_plugins, base=path.parent, default_name=path.stem
+    )
 
 
 def parse_recipe(
@@ -192,24 +332,40 @@ def parse_recipe(
     overrides: Sequence[str] = (),
     extra_plugins: Sequence[str] = (),
     base: Path | None = None,
+    default_name: str | None = None,
 ) -> Recipe:
     """Apply ``--set`` overrides to a recipe's raw mapping and validate its structure.
 
     Plugin files in it are relative to ``base`` (the recipe's folder), those of
-    ``extra_plugins`` to the current folder.
+    ``extra_plugins`` to the current folder. ``default_name`` (the file's name without
+    ``.yaml``) is the name of a recipe that sets none, neither in the file nor by ``--set``.
     """
     raw = copy.deepcopy(raw)
     for override in overrides:
         _apply_override(raw, override)
+    explain: dict[str, str] = {}
+    if default_name is not None and "name" not in raw:
+        raw["name"] = default_name
+        explain["name"] = _name_from_file(source, default_name)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise GanlabError(format_errors(exc, source, Recipe)) from None
+        raise GanlabError(format_errors(exc, source, Recipe, explain=explain)) from None
     # The resolved recipe must still find plugin files when it is run from the run folder.
     plugins = [_absolute_plugin(p, base or Path.cwd()) for p in recipe.plugins]
     plugins += [_absolute_plugin(p, Path.cwd()) for p in extra_plugins]
     recipe.plugins = list(dict.fromkeys(plugins))
     return recipe
+
+
+def _name_from_file(source: str, stem: str) -> str:
+    """The message for a recipe without ``name:`` whose file name cannot name a folder."""
+    fixed = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lstrip(".")[:NAME_MAX] or "my_recipe"
+    return (
+        f"{source}: name: not set, so it comes from the file name, {stem!r}, which is not "
+        f"a safe name for the run's folder ({NAME_RULE}). Rename the file (e.g. {fixed}.yaml) "
+        f"or set a name in it (e.g. name: {fixed})."
+    )
 
 
 def _absolute_plugin(spec: str, base: Path) -> str:
@@ -226,11 +382,14 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
             f"--set {override!r}: expected KEY=VALUE with a dotted key, "
             "e.g. optimizers.generator.lr=1e-4."
         )
+    parts = key.strip().split(".")
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = load_yaml(text) if text.strip() else ""
+    except DuplicateKeyError as exc:
+        where = exc.message(tuple(parts), one_line="\n" not in text)
+        raise GanlabError(f"--set {override!r}: {where}.") from None
     except yaml.YAMLError:
         value = text  # not YAML (e.g. an unbalanced bracket in a path): keep the string
-    parts = key.strip().split(".")
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         where = ".".join(parts[: i + 1])
@@ -261,8 +420,16 @@ def _list_index(node: list[Any], part: str, where: str, override: str) -> int:
 # --- stage 2: components ------------------------------------------------------------------
 
 
-def resolve(recipe: Recipe, registry: Registry, source: str = "recipe") -> Resolved:
-    """Find every component and validate its params; the result has every default filled."""
+def resolve(
+    recipe: Recipe, registry: Registry, source: str = "recipe", *, check_metric_keys: bool = True
+) -> Resolved:
+    """Find every component and validate its params; the result has every default filled.
+
+    With ``check_metric_keys``, a component param that names a metric key (`MetricKey`)
+    must name one that the recipe's metrics produce (see `metric_key_problems`). A caller
+    that builds only some components (``ganlab eval`` replaces the metrics and builds no
+    callbacks) may leave the check out.
+    """
     recipe = recipe.model_copy(deep=True)
     places: list[tuple[str, str, ComponentSpec]] = [
         (section, kind, getattr(recipe, section)) for section, kind in SINGLE.items()
@@ -287,23 +454,104 @@ def resolve(recipe: Recipe, registry: Registry, source: str = "recipe") -> Resol
             continue
         spec.params = params.model_dump(mode="json")
         components[place] = (component, params)
+    if check_metric_keys:
+        problems += metric_key_problems(recipe, components, registry, source)
     if problems:
         raise GanlabError("\n".join(problems))
     return Resolved(recipe, components)
+
+
+def metric_key_problems(
+    recipe: Recipe,
+    components: Mapping[str, tuple[Component, BaseModel]],
+    registry: Registry,
+    source: str,
+) -> list[str]:
+    """One message per `MetricKey` param that names a key no metric of the recipe produces.
+
+    A component waiting for such a key would wait in vain: ``best`` with ``metric: stat_12``
+    would run to the end and never write ``best.pt``. Metrics declare their keys when they
+    register (``results=``, where ``*`` stands for any text); when one of the recipe's
+    metrics declares nothing, or could not be resolved, any key may come and nothing is
+    refused.
+    """
+    produced: dict[str, None] = {}  # the metrics' key patterns, in recipe order
+    for i in range(len(recipe.metrics)):
+        if f"metrics.{i}" not in components:
+            return []
+        component, params = components[f"metrics.{i}"]
+        keys = component.result_keys(params)
+        if keys is None:
+            return []
+        produced.update(dict.fromkeys(keys))
+    exact = [p for p in produced if not _is_pattern(p)]
+    problems = []
+    for place, (_component, params) in components.items():
+        for inner, key in metric_keys_in(params):
+            if key in exact or (
+                # "swd_*" in a recipe is no key at all: only produced keys match patterns
+                not _is_pattern(key) and any(fnmatchcase(key, p) for p in produced)
+            ):
+                continue
+            where = f"{source}: {'.'.join((place, 'params', *inner))}"
+            providers = _metrics_producing(key, registry)
+            add = f"add {providers or 'a metric that produces it'} to `metrics:`"
+            if not produced:
+                problems.append(
+                    f"{where}: names the metric key {key!r}, but the recipe has no metrics, "
+                    f"so it would never get a value. {add[0].upper()}{add[1:]}, or remove "
+                    f"{place} from the recipe."
+                )
+                continue
+            problems.append(
+                f"{where}: no metric of the recipe produces the key {key!r}, so it would never "
+                f"get a value.{did_you_mean(key, exact)} The recipe's metrics produce: "
+                f"{', '.join(produced)}. Name one of these, or {add}."
+            )
+    return problems
+
+
+def _is_pattern(key: str) -> bool:
+    return any(c in key for c in "*?[")
+
+
+def _metrics_producing(key: str, registry: Registry) -> str:
+    """'the metric {name: swd}' for the registered metrics that declare ``key`` (among those
+    whose keys do not depend on their params), or ''."""
+    names = [
+        c.name
+        for c in registry.components("metrics")
+        if isinstance(c.results, tuple)
+        and not _is_pattern(key)
+        and any(fnmatchcase(key, p) for p in c.results)
+    ]
+    if not names:
+        return ""
+    return "the metric " + " or ".join(f"{{name: {n}}}" for n in names)
 
 
 # --- error messages -----------------------------------------------------------------------
 
 
 def format_errors(
-    exc: ValidationError, source: str, model: type[BaseModel], prefix: tuple[str, ...] = ()
+    exc: ValidationError,
+    source: str,
+    model: type[BaseModel],
+    prefix: tuple[str, ...] = (),
+    explain: Mapping[str, str] | None = None,
 ) -> str:
-    """Turn pydantic's errors into one line each: where, what, and what to do."""
+    """Turn pydantic's errors into one line each: where, what, and what to do.
+
+    ``explain`` maps a dotted path to the whole line to give for an error there instead,
+    when the caller knows more (the name of a recipe that came from its file name).
+    """
     lines = []
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         path = ".".join(prefix + loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        if explain and path in explain:
+            lines.append(explain[path])
+        elif err["type"] == "extra_forbidden":
             known = _field_names(model, loc[:-1])
             hint = did_you_mean(loc[-1], known)
             allowed = f" Allowed keys here: {', '.join(known)}." if known else ""
@@ -314,8 +562,42 @@ def format_errors(
             msg = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
             got = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
-            lines.append(f"{source}: {path}: {msg}{got}.")
+            lines.append(f"{source}: {path}: {msg}{got}{_type_hint(err['type'], given)}.")
     return "\n".join(lines)
+
+
+def _type_hint(error_type: str, given: Any) -> str:
+    """What to write instead, when a number or a bool got a value of another type.
+
+    Numbers and bools are strict (`ganlab.fields.StrictNumbers`), so these are the mistakes
+    that lax parsing used to hide: ``steps: true``, ``steps: "3"``, ``steps: 3.0``.
+    """
+    text = given.strip() if isinstance(given, str) else None
+    if error_type == "int_type":
+        if isinstance(given, bool):
+            return "; write a whole number, not true or false"
+        if isinstance(given, float):
+            if given.is_integer():
+                return f"; write {int(given)}, without a decimal point"
+            return "; this key takes a whole number"
+        if text is not None and re.fullmatch(r"[-+]?[0-9][0-9_]*", text):
+            return f"; write {text} without quotes"
+    elif error_type == "float_type":
+        if isinstance(given, bool):
+            return "; write a number, not true or false"
+        if text is not None and _is_float_text(text):
+            return f"; write {text} without quotes"
+    elif error_type == "bool_type":
+        return "; write true or false" + (" without quotes" if text is not None else "")
+    return ""
+
+
+def _is_float_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _field_names(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:

@@ -5,13 +5,14 @@ Plugins fill it through the registration hooks; recipes look components up in it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ganlab.errors import GanlabError, did_you_mean
+from ganlab.fields import StrictNumbers
 
 #: The component kinds, in the order `ganlab plugins` lists them. Each has a registration
 #: hook named ``ganlab_register_<kind>``.
@@ -31,14 +32,20 @@ def singular(kind: str) -> str:
     return {"datasets": "data set", "losses": "loss"}.get(kind, kind.removesuffix("s"))
 
 
-class Params(BaseModel):
-    """Base class for a component's params: unknown keys are errors, values are immutable."""
+class Params(StrictNumbers):
+    """Base class for a component's params: unknown keys are errors, values are immutable,
+    and numbers are strict (an int field refuses ``true``, ``"3"`` and ``3.0``)."""
 
-    model_config = {"extra": "forbid", "frozen": True}
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class NoParams(Params):
     """The params of a component that takes none."""
+
+
+#: What a metric declares about the keys of its results: key names, where ``*`` stands for
+#: any text (``"swd_*"``), or a function of the metric's validated params that returns them.
+Results = Iterable[str] | Callable[[BaseModel], Iterable[str]]
 
 
 class Register(Protocol):
@@ -50,6 +57,7 @@ class Register(Protocol):
         build: Callable[..., Any],
         params: type[BaseModel] = NoParams,
         description: str | None = None,
+        results: Results | None = None,
     ) -> None: ...
 
 
@@ -63,10 +71,22 @@ class Component:
     params: type[BaseModel]
     plugin: str
     description: str
+    #: a metric's declared result keys (patterns), a function of its params that gives
+    #: them, or None: not declared, any key may come (and nothing is checked against it)
+    results: tuple[str, ...] | Callable[[BaseModel], Iterable[str]] | None = None
 
     def parse_params(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw params against this component's model (raises pydantic's error)."""
         return self.params.model_validate(raw)
+
+    def result_keys(self, params: BaseModel) -> tuple[str, ...] | None:
+        """The keys (or ``*`` patterns) this metric's results have with these params; None
+        when the metric does not say."""
+        if self.results is None or isinstance(self.results, tuple):
+            return self.results
+        keys = self.results(params)
+        where = f"plugin {self.plugin!r}, {singular(self.kind)} {self.name!r}"
+        return _key_names(keys, f"{where}: its results function")
 
 
 class Registry:
@@ -83,8 +103,9 @@ class Registry:
             build: Callable[..., Any],
             params: type[BaseModel] = NoParams,
             description: str | None = None,
+            results: Results | None = None,
         ) -> None:
-            self.add(kind, name, build, params, plugin, description)
+            self.add(kind, name, build, params, plugin, description, results)
 
         return register
 
@@ -96,6 +117,7 @@ class Registry:
         params: type[BaseModel],
         plugin: str,
         description: str | None = None,
+        results: Results | None = None,
     ) -> None:
         """Add a component; a second component of the same kind and name is an error."""
         where = f"plugin {plugin!r} registers {singular(kind)} {name!r}"
@@ -111,6 +133,14 @@ class Registry:
                 f"{where}: its params model {params.__name__} must forbid unknown keys; "
                 "subclass ganlab.Params (or set model_config extra='forbid')."
             )
+        declared: tuple[str, ...] | Callable[[BaseModel], Iterable[str]] | None = None
+        if results is not None:
+            if kind != "metrics":
+                raise GanlabError(
+                    f"{where}: results= is for metrics (the keys of their results); "
+                    f"leave it out for a {singular(kind)}."
+                )
+            declared = results if callable(results) else _key_names(results, f"{where}: results")
         existing = self._components[kind].get(name)
         if existing is not None:
             raise GanlabError(
@@ -119,7 +149,9 @@ class Registry:
             )
         doc = description if description is not None else (build.__doc__ or "")
         summary = doc.strip().splitlines()[0] if doc.strip() else ""
-        self._components[kind][name] = Component(kind, name, build, params, plugin, summary)
+        self._components[kind][name] = Component(
+            kind, name, build, params, plugin, summary, declared
+        )
 
     def get(self, kind: str, name: str, where: str) -> Component:
         """Look a component up; an unknown name is an error that lists the known ones."""
@@ -137,3 +169,16 @@ class Registry:
     def components(self, kind: str) -> list[Component]:
         """Every component of one kind, sorted by name."""
         return [self._components[kind][n] for n in sorted(self._components[kind])]
+
+
+def _key_names(keys: object, where: str) -> tuple[str, ...]:
+    """Check declared result keys: an iterable of non-empty strings (not one string)."""
+    if isinstance(keys, str) or not isinstance(keys, Iterable):
+        raise GanlabError(
+            f'{where} must be a tuple of key names, e.g. results=("fid",), got {keys!r}.'
+        )
+    names = tuple(keys)
+    bad = [k for k in names if not isinstance(k, str) or not k]
+    if bad:
+        raise GanlabError(f"{where}: every key must be a non-empty string, got {bad[0]!r}.")
+    return names

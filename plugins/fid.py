@@ -308,5 +308,5 @@ def build_kid(params: KIDParams) -> KID:
 
 @ganlab.hookimpl
 def ganlab_register_metrics(register: ganlab.Register) -> None:
-    register("fid", build_fid, params=InceptionParams)
-    register("kid", build_kid, params=KIDParams)
+    register("fid", build_fid, params=InceptionParams, results=("fid",))
+    register("kid", build_kid, params=KIDParams, results=("kid", "kid_std"))

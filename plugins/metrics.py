@@ -45,7 +45,7 @@ def build_swd(params: SWDParams) -> SlicedWasserstein:
 
 
 class BestParams(ganlab.Params):
-    metric: str = Field(default="swd", min_length=1, description="the result key to rank by")
+    metric: ganlab.MetricKey = Field(default="swd", description="the result key to rank by")
     mode: Literal["min", "max"] = Field(default="min", description="min: lower is better")
 
 
@@ -80,7 +80,8 @@ def build_best(params: BestParams) -> KeepBest:
 
 @ganlab.hookimpl
 def ganlab_register_metrics(register: ganlab.Register) -> None:
-    register("swd", build_swd, params=SWDParams)
+    # One swd_<side> per pyramid level, which depends on the image size: a pattern.
+    register("swd", build_swd, params=SWDParams, results=("swd", "swd_*"))
 
 
 @ganlab.hookimpl

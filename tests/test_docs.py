@@ -1,13 +1,25 @@
-"""The documentation stays true: every hook and recipe field documented, README examples run."""
+"""The documentation stays true: every hook and recipe field documented, README examples run,
+and the error examples of docs/recipes.md are the real messages.
+
+``python -m tests.test_docs`` rewrites those examples' outputs from the real messages.
+"""
 
 from __future__ import annotations
 
+import inspect
+import os
 import re
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ganlab import hookspecs
 from ganlab.plugins import load_plugins
 from ganlab.recipe import Optimizers, OptimizerSpec, Recipe, TrainSpec
+from ganlab.registry import Register
 from tests.conftest import ROOT, invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("ganlab_"))
@@ -82,3 +94,97 @@ def test_every_plugin_example_in_docs_plugins_loads(tmp_path: Path) -> None:
         path.write_text(code)
         registry = load_plugins([str(path)]).registry
         assert registry is not None, name
+
+
+def test_the_register_callback_is_documented_with_every_argument() -> None:
+    """docs/plugins.md shows `register(...)` with every argument the callback takes."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    names = [p for p in inspect.signature(Register.__call__).parameters if p != "self"]
+    shown = re.search(r"`register\(([^`]*)\)` adds one component", text)
+    assert shown, "docs/plugins.md lost its `register(...)` line"
+    missing = [n for n in names if not re.search(rf"\b{n}\b", shown.group(1))]
+    assert not missing, f"register arguments missing from docs/plugins.md: {missing}"
+    assert "ganlab.MetricKey" in text and "results=" in text
+
+
+# --- docs/recipes.md: the error examples are the real output ------------------------------
+
+RECIPES_MD = ROOT / "docs" / "recipes.md"
+
+
+def _errors_section(text: str) -> tuple[int, int]:
+    start = text.index("\n## Errors\n")
+    return start, text.index("\n## ", start + 1)
+
+
+def doc_files(section: str) -> dict[str, str]:
+    """The files the examples use: each ```yaml block whose first line is ``# <name>.yaml``."""
+    return dict(re.findall(r"```yaml\n# ([^\n]+\.yaml)\n(.*?)```", section, re.S))
+
+
+def doc_commands(section: str) -> Iterator[tuple[str, str]]:
+    """(command, its output as written) for every ``$ ganlab ...`` line of a console block."""
+    for block in re.findall(r"```console\n(.*?)```", section, re.S):
+        parts = re.split(r"^\$ (ganlab .*)\n", block, flags=re.M)
+        assert not parts[0].strip(), f"text before the first command: {parts[0]!r}"
+        for command, output in zip(parts[1::2], parts[2::2], strict=True):
+            yield command, output.rstrip("\n")
+
+
+def real_output(command: str, folder: Path) -> tuple[int, str]:
+    """Run ``ganlab ...`` in-process in ``folder``, as a shell there would."""
+    args = shlex.split(command)[1:]
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        result = invoke(*args)
+    finally:
+        os.chdir(cwd)
+    return result.exit_code, result.output.rstrip("\n")
+
+
+def _example_folder(folder: Path, section: str) -> Path:
+    """A user's folder: the doc's files and a copy of recipes/, so that paths are relative."""
+    shutil.copytree(ROOT / "recipes", folder / "recipes")
+    for name, content in doc_files(section).items():
+        (folder / name).write_text(f"# {name}\n{content}", encoding="utf-8")
+    return folder
+
+
+def test_the_error_examples_in_docs_recipes_are_the_real_output(tmp_path: Path) -> None:
+    text = RECIPES_MD.read_text(encoding="utf-8")
+    start, end = _errors_section(text)
+    section = text[start:end]
+    folder = _example_folder(tmp_path, section)
+    commands = list(doc_commands(section))
+    assert len(commands) >= 15 and len(doc_files(section)) >= 5
+    for command, written in commands:
+        before = sorted(p for p in folder.rglob("*"))
+        code, output = real_output(command, folder)
+        assert code == 2, f"{command}\n{output}"
+        assert output == written, f"docs/recipes.md is stale for: {command}"
+        assert output.count("ganlab: error: ") == 1 and "Traceback" not in output
+        assert sorted(p for p in folder.rglob("*")) == before, f"{command} created files"
+
+
+def update_errors_section() -> None:
+    """Rewrite the outputs of docs/recipes.md's error examples from the real messages."""
+    text = RECIPES_MD.read_text(encoding="utf-8")
+    start, end = _errors_section(text)
+    section = text[start:end]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _example_folder(Path(tmp), section)
+
+        def block(match: re.Match[str]) -> str:
+            commands = [c for c, _ in doc_commands(f"```console\n{match.group(1)}```")]
+            runs = [f"$ {c}\n{real_output(c, folder)[1]}\n" for c in commands]
+            return "```console\n" + "".join(runs) + "```"
+
+        section = re.sub(r"```console\n(.*?)```", block, section, flags=re.S)
+    RECIPES_MD.write_text(text[:start] + section + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    update_errors_section()
+    sys.exit(0)

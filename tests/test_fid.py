@@ -137,8 +137,11 @@ def test_fid_and_kid_during_training_and_with_ganlab_eval(
     tmp_path: Path, random_inception: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(WEIGHTS_ENV, str(random_inception))
-    args = quickstart_args(tmp_path / "runs", INCEPTION_METRICS, "train.eval_every=2")
-    result = invoke(*args, "--set", "callbacks.3.params.metric=fid")
+    best_fid = (
+        "callbacks=[{name: console, params: {every: 100}}, {name: best, params: {metric: fid}}]"
+    )
+    args = quickstart_args(tmp_path / "runs", INCEPTION_METRICS, "train.eval_every=2", best_fid)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "[eval] step 2: fid: " in result.output
     run_dir = only_run_dir(tmp_path / "runs")
