@@ -33,6 +33,7 @@ from ganlab.data import TensorImages, to_unit_range
 from ganlab.recipe import Resolved
 from ganlab.runner import (
     AUTOCAST_DTYPES,
+    build_component,
     build_models,
     make_optimizer,
     memory_format,
@@ -243,8 +244,7 @@ def bench(
     resolved, _ = prepare_recipe(recipe_path, tuple(sets), plugin_specs)
     recipe = resolved.recipe
     where = pick_device(recipe.device)
-    component, params = resolved.get("data")
-    dataset = component.build(params)
+    dataset = build_component("data", *resolved.get("data"))
     results: dict[str, Any] = {
         "recipe": recipe.name,
         "device": str(where),

@@ -10,8 +10,10 @@ gives another key, so a stale cache is never read. The folder is ``$GANLAB_CACHE
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -20,11 +22,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ganlab.data import TensorImages
+from ganlab.data import TensorImages, guarded_loader
 from ganlab.errors import GanlabError
+from ganlab.memory import check_disk
 
 
 @runtime_checkable
@@ -102,6 +104,13 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
     Returns the images decoded per second.
     """
     shape = (len(dataset), *dataset.image_shape)
+    check_disk(
+        math.prod(shape),
+        path.parent,
+        f"The data cache of {shape[0]} images of {'x'.join(map(str, shape[1:]))} (uint8)",
+        "Use a smaller image size (data.params.image_size), set GANLAB_CACHE to a folder on "
+        "a larger disk, or train.data_cache: false.",
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -115,7 +124,7 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
         array = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
         # Its own generator: building the cache must not draw from the training RNG stream,
         # or a run that builds it would differ from one that finds it ready.
-        loader = DataLoader(
+        loader = guarded_loader(
             _Items(dataset), batch_size=64, num_workers=workers, generator=torch.Generator()
         )
         show = not quiet
@@ -134,12 +143,15 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
         del array
         os.replace(tmp, path)
     except OSError as exc:
+        if exc.filename not in (None, str(tmp), str(path)):
+            raise  # reading the data set failed, not writing its cache
         raise GanlabError(
             f"Could not write the data cache {path}: {exc.strerror}. Free space, set "
             "GANLAB_CACHE to another folder, or train.data_cache: false."
         ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk even this fails
+            tmp.unlink(missing_ok=True)
     rate = shape[0] / max(time.perf_counter() - started, 1e-9)
     meta = {"shape": list(shape), "key": dataset.cache_key()[:2000], "images_per_second": rate}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1), encoding="utf-8")

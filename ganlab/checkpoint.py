@@ -13,11 +13,14 @@ completes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
 import re
 import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +53,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk even this fails
+            tmp.unlink(missing_ok=True)
         raise GanlabError(
             f"Could not write the checkpoint {path}: {exc.strerror or exc}. The previous "
             f"checkpoints are untouched; free disk space, then continue with "
@@ -58,44 +62,127 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         ) from None
 
 
+class UnreadableCheckpoint(GanlabError):
+    """A checkpoint file that cannot be read at all: truncated, corrupt or not a checkpoint
+    file (``--resume`` goes back to the newest one that can be read)."""
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint safely; a file that is not a ganlab checkpoint is a clear error."""
+    """Load a checkpoint safely and check its contents (`check_checkpoint`).
+
+    A file that cannot be read raises `UnreadableCheckpoint`; one that holds pickled Python
+    objects, which could run code when loaded, or that is not a ganlab checkpoint raises
+    `GanlabError`.
+    """
     if not path.is_file():
         raise GanlabError(
             f"Checkpoint {str(path)!r} not found. Give a .pt file from a run folder's "
             "checkpoints/ (or the run folder itself where a command accepts one)."
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise UnreadableCheckpoint(f"{path}: cannot be read ({exc.strerror}).") from None
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanlabError(
-            f"{path} is not a checkpoint ganlab can load safely ({first_line}). Only files "
-            "written by ganlab (tensors and plain data, no pickled code) are accepted."
+        # torch's message goes on to advise weights_only=False, the very thing that would
+        # run such code: only the reason is kept.
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if unsafe:
+            raise GanlabError(
+                f"{path} is not a checkpoint ganlab can load safely: it holds a pickled "
+                f"Python object ({unsafe.group(1)}), and loading it could run code. Only files "
+                "written by ganlab (tensors and plain data) are accepted."
+            ) from None
+        raise UnreadableCheckpoint(
+            f"{path}: not a readable checkpoint; it is truncated or corrupt ({_reason(exc)})."
         ) from None
-    if not isinstance(state, dict) or "generator" not in state:
-        raise GanlabError(f"{path} is not a ganlab checkpoint (no generator weights in it).")
+    check_checkpoint(state, path)
     return state
+
+
+def _reason(exc: Exception) -> str:
+    """The first sentence of a loading error, without torch's advice that follows it."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation")[0]
+    return text.strip().split(". ")[0].rstrip(".")[:200]
+
+
+#: What a checkpoint holds: key -> (accepted types, what it is, required). Keys that later
+#: versions of ganlab added (the scalers, the EMA generator, the RNG states by rank ...) are
+#: optional, so older checkpoints still load.
+CONTENTS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "generator": ((dict,), "the generator's weights", True),
+    "discriminator": ((dict,), "the discriminator's weights", True),
+    "opt_g": ((dict,), "the generator's optimizer state", True),
+    "opt_d": ((dict,), "the discriminator's optimizer state", True),
+    "step": ((int,), "the steps done", True),
+    "epoch": ((int,), "the current epoch", True),
+    "fixed_latents": ((torch.Tensor,), "the fixed latent vectors", True),
+    "history": ((list,), "the logged rows", True),
+    "rng": ((dict,), "the random number generators' states", True),
+    "recipe": ((dict,), "the resolved recipe", True),
+    "image_shape": ((list, tuple), "the images' shape", False),
+    "scalers": ((dict,), "the fp16 gradient scalers", False),
+    "generator_ema": ((dict, type(None)), "the moving average of the generator", False),
+    "rng_by_rank": ((list,), "every process's random number generators", False),
+    "processes": ((int,), "the number of processes", False),
+    "versions": ((dict,), "the package versions", False),
+}
+
+
+def check_checkpoint(state: Any, path: Path) -> None:
+    """Refuse a checkpoint whose contents are not what ganlab writes, naming the key."""
+    advice = "Use a checkpoint that `ganlab run` wrote, or an older one of the same run."
+    if not isinstance(state, dict):
+        raise GanlabError(
+            f"{path} is not a ganlab checkpoint: it holds a {type(state).__name__}, not the "
+            f"mapping ganlab writes. {advice}"
+        )
+    for key, (types, what, required) in CONTENTS.items():
+        if key not in state:
+            if required:
+                raise GanlabError(
+                    f"{path} is not a complete ganlab checkpoint: it has no {key!r} ({what}). "
+                    f"{advice}"
+                )
+            continue
+        value = state[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise GanlabError(
+                f"{path}: {key!r} ({what}) is a {type(value).__name__}, which ganlab never "
+                f"writes there. {advice}"
+            )
+    least = {"step": 0, "epoch": 0, "processes": 1}
+    for key, bound in least.items():
+        if state.get(key, bound) < bound:
+            raise GanlabError(
+                f"{path}: {key!r} ({CONTENTS[key][1]}) is {state[key]}; it is never below "
+                f"{bound}. {advice}"
+            )
+    shape = state.get("image_shape", [1, 1, 1])
+    if len(shape) != 3 or not all(type(side) is int and side > 0 for side in shape):
+        raise GanlabError(f"{path}: 'image_shape' is not (channels, height, width). {advice}")
+    if state["fixed_latents"].dim() < 2:
+        raise GanlabError(f"{path}: 'fixed_latents' is not a batch of latent vectors. {advice}")
+    if not all(
+        isinstance(row, dict) and isinstance(row.get("step"), int) for row in state["history"]
+    ):
+        raise GanlabError(
+            f"{path}: 'history' holds a row that is not a mapping with a step. {advice}"
+        )
 
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The run's ``step_<N>.pt`` files, oldest first."""
     folder = run_dir / "checkpoints"
     found = (
-        [p for p in folder.glob("step_*.pt") if STEP_FILE.match(p.name)] if folder.is_dir() else []
+        [p for p in folder.glob("step_*.pt") if STEP_FILE.match(p.name) and p.is_file()]
+        if folder.is_dir()
+        else []
     )
     return sorted(found, key=lambda p: int(STEP_FILE.match(p.name).group(1)))  # type: ignore[union-attr]
-
-
-def latest_checkpoint(run_dir: Path) -> Path:
-    """The newest step checkpoint of a run folder; none is a clear error."""
-    files = step_checkpoints(run_dir)
-    if not files:
-        raise GanlabError(
-            f"{run_dir} has no checkpoint to resume from (no checkpoints/step_*.pt). "
-            "A run writes one every train.checkpoint_every steps: start it again instead."
-        )
-    return files[-1]
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
@@ -184,26 +271,43 @@ def training_state(run: Run, rng_by_rank: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def restore_training_state(run: Run, state: dict[str, Any]) -> None:
-    """Put ``run`` back exactly where the checkpoint ``state`` was taken."""
-    for net in ("generator", "discriminator"):
+def restore_training_state(run: Run, state: dict[str, Any], source: Path) -> None:
+    """Put ``run`` back exactly where the checkpoint ``state`` (read from ``source``) was
+    taken. A part that does not fit the run as its recipe builds it now is one clear error
+    that names the part."""
+    parts: dict[str, Callable[[], None]] = {
+        "generator": lambda: run.generator.load_state_dict(state["generator"]),
+        "discriminator": lambda: run.discriminator.load_state_dict(state["discriminator"]),
+        "opt_g": lambda: run.opt_g.load_state_dict(state["opt_g"]),
+        "opt_d": lambda: run.opt_d.load_state_dict(state["opt_d"]),
+        "fixed_latents": lambda: _restore_latents(run, state["fixed_latents"]),
+    }
+    if run.scalers:
+        parts["scalers"] = lambda: [
+            scaler.load_state_dict(state["scalers"][net]) for net, scaler in run.scalers.items()
+        ]
+    if run.generator_ema is not None:
+        parts["generator_ema"] = lambda: run.generator_ema.load_state_dict(  # type: ignore[union-attr]
+            state["generator_ema"]
+        )
+    parts["rng"] = lambda: set_rng_state(state.get("rng_by_rank", [state["rng"]])[run.group.rank])
+    for key, restore in parts.items():
         try:
-            getattr(run, net).load_state_dict(state[net])
-        except RuntimeError as exc:
-            component = getattr(run.recipe, net)
+            restore()
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise GanlabError(
-                f"The checkpoint's {net} weights do not fit {net} {component.name!r} as its "
-                f"plugin builds it now ({str(exc).strip().splitlines()[0]}). The plugin has "
-                "probably changed since the run; use the version that trained it."
+                f"{source}: its {key!r} ({CONTENTS[key][1]}) does not fit this run as the "
+                f"recipe's plugins build it now ({first_line}). Were the plugins or the "
+                "checkpoint changed since the run? Use the versions that trained it."
             ) from None
-    run.opt_g.load_state_dict(state["opt_g"])
-    run.opt_d.load_state_dict(state["opt_d"])
     run.step = state["step"]
     run.epoch = state["epoch"]
-    run.fixed_latents = state["fixed_latents"].to(run.device)
     run.history = list(state["history"])
-    for net, scaler in run.scalers.items():
-        scaler.load_state_dict(state["scalers"][net])
-    if run.generator_ema is not None:
-        run.generator_ema.load_state_dict(state["generator_ema"])
-    set_rng_state(state.get("rng_by_rank", [state["rng"]])[run.group.rank])
+
+
+def _restore_latents(run: Run, latents: torch.Tensor) -> None:
+    shape = tuple(run.generator.latent_shape)  # type: ignore[arg-type]
+    if tuple(latents.shape[1:]) != shape:
+        raise ValueError(f"latent vectors of shape {tuple(latents.shape[1:])}, G takes {shape}")
+    run.fixed_latents = latents.to(run.device)

@@ -13,19 +13,20 @@ import click
 from pydantic import BaseModel
 
 from ganlab.bench import bench
+from ganlab.blame import blamed_on
 from ganlab.cache import CacheableImages, prepare_cache
-from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.cliutil import GanlabGroup, plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
 from ganlab.errors import GanlabError
 from ganlab.evaluate import eval_command
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
 from ganlab.rundir import read_run_info
-from ganlab.runner import train
+from ganlab.runner import build_component, train
 from ganlab.sample import sample
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("ganlab", cls=GanlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ganlab")
 def cli() -> None:
     """ganlab: GAN experiments from seeded YAML recipes, extended by plugins.
@@ -88,9 +89,14 @@ def run(
         run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
     # WANDB_MODE is W&B's own switch, read by the wandb logger; set for this command only.
     with _environment("WANDB_MODE", wandb_mode):
-        finished = train(resolved, plugins, Path(out), recipe_path=Path(recipe), resume=run_dir)
-    if finished.group.is_main:
-        click.echo(f"Run folder: {finished.dir}")
+        train(
+            resolved,
+            plugins,
+            Path(out),
+            recipe_path=Path(recipe),
+            resume=run_dir,
+            on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
+        )
 
 
 @contextlib.contextmanager
@@ -206,11 +212,12 @@ def prepare(
     and no epoch decodes an image again."""
     resolved, _ = prepare_recipe(recipe_path, overrides, plugin_specs)
     component, params = resolved.get("data")
-    dataset = component.build(params)
+    dataset = build_component("data", component, params)
     if not isinstance(dataset, CacheableImages):
         click.echo(f"data set {component.name!r} needs no cache (it is generated in memory).")
         return
-    path, rate, built = prepare_cache(dataset, workers)
+    with blamed_on(component, "data", "while decoding its images"):
+        path, rate, built = prepare_cache(dataset, workers)
     if built:
         click.echo(f"Prepared {len(dataset)} images ({rate:.0f} img/s) into {path}")
     else:

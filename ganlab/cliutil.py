@@ -4,27 +4,78 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import click
 
-from ganlab.errors import GanlabError
+from ganlab.blame import frames_of, is_out_of_memory, one_line, out_of_memory
+from ganlab.errors import GanlabError, InternalError
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved, load_recipe, resolve
 
 
 @contextlib.contextmanager
 def user_errors(debug: bool) -> Iterator[None]:
-    """Print a GanlabError as one message and exit 2; with --debug, keep the traceback."""
+    """End a command that fails with one message and its exit code (docs/errors.md); with
+    --debug, with the whole traceback instead."""
     try:
         yield
-    except GanlabError as exc:
+    except click.ClickException:
+        raise  # a usage mistake click found: `GanlabGroup` reports it
+    except Exception as exc:
         if debug:
             raise
-        click.echo(f"ganlab: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        error = as_ganlab_error(exc)
+        click.echo(f"ganlab: error: {error}", err=True)
+        sys.exit(error.exit_code)
+
+
+def as_ganlab_error(exc: Exception) -> GanlabError:
+    """``exc`` as the one message a user sees: a `GanlabError` as it is; a file-system error
+    or lack of memory with what to do; anything else as a bug to report (exit 1)."""
+    if isinstance(exc, GanlabError):
+        return exc
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return GanlabError(
+            f"{where}{exc.strerror or exc}. Check that the path exists, that you may read and "
+            "write it, and that its disk has free space."
+        )
+    if is_out_of_memory(exc):
+        return out_of_memory("", exc)
+    frames = frames_of(exc)
+    at = f" at {frames[-1][0]}:{frames[-1][1]}" if frames else ""
+    return InternalError(
+        f"internal error: {type(exc).__name__}: {one_line(exc)}{at}. This is a bug in ganlab "
+        "(or in a plugin it could not name): please report it with the output of the same "
+        "command with --debug."
+    )
+
+
+class GanlabGroup(click.Group):
+    """The ``ganlab`` command group: click's own usage errors (an unknown option, a missing
+    argument) end like every other error, ``ganlab: error: ...`` and exit 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" See '{exc.ctx.command_path} --help'." if exc.ctx else ""
+            click.echo(f"ganlab: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"ganlab: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C outside a run (a run handles it itself)
+            click.echo("ganlab: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def user_command(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,3 +117,19 @@ def prepare_recipe(
     recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
     plugins = load_plugins(recipe.plugins)
     return resolve(recipe, plugins.registry, source=recipe_path), plugins
+
+
+def strict_json(value: Any, indent: int | None = None) -> str:
+    """``value`` as strict JSON, which every parser reads: a number that is not finite (a
+    diverged run's nan) becomes null."""
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, Mapping):
+            return {k: clean(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(v) for v in item]
+        return item
+
+    return json.dumps(clean(value), indent=indent, allow_nan=False)

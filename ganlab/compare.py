@@ -10,7 +10,7 @@ folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.rundir``)
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +20,9 @@ from typing import Any
 import click
 import yaml
 
-from ganlab.cliutil import user_command
+from ganlab.cliutil import strict_json, user_command
 from ganlab.errors import GanlabError
-from ganlab.recipe import Absent, differing_keys, flatten, is_number
+from ganlab.recipe import Absent, differing_keys, flatten, is_number, load_yaml
 from ganlab.rundir import read_metrics, read_run_info
 
 #: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
@@ -99,7 +99,7 @@ def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
 def read_recipe(path: Path) -> dict[str, Any]:
     """The resolved recipe in ``path`` (a run folder's ``recipe.yaml``) as a mapping."""
     try:
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        recipe = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GanlabError(f"{path}: missing; every run folder holds its recipe.yaml.") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -355,19 +355,17 @@ def render_text(comparison: Mapping[str, Any]) -> str:
 
 
 def to_json(comparison: Mapping[str, Any]) -> str:
-    """The comparison as JSON: a number that is not finite (nan) becomes null, and a
+    """The comparison as strict JSON: a number that is not finite (nan) becomes null, and a
     differing key that a run's recipe lacks is left out of its ``keys``."""
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
+    def present(value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: clean(v) for k, v in value.items() if v is not Absent}
+            return {k: present(v) for k, v in value.items() if v is not Absent}
         if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
+            return [present(v) for v in value]
         return value
 
-    return json.dumps(clean(comparison), indent=2, allow_nan=False)
+    return strict_json(present(comparison), indent=2)
 
 
 # --- the plot -----------------------------------------------------------------------------
@@ -438,12 +436,15 @@ def plot_losses(runs: Sequence[RunData], labels: Sequence[str], path: Path) -> N
     fmt = path.suffix.lstrip(".").lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(path, "xb") as f:  # "x": fail rather than replace a file made meanwhile
-            figure.savefig(f, format=fmt)
+        f = open(path, "xb")  # noqa: SIM115 - "x": fail rather than replace a file made meanwhile
     except FileExistsError:
         raise GanlabError(_exists_message(path)) from None
+    try:
+        with f:
+            figure.savefig(f, format=fmt)
     except BaseException:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink()  # the half-written plot this call created
         raise
 
 

@@ -15,15 +15,15 @@ run can continue from any position in an epoch.
 from __future__ import annotations
 
 import math
+import pickle
 import random
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-
-from ganlab.errors import GanlabError
+from torch.utils.data import DataLoader, default_collate
 
 
 @runtime_checkable
@@ -138,8 +138,8 @@ class Batches:
                 yield to_unit_range(batch.to(self.device, non_blocking=True))
             return
         chunks = [b.tolist() for b in batches]
-        loader = DataLoader(
-            self.dataset,  # type: ignore[arg-type]
+        loader = guarded_loader(
+            self.dataset,
             batch_sampler=chunks,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
@@ -147,13 +147,71 @@ class Batches:
             # Its own generator, so the loader never draws from the training RNG stream.
             generator=torch.Generator().manual_seed(self.seed + epoch),
         )
+        for batch in loader:
+            yield batch.to(self.device, non_blocking=True)
+
+
+class LoaderFailure:
+    """An exception raised while reading one item, carried back from a loader worker as data.
+
+    torch re-raises a worker's exception as a new one whose message is the worker's whole
+    traceback ("Caught GanlabError in DataLoader worker process 0 ..."). Returned as an item
+    instead, the original exception reaches the main process as it was raised, with the
+    worker's frames in ``worker_frames`` (so errors can name the plugin line that failed)
+    and its traceback, for ``--debug``, as its cause.
+    """
+
+    def __init__(self, exc: Exception) -> None:
+        summary = traceback.extract_tb(exc.__traceback__)
+        self.frames = [(f.filename, f.lineno or 0) for f in summary]
+        self.text = "".join(traceback.format_exception(exc))
         try:
-            for batch in loader:
-                yield batch.to(self.device, non_blocking=True)
-        except GanlabError as exc:
-            # A loader worker's error comes back with the worker's traceback folded into
-            # its message; the user needs only the original message.
-            raise GanlabError(str(exc).rsplit("GanlabError: ", 1)[-1].strip()) from None
+            pickle.dumps(exc)  # crosses the process boundary only if it pickles
+            self.error: Exception = exc
+        except Exception:
+            self.error = RuntimeError(f"{type(exc).__name__}: {exc}")
+
+    def reraise(self) -> None:
+        error = self.error
+        if error.__traceback__ is None:  # it came from another process
+            error.worker_frames = self.frames  # type: ignore[attr-defined]
+            raise error from WorkerTraceback(self.text)
+        raise error
+
+
+class WorkerTraceback(Exception):
+    """The traceback of an exception in a loader worker, as text (shown with ``--debug``)."""
+
+
+class _Guarded:
+    """A data set whose failed items come back as `LoaderFailure` instead of raising."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except Exception as exc:
+            return LoaderFailure(exc)
+
+
+def _collate(items: Sequence[Any]) -> Any:
+    failed = next((item for item in items if isinstance(item, LoaderFailure)), None)
+    return failed if failed is not None else default_collate(items)
+
+
+def guarded_loader(dataset: Any, **loader_args: Any) -> Iterator[Any]:
+    """Batches of a ``DataLoader`` over ``dataset``; an item that fails to load raises its
+    original exception here, whether it was read in this process or in a worker."""
+    loader = DataLoader(_Guarded(dataset), collate_fn=_collate, **loader_args)
+    for batch in loader:
+        if isinstance(batch, LoaderFailure):
+            batch.reraise()
+        yield batch
 
 
 def fits_on_gpu(images: torch.Tensor, device: torch.device) -> bool:

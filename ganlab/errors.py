@@ -1,8 +1,17 @@
-"""The one error type for user mistakes.
+"""The error types for what the user can fix, and the exit codes the CLI gives them.
 
-Anything the user can fix (a recipe, a data folder, a plugin, a checkpoint) raises
-`GanlabError`. The CLI prints its message and exits with code 2, without a traceback;
-every other exception is a bug in ganlab or in a plugin and keeps its traceback.
+Exit codes (docs/errors.md):
+
+* 2, `GanlabError`: a mistake in what the user gave ganlab (a recipe, an option, the data, a
+  checkpoint, a folder that cannot be written, a plugin that cannot be loaded). The message
+  says what is wrong, where, and what to do.
+* 1, `PluginError`: a plugin's code failed while ganlab used it (it raised, or returned
+  something its contract forbids). The message names the component, its kind, the plugin and
+  the plugin's own file and line. An unexpected error inside ganlab itself also exits 1.
+* 128 + N, `RunInterrupted`: a run stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)
+  after writing a checkpoint.
+
+The CLI prints one line, ``ganlab: error: <message>``, and no traceback unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -16,6 +25,18 @@ class GanlabError(Exception):
 
     #: the CLI's exit code for this error
     exit_code = 2
+
+
+class PluginError(GanlabError):
+    """A plugin's code failed while ganlab used it: a bug to fix in the plugin (exit 1)."""
+
+    exit_code = 1
+
+
+class InternalError(GanlabError):
+    """An unexpected exception inside ganlab itself: a bug to report (exit 1)."""
+
+    exit_code = 1
 
 
 class RunInterrupted(GanlabError):

@@ -9,14 +9,13 @@ Nothing in the run folder is changed: the scores are printed (``--json`` for a s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ganlab.checkpoint import load_checkpoint, restore_training_state
-from ganlab.cliutil import plugin_option, set_option, user_command
+from ganlab.cliutil import plugin_option, set_option, strict_json, user_command
 from ganlab.errors import GanlabError
 from ganlab.plugins import load_plugins
 from ganlab.recipe import parse_recipe, resolve
@@ -43,7 +42,9 @@ def evaluate(
         raw = {**raw, "metrics": [{"name": name} for name in metric_names]}
     source = f"{checkpoint} (its recipe)"
     recipe = parse_recipe(raw, source, overrides, plugin_specs)
-    resolved = resolve(recipe, load_plugins(recipe.plugins).registry, source=source)
+    # Only metrics are built: the callbacks (a `best` ranking by a metric -m left out) are not.
+    registry = load_plugins(recipe.plugins).registry
+    resolved = resolve(recipe, registry, source=source, check_metric_keys=False)
     if not recipe.metrics:
         raise GanlabError(
             f"The recipe of {checkpoint} has no metrics. Name some: ganlab eval {path} "
@@ -54,9 +55,8 @@ def evaluate(
     seed_everything(recipe.seed)
     run = build_run(resolved, pick_device(device_name))
     run.dir = run_folder(checkpoint)
-    restore_training_state(run, state)
-    metrics = [metric for _, metric in build_listed(resolved, "metrics")]
-    return checkpoint, run.step, score(run, metrics)
+    restore_training_state(run, state, checkpoint)
+    return checkpoint, run.step, score(run, build_listed(resolved, "metrics"))
 
 
 @click.command("eval")
@@ -89,7 +89,7 @@ def eval_command(
     )
     if as_json:
         report: dict[str, Any] = {"checkpoint": str(checkpoint), "step": step, **results}
-        click.echo(json.dumps(report))
+        click.echo(strict_json(report))
         return
     click.echo(f"{checkpoint} (step {step}):")
     width = max(len(k) for k in results)

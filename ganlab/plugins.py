@@ -13,19 +13,23 @@ import importlib
 import importlib.metadata
 import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from ganlab import hookspecs
+from ganlab.blame import code_home, failure
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.registry import KINDS, Registry
 
 ENTRY_POINT_GROUP = "ganlab"
+#: Every hook a plugin can implement (docs/plugins.md has a section for each).
+HOOK_NAMES = tuple(name for name in dir(hookspecs) if name.startswith("ganlab_"))
 
 
 @dataclass
@@ -34,6 +38,12 @@ class Plugins:
 
     pm: pluggy.PluginManager
     registry: Registry
+
+    def hook_implementations(self) -> Iterator[tuple[str, HookImpl]]:
+        """(hook name, implementation) of every hook every registered plugin implements."""
+        for hook_name in HOOK_NAMES:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                yield hook_name, impl
 
     def register_for_run(self, obj: Any, name: str) -> None:
         """Register a callback or logger instance so its event hooks fire for this run."""
@@ -138,7 +148,7 @@ def _check_hook_names(pm: pluggy.PluginManager) -> None:
 
     This is pluggy's ``check_pending()`` with a did-you-mean added to its message.
     """
-    known = [n for n in dir(hookspecs) if n.startswith("ganlab_")]
+    known = HOOK_NAMES
     for hook_name in dir(pm.hook):
         if hook_name.startswith("_"):
             continue
@@ -174,8 +184,7 @@ def _fill_registry(pm: pluggy.PluginManager) -> Registry:
             except GanlabError:
                 raise
             except Exception as exc:
-                raise GanlabError(
-                    f"Plugin {impl.plugin_name!r} failed in ganlab_register_{kind}: "
-                    f"{type(exc).__name__}: {exc}. Run with --debug for the traceback."
-                ) from exc
+                subject = f"plugin {impl.plugin_name!r}"
+                home = code_home(impl.function)
+                raise failure(subject, f"in ganlab_register_{kind}", exc, home) from exc
     return registry

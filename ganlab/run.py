@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,12 +133,21 @@ class Run:
         `ganlab sample` and the metrics do.
         """
         model = self.evaluated_generator if eval_mode else self.generator
-        saved = [b.clone() for b in model.buffers()]
-        was_training = model.training
-        model.train(not eval_mode)
-        try:
+        with untouched(model, train=not eval_mode):
             return model(latents).float()
-        finally:
-            model.train(was_training)
+
+
+@contextlib.contextmanager
+def untouched(model: nn.Module, train: bool) -> Iterator[nn.Module]:
+    """Use ``model`` in training mode (``train``) or eval mode, then leave it exactly as it
+    was: its mode, and every buffer (batch-norm statistics, spectral-norm vectors)."""
+    saved = [buffer.clone() for buffer in model.buffers()]
+    was_training = model.training
+    model.train(train)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
             for buffer, value in zip(model.buffers(), saved, strict=True):
                 buffer.copy_(value)

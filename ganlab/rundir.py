@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +24,10 @@ from ganlab.errors import GanlabError
 PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic", "wandb")
 
 
+#: What to do when the run folder cannot be written.
+WRITABLE_OUT = "Give --out a folder you can write to, on a disk with free space."
+
+
 def create_run_dir(out: Path, recipe_name: str, seed: int) -> Path:
     """Make a new, empty run folder; never reuses an existing one."""
     parent = out / recipe_name
@@ -29,7 +35,10 @@ def create_run_dir(out: Path, recipe_name: str, seed: int) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise GanlabError(f"Cannot create the run folder under {str(out)!r}: {exc}.") from None
+        raise GanlabError(
+            f"Cannot create the run folder under {str(out)!r}: {exc.strerror or exc} "
+            f"({exc.filename or parent}). {WRITABLE_OUT}"
+        ) from None
     for attempt in range(1, 1000):
         suffix = "" if attempt == 1 else f"-{attempt}"
         path = parent / f"{stamp}-s{seed}{suffix}"
@@ -38,18 +47,63 @@ def create_run_dir(out: Path, recipe_name: str, seed: int) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise GanlabError(
+                f"Cannot create the run folder {path}: {exc.strerror or exc}. {WRITABLE_OUT}"
+            ) from None
     raise GanlabError(f"Too many runs in {parent} within one second.")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+def start_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str]) -> Path:
+    """A new run folder holding ``files`` (name -> text), or none at all: when a folder or
+    file cannot be made (a full disk, say), every folder made here is removed again."""
+    parent = out / recipe_name
+    # The outermost folder this call creates, if any: all of it is new.
+    first_new = next((p for p in [*reversed(parent.parents), parent] if not p.exists()), None)
+    path = None
+    try:
+        path = create_run_dir(out, recipe_name, seed)
+        for name, text in files.items():
+            write_text_atomic(path / name, text)
+    except (OSError, GanlabError) as exc:
+        made = first_new or path
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        if isinstance(exc, GanlabError):
+            raise
+        raise GanlabError(
+            f"Cannot write {exc.filename or path}: {exc.strerror or exc}. Nothing was kept "
+            f"of the new run folder. {WRITABLE_OUT}"
+        ) from None
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename, so that a crash or a full
+    disk never leaves half a file (the old one, if any, stays intact)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # on a read-only disk even this fails
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the file meant, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+def json_text(data: Any) -> str:
+    """The text of a JSON file ganlab writes (``run.json``)."""
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON atomically (see `write_text_atomic`)."""
+    write_text_atomic(path, json_text(data))
 
 
 def versions() -> dict[str, str]:
@@ -117,15 +171,9 @@ class MetricsLog:
 
 def keep_rows_until(path: Path, step: int) -> None:
     """Drop the rows of ``metrics.jsonl`` after ``step`` (atomically)."""
-    if not path.exists():
-        return
-    rows = [r for r in read_metrics(path) if r["step"] <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    if path.exists():
+        rows = [r for r in read_metrics(path) if r["step"] <= step]
+        write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_run_info(path: Path) -> dict[str, Any]:

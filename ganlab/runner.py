@@ -13,29 +13,40 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import math
 import os
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 from pydantic import BaseModel
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganlab.blame import (
+    Suspect,
+    blamed_on,
+    broken_contract,
+    code_home,
+    describe,
+    failure,
+    find_culprit,
+    is_out_of_memory,
+    out_of_memory,
+)
 from ganlab.cache import CacheableImages, cached
 from ganlab.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
     prune_checkpoints,
     publish_final,
-    restore_training_state,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -55,18 +66,20 @@ from ganlab.distributed import (
     mean_over_ranks,
     rank_seed,
 )
-from ganlab.errors import GanlabError, RunInterrupted
+from ganlab.errors import GanlabError, PluginError, RunInterrupted
+from ganlab.hookspecs import PROJECT
 from ganlab.loss import GanLoss
+from ganlab.memory import check_memory
 from ganlab.plugins import Plugins
-from ganlab.recipe import OptimizerSpec, Recipe, Resolved, TrainSpec, differing_keys, flatten
-from ganlab.registry import Component, singular
-from ganlab.run import FIXED_LATENTS, Run, StepStats
+from ganlab.recipe import OptimizerSpec, Resolved, TrainSpec
+from ganlab.registry import Component
+from ganlab.resume import open_resume
+from ganlab.run import FIXED_LATENTS, Run, StepStats, untouched
 from ganlab.rundir import (
     MetricsLog,
-    create_run_dir,
-    keep_rows_until,
-    read_run_info,
+    json_text,
     run_info,
+    start_run_dir,
     write_json_atomic,
 )
 
@@ -118,28 +131,69 @@ def make_optimizer(spec: OptimizerSpec, params: Any) -> torch.optim.Optimizer:
 
 
 def build_component(place: str, component: Component, params: BaseModel, *args: Any) -> Any:
-    """Call a component's build function; a plugin bug names the plugin and the place."""
-    try:
-        return component.build(params, *args)
-    except GanlabError:
-        raise
-    except Exception as exc:
-        raise RuntimeError(
-            f"{place}: building {singular(component.kind)} {component.name!r} "
-            f"(from plugin {component.plugin!r}) failed: {exc}"
-        ) from exc
+    """Call a component's build function and check what it returned: a plugin bug is one
+    error that names the component, its plugin and the plugin's line (`ganlab.blame`)."""
+    with blamed_on(component, place, "while building it"):
+        built = component.build(params, *args)
+    problem = contract_problem(component.kind, built)
+    if problem:
+        raise broken_contract(describe(component, place), problem, component.build)
+    return built
 
 
-def build_listed(resolved: Resolved, section: str) -> list[tuple[str, Any]]:
-    """Build every component of a list section (loggers, callbacks, metrics), each with its
-    place and name (``callbacks.0:console``)."""
+def contract_problem(kind: str, built: Any) -> str | None:
+    """What is wrong with what a build function of ``kind`` returned (None: nothing)."""
+    wanted = {
+        "datasets": ((ImageDataset, TensorImages), "a data set (ganlab.ImageDataset)"),
+        "generators": ((nn.Module,), "a torch.nn.Module"),
+        "discriminators": ((nn.Module,), "a torch.nn.Module"),
+        "losses": ((GanLoss,), "a ganlab.GanLoss"),
+    }
+    if kind in wanted and not isinstance(built, wanted[kind][0]):
+        return f"returned {type(built).__name__} from its build function, not {wanted[kind][1]}"
+    if kind == "generators" and not hasattr(built, "latent_shape"):
+        return "has no `latent_shape` attribute; the runner needs it to draw latent vectors"
+    if kind == "metrics" and not callable(built):
+        return f"returned {type(built).__name__} from its build function, not a callable"
+    if kind in ("callbacks", "loggers") and not has_hooks(built):
+        return (
+            f"returned {type(built).__name__} from its build function, which implements no "
+            "ganlab hook (methods decorated with @ganlab.hookimpl): it would do nothing"
+        )
+    return None
+
+
+def has_hooks(obj: Any) -> bool:
+    """Whether ``obj`` has a method marked with ``@ganlab.hookimpl``."""
+    marker = f"{PROJECT}_impl"
+    return obj is not None and any(
+        hasattr(getattr(obj, name, None), marker) for name in dir(obj) if name.startswith("ganlab_")
+    )
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built component of a list section (callbacks, metrics, loggers)."""
+
+    place: str  #: where the recipe names it: "callbacks.0"
+    component: Component
+    obj: Any
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under for a run: ``callbacks.0:console``."""
+        return f"{self.place}:{self.component.name}"
+
+
+def build_listed(resolved: Resolved, section: str) -> list[Built]:
+    """Build every component of a list section (loggers, callbacks, metrics)."""
     return [
-        (f"{section}.{i}:{component.name}", build_component(f"{section}.{i}", component, params))
+        Built(f"{section}.{i}", component, build_component(f"{section}.{i}", component, params))
         for i, (component, params) in enumerate(resolved.listed(section))
     ]
 
 
-def score(run: Run, metrics: list[Any]) -> dict[str, float]:
+def score(run: Run, metrics: list[Built]) -> dict[str, float]:
     """Every metric's results for ``run`` as it is now, merged into one mapping.
 
     A metric may draw random numbers (say, to build a network): the RNG states are put back
@@ -149,30 +203,81 @@ def score(run: Run, metrics: list[Any]) -> dict[str, float]:
     saved = rng_state()
     try:
         for metric in metrics:
-            results.update({k: float(v) for k, v in metric(run).items()})
+            with blamed_on(metric.component, metric.place, f"at step {run.step}"):
+                values = metric.obj(run)
+            results.update(metric_values(metric, values))
     finally:
         set_rng_state(saved)
     return results
 
 
+def metric_values(metric: Built, values: Any) -> dict[str, float]:
+    """A metric's results as numbers; anything else is the metric's bug."""
+    try:
+        if isinstance(values, Mapping) and all(isinstance(k, str) for k in values):
+            return {key: float(value) for key, value in values.items()}
+    except (TypeError, ValueError, RuntimeError):
+        pass
+    code = metric.obj if inspect.isfunction(metric.obj) else type(metric.obj).__call__
+    raise broken_contract(
+        describe(metric.component, metric.place),
+        f"returned {values!r:.80} instead of a mapping of result names to numbers",
+        code,
+    )
+
+
 def build_models(
     resolved: Resolved, image_shape: tuple[int, int, int], device: torch.device
 ) -> tuple[nn.Module, nn.Module]:
-    """The recipe's generator and discriminator, on ``device``."""
+    """The recipe's generator and discriminator, on ``device``, checked on a test batch."""
     g_component, g_params = resolved.get("generator")
     generator = build_component("generator", g_component, g_params, image_shape)
-    if not hasattr(generator, "latent_shape"):
-        raise RuntimeError(
-            f"generator {g_component.name!r} (plugin {g_component.plugin!r}) has no "
-            "`latent_shape` attribute; the runner needs it to draw latent vectors."
-        )
     d_component, d_params = resolved.get("discriminator")
     discriminator = build_component("discriminator", d_component, d_params, image_shape)
     layout = memory_format(resolved.recipe.train)
-    return (
-        generator.to(device, memory_format=layout),
-        discriminator.to(device, memory_format=layout),
-    )
+    generator = generator.to(device, memory_format=layout)
+    discriminator = discriminator.to(device, memory_format=layout)
+    check_shapes(resolved, generator, discriminator, image_shape, device)
+    return generator, discriminator
+
+
+def check_shapes(
+    resolved: Resolved,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    image_shape: tuple[int, int, int],
+    device: torch.device,
+) -> None:
+    """One forward pass of G and D on two latent vectors, before training: a generator
+    whose images do not have the data set's shape, or a discriminator that does not give one
+    score per image, is found when the run is built, not in its first step.
+
+    In eval mode, without gradients, with its own random numbers and every buffer put back:
+    the models and the training RNG stream are exactly as they were.
+    """
+    g_component, d_component = resolved.get("generator")[0], resolved.get("discriminator")[0]
+    with untouched(generator, train=False), untouched(discriminator, train=False):
+        with blamed_on(g_component, "generator", "on a test batch of 2"), torch.no_grad():
+            shape = tuple(generator.latent_shape)
+            latents = torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
+            fake = generator(latents.to(device))
+        if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (2, *image_shape):
+            made = tuple(fake.shape[1:]) if isinstance(fake, torch.Tensor) else type(fake)
+            raise broken_contract(
+                describe(g_component, "generator"),
+                f"makes images of shape {made}, but the data set's images are {image_shape} "
+                "(channels, height, width)",
+                type(generator).forward,
+            )
+        with blamed_on(d_component, "discriminator", "on a test batch of 2"), torch.no_grad():
+            scores = discriminator(fake)
+        if not isinstance(scores, torch.Tensor) or scores.numel() != 2:
+            count = scores.numel() if isinstance(scores, torch.Tensor) else type(scores)
+            raise broken_contract(
+                describe(d_component, "discriminator"),
+                f"gives {count} scores for a batch of 2 images; it must give one per image",
+                type(discriminator).forward,
+            )
 
 
 def generator_average(generator: nn.Module, decay: float) -> AveragedModel:
@@ -191,9 +296,6 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: errno values that mean "no room left to write".
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
-#: Recipe keys that may change when a run is resumed: how long it trains.
-LENGTH_KEYS = ("train.epochs", "train.steps")
-
 
 def set_determinism(deterministic: bool, device: torch.device) -> None:
     """CPU runs are always repeatable; on CUDA, `deterministic` trades speed for it."""
@@ -204,99 +306,84 @@ def set_determinism(deterministic: bool, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
 
 
-def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> None:
-    """Refuse to continue a run with a recipe that differs in more than its length."""
-    flats = [flatten(saved), flatten(recipe.model_dump(mode="json"))]
-    keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
-    if keys:
-        raise GanlabError(
-            f"Cannot resume {run_dir}: the recipe differs from the run's in {', '.join(keys)}. "
-            "Only train.epochs and train.steps may change; start a new run for the rest."
-        )
-
-
 def train(
     resolved: Resolved,
     plugins: Plugins,
     out: Path,
     recipe_path: Path | None = None,
     resume: Path | None = None,
+    on_start: Callable[[Run], None] | None = None,
 ) -> Run:
     """Run a resolved recipe to the end and return the finished `Run`.
 
     With ``resume`` (a run folder), continue that run in place from its newest checkpoint.
+    ``on_start`` is called (on rank 0) once the run folder exists, before the first hook.
     """
     recipe = resolved.recipe
-    state = None
-    if resume is not None:
-        checkpoint = latest_checkpoint(resume)
-        state = load_checkpoint(checkpoint)
-        check_resumable(state["recipe"], recipe, resume)
     group = join(recipe.device)
-    check_supported(recipe.train.precision, group)
-    seed_everything(recipe.seed)
-    device = pick_device(recipe.device)
-    if group.distributed and device.type == "cuda":
-        device = torch.device("cuda", group.local_rank)
-    set_determinism(recipe.train.deterministic, device)
-
-    # Build everything before the run folder exists, so a mistake leaves nothing behind.
-    run = build_run(resolved, device, group)
-    if state is not None and state.get("processes", 1) != group.world:
-        raise GanlabError(
-            f"{resume} was trained by {state.get('processes', 1)} process(es); resume it with "
-            f"as many (torchrun --nproc_per_node {state.get('processes', 1)}), not {group.world}."
-        )
-    if state is not None and state["step"] >= run.total_steps:
-        raise GanlabError(
-            f"{resume} already trained {state['step']} steps, as many as its recipe asks for. "
-            "To train longer, resume with a larger --set train.steps=N (or train.epochs)."
-        )
-    # Pluggy calls the last registered first: loggers go in first, so that at every event
-    # the callbacks run before the loggers that record what they produced.
-    # With several processes, rank 0 alone watches, logs and evaluates the run.
-    # Building them may draw random numbers (a metric's network): training must not notice.
-    saved = rng_state()
-    observers: list[tuple[str, Any]] = []
-    metrics: list[Any] = []
-    if group.is_main:
-        observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
-        metrics = [metric for _, metric in build_listed(resolved, "metrics")]
-    set_rng_state(saved)
-
     try:
-        for name, observer in observers:
-            plugins.register_for_run(observer, name)
-        if resume is not None:
-            run_dir, info = resume, resumed_info(resume, checkpoint, device)
-        elif group.is_main:
-            run_dir = create_run_dir(out, recipe.name, recipe.seed)
-            info = run_info(recipe.seed, str(device), recipe_path)
-        run_dir = from_main(run_dir if group.is_main else None, group)
-        if group.is_main:
-            info["processes"] = group.world
-            (run_dir / "recipe.yaml").write_text(resolved.to_yaml(), encoding="utf-8")
-        else:
-            info = {}
-        run.dir, run.info = run_dir, info
-        if group.is_main:
-            run.hook = plugins.pm.hook
-        if state is None and group.distributed:
+        check_supported(recipe.train.precision, group)
+        device = pick_device(recipe.device)
+        if group.distributed and device.type == "cuda":
+            device = torch.device("cuda", group.local_rank)
+        resumption = open_resume(resume, recipe, str(device)) if resume is not None else None
+        seed_everything(recipe.seed)
+        set_determinism(recipe.train.deterministic, device)
+
+        # Build and check everything before a file is written: a mistake leaves nothing
+        # behind, and a refused resume leaves the run folder as it was.
+        run = build_run(resolved, device, group)
+        if resumption is not None:
+            resumption.restore(run)
+        elif group.distributed:
             # The same models everywhere, then different latent vectors in each process.
             torch.manual_seed(rank_seed(recipe.seed, group.rank))
-        elif state is not None:
-            restore_training_state(run, state)
+        # With several processes, rank 0 alone watches, logs and evaluates the run. Building
+        # them may draw random numbers (a metric's network): training must not notice.
+        saved = rng_state()
+        observers: list[Built] = []
+        metrics: list[Built] = []
         if group.is_main:
-            # Rows a killed run logged after its last checkpoint are logged again, identically.
-            keep_rows_until(run_dir / "metrics.jsonl", run.step)
-            write_json_atomic(run_dir / "run.json", run.info)
-        _Loop(run, plugins, metrics).train()
+            # Pluggy calls the last registered first: loggers go in first, so that at every
+            # event the callbacks run before the loggers that record what they produced.
+            observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
+            metrics = build_listed(resolved, "metrics")
+        set_rng_state(saved)
+
+        # Registering checks the hook names of callbacks and loggers: still before any write.
+        with registered(plugins, observers):
+            if resumption is not None:
+                run.dir, run.info = resumption.run_dir, resumption.info
+                if group.is_main:
+                    resumption.write(resolved)
+            else:
+                if group.is_main:
+                    run.info = run_info(recipe.seed, str(device), recipe_path)
+                    run.info["processes"] = group.world
+                    files = {"recipe.yaml": resolved.to_yaml(), "run.json": json_text(run.info)}
+                    run.dir = start_run_dir(out, recipe.name, recipe.seed, files)
+                run.dir = from_main(run.dir if group.is_main else None, group)
+            if group.is_main:
+                run.hook = plugins.pm.hook
+                if on_start is not None:
+                    on_start(run)
+            _Loop(run, plugins, resolved, observers, metrics).train()
     finally:
-        for _, observer in observers:
-            if plugins.pm.is_registered(observer):
-                plugins.pm.unregister(observer)
         leave(group)
     return run
+
+
+@contextlib.contextmanager
+def registered(plugins: Plugins, observers: list[Built]) -> Iterator[None]:
+    """Callbacks and loggers registered with the plugin manager for one run."""
+    try:
+        for observer in observers:
+            plugins.register_for_run(observer.obj, observer.name)
+        yield
+    finally:
+        for observer in observers:
+            if plugins.pm.is_registered(observer.obj):
+                plugins.pm.unregister(observer.obj)
 
 
 def build_run(resolved: Resolved, device: torch.device, group: Group | None = None) -> Run:
@@ -305,22 +392,28 @@ def build_run(resolved: Resolved, device: torch.device, group: Group | None = No
     The run has no folder yet (``run.dir`` is the current folder) and its hooks go nowhere.
     """
     recipe, group = resolved.recipe, group or Group()
-    dataset = build_component("data", *resolved.get("data"))
-    if not isinstance(dataset, (ImageDataset, TensorImages)):
-        raise RuntimeError(f"data set {recipe.data.name!r} did not return an ImageDataset.")
+    data_component, data_params = resolved.get("data")
+    dataset = build_component("data", data_component, data_params)
     if len(dataset) == 0:
         raise GanlabError(f"data set {recipe.data.name!r} has no images.")
-    if recipe.train.data_cache and isinstance(dataset, CacheableImages):
-        dataset = cached(dataset, workers=recipe.train.workers)
     image_shape = tuple(dataset.image_shape)
+    batch = recipe.train.batch_size * recipe.train.d_steps
+    check_memory(
+        2 * batch * math.prod(image_shape) * 4,
+        device,
+        f"One step ({batch} real images of {'x'.join(map(str, image_shape))} and as many fakes, "
+        "float32)",
+        "Use a smaller train.batch_size or a smaller image size (the data set's image_size).",
+    )
+    if recipe.train.data_cache and isinstance(dataset, CacheableImages):
+        with blamed_on(data_component, "data", "while decoding its images"):
+            dataset = cached(dataset, workers=recipe.train.workers)
     generator, discriminator = build_models(resolved, image_shape, device)
     loss = build_component("loss", *resolved.get("loss"))
-    if not isinstance(loss, GanLoss):
-        raise RuntimeError(f"loss {recipe.loss.name!r} did not return a ganlab.GanLoss.")
     batches = Batches(
         dataset,
         # One step's batch holds the real images of all its D updates.
-        recipe.train.batch_size * recipe.train.d_steps,
+        batch,
         recipe.seed,
         device,
         recipe.train.workers,
@@ -365,28 +458,31 @@ class _NoHooks:
         return lambda **kwargs: None
 
 
-def resumed_info(run_dir: Path, checkpoint: Path, device: torch.device) -> dict[str, Any]:
-    """The run's ``run.json``, marked running again, with this resume recorded."""
-    info = read_run_info(run_dir / "run.json")
-    info.update(status="running", device=str(device))
-    info.setdefault("resumed", []).append(
-        {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    )
-    return info
-
-
 class _Loop:
     """One run's loop, with the bookkeeping (logging, evaluation, run.json) around the step."""
 
-    def __init__(self, run: Run, plugins: Plugins, metrics: list[Any]) -> None:
+    def __init__(
+        self,
+        run: Run,
+        plugins: Plugins,
+        resolved: Resolved,
+        observers: list[Built],
+        metrics: list[Built],
+    ) -> None:
         self.run = run
         self.hook = run.hook
+        self.plugins = plugins
+        self.resolved = resolved
+        self.observers = observers
         self.metrics = metrics
         # Rank 0 alone writes the log; the other processes write to nowhere.
         self.log = MetricsLog(run.dir / "metrics.jsonl" if run.group.is_main else Path(os.devnull))
         self.last_checkpoint = run.step  # a resumed run starts from one
         self.pending: list[StepStats] = []
         self.images_seen = 0
+        # A resumed run's wall time and images add to those of its earlier segments.
+        self.earlier_wall = float(run.info.get("wall_seconds") or 0.0)
+        self.earlier_images = int(run.info.get("images_seen") or 0)
         self.signal: int | None = None  # set by SIGINT/SIGTERM, acted on after the step
         self.previous_handlers: dict[int, Any] = {}
         self.layout = memory_format(run.recipe.train)
@@ -440,17 +536,80 @@ class _Loop:
                 interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted))
                 run.info["error"] = f"{type(exc).__name__}: {exc}"
                 self.finish("interrupted" if interrupted else "failed", started)
-            self.hook.ganlab_run_error(run=run, error=exc)
-            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
-                raise GanlabError(
-                    f"The disk is full ({exc.strerror}: {exc.filename or run.dir}). Checkpoints "
-                    "already written are intact: free space, then continue with "
-                    f"ganlab run --resume {run.dir}"
-                ) from exc
+            try:
+                self.hook.ganlab_run_error(run=run, error=exc)
+            except Exception as hook_exc:  # must not hide the error that stopped the run
+                click.echo(f"ganlab: while stopping: {self.explain(hook_exc)}", err=True)
+            explained = self.explain(exc)
+            if explained is not None:
+                raise explained from exc
             raise
         finally:
-            self.log.close()
+            with contextlib.suppress(OSError):
+                self.log.close()
             self.restore_signals()
+
+    def explain(self, exc: BaseException) -> GanlabError | None:
+        """The error to report for ``exc``, which stopped the run (None: ``exc`` itself):
+        a file-system error or lack of memory says what to do; an error in a plugin's code
+        names the plugin. Either way the message says what became of the run folder."""
+        run = self.run
+        if not isinstance(exc, Exception) or type(exc) is RunInterrupted:
+            return None
+        kept = step_checkpoints(run.dir)
+        folder = f"{run.dir} is marked failed; " + (
+            f"its newest checkpoint is {kept[-1].name}." if kept else "it has no checkpoint yet."
+        )
+        if isinstance(exc, GanlabError):
+            return type(exc)(f"{exc} {folder}") if isinstance(exc, PluginError) else None
+        if isinstance(exc, OSError):
+            fix = "Free disk space" if exc.errno in DISK_FULL else "Fix the cause"
+            where = f"{exc.filename}: " if exc.filename else ""
+            return GanlabError(
+                f"{where}{exc.strerror or exc}. The run stopped after step {run.step}; "
+                f"{folder} {fix}, then continue with: ganlab run --resume {run.dir}"
+            )
+        if is_out_of_memory(exc):
+            return out_of_memory(f"after step {run.step} (so {folder[:-1]})", exc)
+        culprit = self.culprit(exc)
+        if culprit is None:
+            return None
+        suspect, action = culprit
+        error = failure(suspect.subject, action, exc, suspect.home)
+        return type(error)(f"{error} {folder}")
+
+    def culprit(self, exc: BaseException) -> tuple[Suspect, str] | None:
+        """Whose code ``exc`` came from (`ganlab.blame.find_culprit`), and when."""
+        run = self.run
+        by_object: dict[int, Suspect] = {}
+
+        def suspect(component: Component, place: str, *objects: Any) -> str:
+            found = Suspect(describe(component, place), code_home(component.build))
+            by_object.update({id(obj): found for obj in objects if obj is not None})
+            return found.subject
+
+        suspect(self.resolved.get("data")[0], "data", run.dataset, run.batches)
+        suspect(self.resolved.get("loss")[0], "loss", run.loss)
+        models = {
+            "generator": (run.generator, self.generator, run.generator_ema),
+            "discriminator": (run.discriminator, self.discriminator),
+        }
+        for place, objects in models.items():
+            suspect(self.resolved.get(place)[0], place, *objects)
+        names = {o.name: suspect(o.component, o.place, o.obj) for o in self.observers}
+        by_code = {
+            impl.function.__code__: Suspect(
+                names.get(impl.plugin_name, f"plugin {impl.plugin_name!r}"),
+                code_home(impl.function),
+                hook,
+            )
+            for hook, impl in self.plugins.hook_implementations()
+        }
+        found = find_culprit(exc, by_object, by_code)
+        if found is None:
+            return None
+        culprit, hook = found
+        return culprit, f"in {hook} at step {run.step}" if hook else f"at step {run.step + 1}"
 
     # --- signals: finish the step, write a checkpoint, say how to resume ---------------------
 
@@ -504,9 +663,11 @@ class _Loop:
                     fake = generator(torch.randn(shape, device=run.device))
                 fake_scores = discriminator(fake.detach()).reshape(-1).float()
                 loss_d = loss.discriminator_loss(real_scores, fake_scores)
+                self.check_scalar(loss_d, "discriminator_loss")
                 # The plain D: a compiled one cannot take the penalty's double backward.
                 penalty = loss.discriminator_penalty(run.discriminator, real_batch, fake.detach())
                 if penalty is not None:
+                    self.check_scalar(penalty, "discriminator_penalty")
                     loss_d = loss_d + penalty
             self.update(loss_d, run.opt_d, run.discriminator, "discriminator")
 
@@ -514,6 +675,7 @@ class _Loop:
         with self.autocast:
             fake_scores_after = discriminator(fake).reshape(-1).float()
             loss_g = loss.generator_loss(fake_scores_after)
+            self.check_scalar(loss_g, "generator_loss")
         self.update(loss_g, run.opt_g, run.generator, "generator")
         if run.generator_ema is not None:
             run.generator_ema.update_parameters(run.generator)
@@ -533,6 +695,22 @@ class _Loop:
             )
         self.pending.append(stats)
         return stats
+
+    def check_scalar(self, value: Any, method: str) -> None:
+        """A loss method must return one number: a 0-dim tensor."""
+        if isinstance(value, torch.Tensor) and value.dim() == 0:
+            return
+        got = (
+            f"a tensor of shape {tuple(value.shape)}"
+            if isinstance(value, torch.Tensor)
+            else f"a {type(value).__name__}"
+        )
+        raise broken_contract(
+            describe(self.resolved.get("loss")[0], "loss"),
+            f"returned {got} from {method}; a loss must be one number, a 0-dim tensor (for "
+            "example the .mean() of per-image losses)",
+            getattr(type(self.run.loss), method),
+        )
 
     def update(
         self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, model: nn.Module, net: str
@@ -613,16 +791,16 @@ class _Loop:
         run = self.run
         if not run.group.is_main:
             return
-        wall = time.perf_counter() - started
+        # Every segment of a resumed run counts: its wall time and images are added up.
+        wall = self.earlier_wall + time.perf_counter() - started
+        images = self.earlier_images + self.images_seen * run.group.world  # every process's
         run.info.update(
             status=status,
             steps=run.step,
             epochs_completed=run.epoch,
-            images_seen=self.images_seen * run.group.world,  # every process's share
+            images_seen=images,
             wall_seconds=round(wall, 3),
-            images_per_second=(
-                round(self.images_seen * run.group.world / wall, 1) if wall > 0 else None
-            ),
+            images_per_second=round(images / wall, 1) if wall > 0 else None,
             ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         write_json_atomic(run.dir / "run.json", run.info)

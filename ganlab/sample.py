@@ -33,6 +33,7 @@ from ganlab.cliutil import user_command
 from ganlab.data import to_uint8
 from ganlab.errors import GanlabError
 from ganlab.images import grid, save_gif, save_grid, save_png
+from ganlab.memory import check_memory
 from ganlab.plugins import load_plugins
 from ganlab.recipe import parse_recipe, resolve
 from ganlab.runner import build_models, pick_device
@@ -95,7 +96,7 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, d
         )
     recipe = parse_recipe(raw, f"{source} (its recipe)")
     plugins = load_plugins(recipe.plugins)
-    resolved = resolve(recipe, plugins.registry, source=source)
+    resolved = resolve(recipe, plugins.registry, source=source, check_metric_keys=False)
     image_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
     generator, _ = build_models(resolved, image_shape, torch.device("cpu"))
     try:
@@ -317,6 +318,15 @@ def sample(
         _refuse_existing(png)
 
     generator, state = load_generator(checkpoint, device)
+    # Every latent vector is held at once, and every image too unless written one by one.
+    count = rows * frames if interpolate else num
+    held = math.prod(generator.latent_shape) + (0 if separate else math.prod(state["image_shape"]))
+    check_memory(
+        count * held * 4,
+        torch.device("cpu"),
+        f"Sampling {count} images",
+        "Ask for fewer (-n, or --rows and --frames), or write them one by one with --separate.",
+    )
     weights = "Moving average of the generator" if state.get("generator_ema") else "Generator"
     click.echo(f"{weights} of {checkpoint} (step {state.get('step', '?')}), on {device}")
 

@@ -51,7 +51,7 @@ class Console:
         self.first_step = run.step
         click.echo(f"Random Seed: {run.seed}")
         click.echo(
-            f"Run folder: {run.dir}\nDevice: {run.device}, {len(run.dataset)} images of "
+            f"Device: {run.device}, {len(run.dataset)} images of "
             f"{'x'.join(map(str, run.dataset.image_shape))}, {run.steps_per_epoch} iterations "
             f"per epoch, {run.total_steps} in all"
         )

@@ -55,7 +55,7 @@ def decode(stream: BinaryIO, name: object, mode: str) -> Image.Image:
     """
     try:
         return Image.open(stream).convert(mode)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ganlab.GanlabError(
             f"{name}: cannot decode this image ({exc}). It is corrupt or truncated: "
             "replace or delete it, then run again."

@@ -191,7 +191,9 @@ def test_an_existing_run_folder_is_never_reused(workspace: Path) -> None:
     result = invoke("run", str(workspace / "recipe.yaml"), "--out", str(workspace / "runs"))
     assert result.exit_code == 0, result.output
     assert snapshot(workspace).items() >= before.items()
-    new = result.output.strip().splitlines()[-1].removeprefix("Run folder: ")
+    folders = [line for line in result.output.splitlines() if line.startswith("Run folder: ")]
+    assert len(folders) == 1  # printed once, when the run starts
+    new = folders[0].removeprefix("Run folder: ")
     assert new.endswith("-2") and (Path(new) / "run.json").is_file()
 
 

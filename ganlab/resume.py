@@ -1,0 +1,144 @@
+"""Continuing a stopped run in place: which checkpoint, whether it fits, what is rewritten.
+
+Everything is read and checked before anything is written, so a refused resume leaves the run
+folder exactly as it was:
+
+1. `open_resume`: ``run.json``, the newest checkpoint that can be read (an unreadable newer
+   one is named and left in place), its contents, and the recipe (only the length may change);
+2. `Resumption.restore`: the checkpoint put into the freshly built run, checked against the
+   recipe (processes, steps, epoch) and against ``metrics.jsonl``;
+3. `Resumption.write`: ``recipe.yaml``, ``metrics.jsonl`` (the rows a killed run logged after
+   its checkpoint are dropped; they are logged again, identically) and ``run.json``, each
+   replaced atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ganlab.checkpoint import (
+    UnreadableCheckpoint,
+    load_checkpoint,
+    restore_training_state,
+    step_checkpoints,
+)
+from ganlab.errors import GanlabError
+from ganlab.recipe import Recipe, Resolved, differing_keys, flatten
+from ganlab.run import Run
+from ganlab.rundir import (
+    keep_rows_until,
+    read_metrics,
+    read_run_info,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+#: Recipe keys that may change when a run is resumed: how long it trains.
+LENGTH_KEYS = ("train.epochs", "train.steps")
+
+
+@dataclass
+class Resumption:
+    """A run folder about to be continued, and the checkpoint it continues from."""
+
+    run_dir: Path
+    checkpoint: Path
+    state: dict[str, Any]
+    info: dict[str, Any]  #: its run.json
+    #: newer checkpoints that could not be read, with the reason
+    skipped: list[str] = field(default_factory=list)
+
+    def restore(self, run: Run) -> None:
+        """Put the checkpoint into ``run`` (built from the recipe) and check that it fits."""
+        state, where = self.state, self.run_dir
+        processes = state.get("processes", 1)
+        if processes != run.group.world:
+            raise GanlabError(
+                f"{where} was trained by {processes} process(es); resume it with as many "
+                f"(torchrun --nproc_per_node {processes}), not {run.group.world}."
+            )
+        if state["step"] >= run.total_steps:
+            raise GanlabError(
+                f"{where} already trained {state['step']} steps, as many as its recipe asks "
+                "for. To train longer, resume with a larger --set train.steps=N (or "
+                "train.epochs)."
+            )
+        per_epoch = run.steps_per_epoch
+        if not state["epoch"] * per_epoch <= state["step"] <= (state["epoch"] + 1) * per_epoch:
+            raise GanlabError(
+                f"{self.checkpoint}: step {state['step']} cannot be in epoch {state['epoch']} "
+                f"of {per_epoch} steps. The checkpoint does not belong to this run's recipe."
+            )
+        if run.group.is_main:
+            rows = read_metrics(where / "metrics.jsonl")
+            logged = max((row["step"] for row in rows), default=0)
+            if logged < state["step"]:
+                raise GanlabError(
+                    f"{where / 'metrics.jsonl'} ends at step {logged}, but the checkpoint "
+                    f"{self.checkpoint.name} is at step {state['step']}: they do not belong "
+                    "together. Put back the run's own metrics.jsonl, or start a new run."
+                )
+        restore_training_state(run, state, self.checkpoint)
+
+    def write(self, resolved: Resolved) -> None:
+        """Rewrite the run folder's files for the continued run (rank 0 only)."""
+        for reason in self.skipped:
+            click.echo(f"ganlab: skipping {reason}", err=True)
+        if self.skipped:
+            click.echo(
+                f"ganlab: continuing from {self.checkpoint} (step {self.state['step']}); "
+                "nothing was deleted (a file the run writes again at its step replaces it).",
+                err=True,
+            )
+        write_text_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
+        keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
+        write_json_atomic(self.run_dir / "run.json", self.info)
+
+
+def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
+    """Read and check everything needed to continue ``run_dir`` with ``recipe``."""
+    info = read_run_info(run_dir / "run.json")
+    checkpoint, state, skipped = newest_readable(run_dir)
+    check_resumable(state["recipe"], recipe, run_dir)
+    info.update(status="running", device=device)
+    info.pop("error", None)  # the error that stopped the last segment, if any
+    info.setdefault("resumed", []).append(
+        {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    )
+    return Resumption(run_dir, checkpoint, state, info, skipped)
+
+
+def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:
+    """The newest step checkpoint that can be read, its contents, and why newer ones could
+    not. A checkpoint that reads but holds what ganlab never writes is refused outright."""
+    files = step_checkpoints(run_dir)
+    if not files:
+        raise GanlabError(
+            f"{run_dir} has no checkpoint to resume from (no checkpoints/step_*.pt). "
+            "A run writes one every train.checkpoint_every steps: start it again instead."
+        )
+    skipped = []
+    for path in reversed(files):
+        try:
+            return path, load_checkpoint(path), skipped
+        except UnreadableCheckpoint as exc:
+            skipped.append(str(exc))
+    raise GanlabError(
+        f"No checkpoint of {run_dir} can be read:\n" + "\n".join(skipped) + "\nStart a new run."
+    )
+
+
+def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> None:
+    """Refuse to continue a run with a recipe that differs in more than its length."""
+    flats = [flatten(saved), flatten(recipe.model_dump(mode="json"))]
+    keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
+    if keys:
+        raise GanlabError(
+            f"Cannot resume {run_dir}: the recipe differs from the run's in {', '.join(keys)}. "
+            "Only train.epochs and train.steps may change; start a new run for the rest."
+        )
