@@ -13,7 +13,6 @@ completes.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import random
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from ganlab.errors import GanlabError
+from ganlab.rundir import write_atomic
 
 if TYPE_CHECKING:
     from ganlab.run import Run
@@ -40,21 +40,14 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     A crash (or a full disk) while writing leaves any previous file at ``path`` intact.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     # Serialise in memory first: torch.save's own writer turns a full disk into an
     # obscure RuntimeError, a plain write gives the OSError (ENOSPC) that says what happened.
     buffer = io.BytesIO()
     torch.save(state, buffer)
     try:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buffer.getvalue())
     except OSError as exc:
-        with contextlib.suppress(OSError):  # on a read-only disk even this fails
-            tmp.unlink(missing_ok=True)
         raise GanlabError(
             f"Could not write the checkpoint {path}: {exc.strerror or exc}. The previous "
             f"checkpoints are untouched; free disk space, then continue with "

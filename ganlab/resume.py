@@ -34,8 +34,8 @@ from ganlab.rundir import (
     keep_rows_until,
     read_metrics,
     read_run_info,
+    write_atomic,
     write_json_atomic,
-    write_text_atomic,
 )
 
 #: Recipe keys that may change when a run is resumed: how long it trains.
@@ -95,7 +95,7 @@ class Resumption:
                 "nothing was deleted (a file the run writes again at its step replaces it).",
                 err=True,
             )
-        write_text_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
+        write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
         keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
         write_json_atomic(self.run_dir / "run.json", self.info)
 

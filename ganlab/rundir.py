@@ -64,7 +64,7 @@ def start_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str])
     try:
         path = create_run_dir(out, recipe_name, seed)
         for name, text in files.items():
-            write_text_atomic(path / name, text)
+            write_atomic(path / name, text)
     except (OSError, GanlabError) as exc:
         made = first_new or path
         if made is not None:
@@ -78,13 +78,13 @@ def start_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str])
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file through a temporary file and a rename, so that a crash or a full
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a file through a temporary file, fsync and a rename, so that a crash or a full
     disk never leaves half a file (the old one, if any, stays intact)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -102,8 +102,8 @@ def json_text(data: Any) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON atomically (see `write_text_atomic`)."""
-    write_text_atomic(path, json_text(data))
+    """Write JSON atomically (see `write_atomic`)."""
+    write_atomic(path, json_text(data))
 
 
 def versions() -> dict[str, str]:
@@ -173,7 +173,7 @@ def keep_rows_until(path: Path, step: int) -> None:
     """Drop the rows of ``metrics.jsonl`` after ``step`` (atomically)."""
     if path.exists():
         rows = [r for r in read_metrics(path) if r["step"] <= step]
-        write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+        write_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_run_info(path: Path) -> dict[str, Any]:
