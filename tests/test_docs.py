@@ -1,11 +1,13 @@
-"""The documentation stays true: every hook and recipe field documented, README examples run,
-and the error examples of docs/recipes.md are the real messages.
+"""The documentation stays true: every hook's signature and summary as in hookspecs.py, every
+plugin example registers what its recipe line uses, the params tables of docs/recipes.md are
+the params models, README examples run, and the error examples are the real messages.
 
-``python -m tests.test_docs`` rewrites those examples' outputs from the real messages.
+``python -m tests.test_docs`` rewrites the params tables and the error examples' outputs.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import re
@@ -15,52 +17,289 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pluggy
 import pytest
+from pydantic import BaseModel
 
 from ganlab import hookspecs
 from ganlab.errors import GanlabError, InternalError, PluginError, RunInterrupted
 from ganlab.plugins import load_plugins
-from ganlab.recipe import Optimizers, OptimizerSpec, Recipe, TrainSpec
-from ganlab.registry import Register
+from ganlab.recipe import LISTS, SINGLE, load_yaml, parse_recipe, resolve
+from ganlab.registry import KINDS, Register
+from tests import params_tables
 from tests.conftest import ROOT, invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 
+PLUGINS_MD = ROOT / "docs" / "plugins.md"
+RECIPES_MD = ROOT / "docs" / "recipes.md"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("ganlab_"))
 
+# --- hooks: docs/plugins.md has one section per hook, with its signature ------------------
 
-def test_every_hook_has_a_section_in_docs_plugins() -> None:
-    text = (ROOT / "docs" / "plugins.md").read_text()
-    headings = [line for line in text.splitlines() if line.startswith("#")]
-    missing = [h for h in HOOKS if not any(f"`{h}(" in line for line in headings)]
-    assert HOOKS and not missing, f"hooks without a section in docs/plugins.md: {missing}"
+#: A hook's section heading: ``### `ganlab_step_end(run, stats)` ``.
+HOOK_HEADING = re.compile(r"^### `(ganlab_\w+)\(([^`]*)\)`$", re.M)
 
 
-def _section(text: str, heading: str) -> str:
-    """The text under the first ### heading that starts with ``heading``."""
-    start = text.index(f"\n### {heading}")
-    end = text.find("\n##", start + 1)
-    return text[start : end if end != -1 else None]
+def hook_signature(name: str) -> inspect.Signature:
+    return inspect.signature(getattr(hookspecs, name))
 
 
-def test_every_recipe_field_is_in_docs_recipes() -> None:
-    text = (ROOT / "docs" / "recipes.md").read_text()
-    tables = {
-        "Top level": Recipe,
-        "`train`": TrainSpec,
-        "`optimizers.generator`": OptimizerSpec,
-    }
-    missing = [
-        f"{heading}: {field}"
-        for heading, model in tables.items()
-        for field in model.model_fields
-        if f"| `{field}` |" not in _section(text, heading)
+def documented_hooks(text: str) -> list[tuple[str, list[str]]]:
+    """(hook, argument names) for every hook heading of docs/plugins.md, in order."""
+    return [
+        (m.group(1), [a.strip() for a in m.group(2).split(",") if a.strip()])
+        for m in HOOK_HEADING.finditer(text)
     ]
-    assert "optimizers.discriminator" in text and set(Optimizers.model_fields) == {
-        "generator",
-        "discriminator",
+
+
+def test_every_hook_has_a_section_that_shows_its_arguments_in_order() -> None:
+    """As datasette's test_docs: a hook added, renamed or given other arguments in
+    hookspecs.py fails here until docs/plugins.md says the same, and a section of a hook
+    that no longer exists fails too."""
+    documented = documented_hooks(PLUGINS_MD.read_text(encoding="utf-8"))
+    shown = dict(documented)
+    problems = []
+    for name in HOOKS:
+        args = list(hook_signature(name).parameters)
+        heading = f"### `{name}({', '.join(args)})`"
+        if name not in shown:
+            problems.append(f"{name}: no section in docs/plugins.md; add the heading {heading}")
+        elif shown[name] != args:
+            problems.append(
+                f"{name}: docs/plugins.md shows ({', '.join(shown[name])}), "
+                f"hookspecs.py has ({', '.join(args)}); the heading should read {heading}"
+            )
+    names = [name for name, _ in documented]
+    problems += [
+        f"{name}: docs/plugins.md has a section for it, but hookspecs.py has no such hook"
+        for name in sorted(set(names) - set(HOOKS))
+    ]
+    problems += [
+        f"{n}: two sections in docs/plugins.md" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+    assert HOOKS and not problems, "\n".join(problems)
+
+
+def _type_name(text: str) -> str:
+    """A type as written in either place, without modules: ``ganlab.Run`` -> ``Run``,
+    ``dict[str, float \\| int]`` (escaped in a table) -> ``dict[str, float | int]``."""
+    return re.sub(r"\b[a-z_][a-z0-9_]*\.", "", text.replace("\\|", "|"))
+
+
+def hook_argument_types(text: str) -> dict[str, str]:
+    """Argument name -> type, from the table of docs/plugins.md headed ``| Argument | Type |``."""
+    header = "\n| Argument | Type |"
+    assert header in text, "docs/plugins.md lost its table of hook arguments"
+    table = text.split(header, 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `((?:[^`\\]|\\.)+)` \|", table, re.M)
+    return {arg: _type_name(kind) for arg, kind in rows}
+
+
+def _annotation(parameter: inspect.Parameter) -> str:
+    # hookspecs.py has `from __future__ import annotations`, so these are the source text.
+    ann = parameter.annotation
+    return _type_name(ann if isinstance(ann, str) else inspect.formatannotation(ann))
+
+
+def test_every_hook_argument_has_its_type_in_docs_plugins() -> None:
+    """The headings show the argument names; one table shows each name's type (the same in
+    every hook that takes it), as hookspecs.py annotates it. A type changed in code fails
+    here, naming the hook."""
+    types = hook_argument_types(PLUGINS_MD.read_text(encoding="utf-8"))
+    problems = []
+    used = set()
+    for name in HOOKS:
+        for arg, parameter in hook_signature(name).parameters.items():
+            used.add(arg)
+            if arg not in types:
+                problems.append(f"{name}: argument `{arg}` is not in the table of hook arguments")
+            elif types[arg] != _annotation(parameter):
+                problems.append(
+                    f"{name}: `{arg}` is {_annotation(parameter)} in hookspecs.py, but the "
+                    f"table of hook arguments in docs/plugins.md says {types[arg]}"
+                )
+    problems += [
+        f"`{arg}`: in the table of hook arguments, but no hook takes it"
+        for arg in sorted(set(types) - used)
+    ]
+    assert types and not problems, "\n".join(problems)
+
+
+def _plain(text: str) -> str:
+    """rST's ``code`` as markdown's `code`, whitespace collapsed: how the two compare."""
+    return " ".join(text.replace("``", "`").split())
+
+
+def test_every_hook_section_starts_with_the_docstrings_first_line() -> None:
+    """The section in docs/plugins.md is a hook's long explanation; its docstring the short
+    one. The two say the same thing first: when the hook fires, or what it registers."""
+    text = PLUGINS_MD.read_text(encoding="utf-8")
+    problems = []
+    for name in HOOKS:
+        summary = _plain(inspect.getdoc(getattr(hookspecs, name)).splitlines()[0])
+        match = re.search(rf"^### `{name}\([^`]*\)`\n\n(.*?)(?:\n\n|\Z)", text, re.M | re.S)
+        if match is None:
+            continue  # no section: the test of the signatures says so
+        first = _plain(match.group(1))
+        if not first.startswith(summary):
+            problems.append(
+                f"{name}: its section should start with the docstring's first line,\n"
+                f"  {summary!r}\n  but starts {first[: len(summary) + 20]!r}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+# --- the plugin examples of docs/plugins.md -----------------------------------------------
+
+#: A complete example file: a python block whose first line is ``# name.py`` (perhaps with
+#: ``: what it is`` after it).
+EXAMPLE = re.compile(r"```python\n# (\w+\.py)(?::[^\n]*)?\n(.*?)```", re.S)
+#: A recipe that uses an example: a paragraph "Recipe: `key: value` ..." (or "Recipe for
+#: the ramps: ..."), every code span in it a YAML mapping of recipe keys (dotted for a key
+#: inside a section, as with --set).
+RECIPE_LINE = re.compile(r"^Recipe[^:`\n]*: (.*?)(?:\n\n|\Z)", re.M | re.S)
+#: The minimal recipe that an example's recipe lines change.
+BASE_RECIPE: dict[str, Any] = {
+    "data": {"name": "cartoon_faces"},
+    "generator": {"name": "dcgan"},
+    "discriminator": {"name": "dcgan"},
+    "loss": {"name": "bce"},
+    "train": {"steps": 1},
+}
+
+
+@dataclass
+class Example:
+    """One plugin example of docs/plugins.md and what the text around it says of it."""
+
+    file: str
+    code: str
+    #: the hook whose section it is in (None: before the first hook section)
+    hook: str | None
+    #: the recipes that use it: each a list of YAML mappings, applied in order to
+    #: BASE_RECIPE (kept as text until a test reads them, so that a typo fails that test)
+    recipes: list[list[str]] = field(default_factory=list)
+
+
+def plugin_examples(text: str) -> list[Example]:
+    """Every example file, with the recipe lines (or ```yaml blocks) that follow it before the
+    next example or heading."""
+    matches = list(EXAMPLE.finditer(text))
+    examples = []
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        after = _until_heading(text[match.end() : end])
+        sections = HOOK_HEADING.findall(text[: match.start()])
+        example = Example(match.group(1), match.group(2), sections[-1][0] if sections else None)
+        for paragraph in RECIPE_LINE.findall(after):
+            example.recipes.append(re.findall(r"`([^`]+)`", paragraph))
+        example.recipes += [[block] for block in re.findall(r"```yaml\n(.*?)```", after, re.S)]
+        examples.append(example)
+    return examples
+
+
+def _until_heading(text: str) -> str:
+    """``text`` up to its first heading (a ``# `` line outside a fenced block)."""
+    fenced = False
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            return "".join(lines[:i])
+    return text
+
+
+EXAMPLES_IN_PLUGINS_MD = plugin_examples(PLUGINS_MD.read_text(encoding="utf-8"))
+
+
+def _recipe_from(fragments: list[str], where: str) -> dict[str, Any]:
+    """BASE_RECIPE with the fragments' keys set (``train.eval_every`` inside ``train``)."""
+    raw = {k: dict(v) for k, v in BASE_RECIPE.items()}
+    for text in fragments:
+        fragment = load_yaml(text)
+        assert isinstance(fragment, dict), f"{where}: `{text}` is not a piece of a recipe"
+        for key, value in fragment.items():
+            *path, last = key.split(".")
+            node = raw
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = value
+    return raw
+
+
+def _named_components(raw: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every component a raw recipe names."""
+    named = {(kind, raw[key]["name"]) for key, kind in SINGLE.items()}
+    return named | {
+        (kind, spec["name"]) for key, kind in LISTS.items() for spec in raw.get(key, [])
     }
-    assert not missing, f"recipe fields missing from docs/recipes.md: {missing}"
+
+
+def _hooks_implemented(module: Any) -> set[str]:
+    """The hooks a plugin module implements, at module level or in its classes, checked by
+    pluggy as the runner checks them: a name that is no hook, or an argument the hook does
+    not have, raises."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(module)
+    for obj in vars(module).values():
+        # The classes whose instances a build function returns; a pydantic model has no
+        # hooks (and reading all its attributes only wakes deprecation warnings).
+        if (
+            inspect.isclass(obj)
+            and obj.__module__ == module.__name__
+            and not issubclass(obj, BaseModel)
+        ):
+            pm.register(obj)
+    pm.check_pending()
+    return {
+        caller.name for plugin in pm.get_plugins() for caller in pm.get_hookcallers(plugin) or ()
+    }
+
+
+def test_every_hook_has_an_example_in_docs_plugins() -> None:
+    """Every hook's section shows an example file (which the next test loads and checks)."""
+    shown = {e.hook for e in EXAMPLES_IN_PLUGINS_MD}
+    assert not set(HOOKS) - shown, f"hooks without an example: {sorted(set(HOOKS) - shown)}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES_IN_PLUGINS_MD, ids=lambda e: e.file)
+def test_every_plugin_example_in_docs_plugins_registers_what_its_recipe_uses(
+    tmp_path: Path, example: Example
+) -> None:
+    """Each example file of docs/plugins.md loads as a plugin beside the built-ins and
+    registers exactly the components (kind and name) that the recipe lines after it use
+    and ganlab does not have; those recipes validate with it (names, params, metric keys);
+    and its hooks are real hooks, the one of its section among them."""
+    path = tmp_path / example.file
+    path.write_text(example.code, encoding="utf-8")
+    plugins = load_plugins([str(path)])
+    builtin = load_plugins().registry
+    registered = {(kind, c.name) for kind in KINDS for c in plugins.registry.components(kind)}
+    existing = {(kind, c.name) for kind in KINDS for c in builtin.components(kind)}
+    used: set[tuple[str, str]] = set()
+    for i, fragments in enumerate(example.recipes):
+        where = f"docs/plugins.md, the recipe {i + 1} of {example.file}"
+        raw = _recipe_from(fragments, where)
+        used |= _named_components(raw)
+        resolve(parse_recipe(raw, where, base=tmp_path), plugins.registry, where)
+    new = registered - existing
+    assert new == used - existing, (
+        f"{example.file} registers {sorted(new)}, but the recipes after it in docs/plugins.md "
+        f"use {sorted(used - existing)}"
+    )
+    try:
+        hooks = _hooks_implemented(plugins.pm.get_plugin(str(path)))
+    except pluggy.PluginValidationError as exc:
+        pytest.fail(f"{example.file} in docs/plugins.md: {exc}")
+    if example.hook is not None:
+        assert example.hook in hooks, (
+            f"{example.file} is under {example.hook} but implements {hooks}"
+        )
 
 
 def test_readme_has_the_two_commands_and_they_name_real_files() -> None:
@@ -85,19 +324,6 @@ def test_readme_plugin_example_works(tmp_path: Path) -> None:
     result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert (only_run_dir(tmp_path) / "checkpoints" / "final.pt").is_file()
-
-
-def test_every_plugin_example_in_docs_plugins_loads(tmp_path: Path) -> None:
-    """Each example file of docs/plugins.md (a python block that starts with `# name.py`)
-    loads as a plugin beside the built-ins: it imports, and its names clash with none."""
-    text = (ROOT / "docs" / "plugins.md").read_text()
-    blocks = re.findall(r"```python\n# (\w+\.py)\n(.*?)```", text, re.S)
-    assert len(blocks) >= 10
-    for name, code in blocks:
-        path = tmp_path / name
-        path.write_text(code)
-        registry = load_plugins([str(path)]).registry
-        assert registry is not None, name
 
 
 def test_the_register_callback_is_documented_with_every_argument() -> None:
@@ -214,7 +440,60 @@ def update_examples() -> None:
         doc.write_text(text[:start] + section + text[end:], encoding="utf-8")
 
 
+# --- the params tables of docs/recipes.md are generated -------------------------------------
+
+
+def test_the_params_tables_in_docs_recipes_are_the_models() -> None:
+    """Every table of docs/recipes.md between ``<!-- params: KEY -->`` markers is what
+    `tests.params_tables` makes of the models now: a default, type, constraint or
+    description changed in code fails here until ``python -m tests.test_docs`` is run."""
+    text = RECIPES_MD.read_text(encoding="utf-8")
+    components = params_tables.builtin_components()
+    marked = params_tables.marked_keys(text)
+    expected = params_tables.expected_keys(components)
+    missing = [k for k in expected if k not in marked]
+    assert not missing, (
+        f"docs/recipes.md has no table for {missing}: add `<!-- params: KEY -->` and "
+        "`<!-- /params -->` where it belongs, then run `python -m tests.test_docs`"
+    )
+    unknown = [k for k in marked if k not in expected or marked.count(k) > 1]
+    assert not unknown, f"docs/recipes.md: markers that name nothing or repeat: {unknown}"
+    generated = params_tables.rewrite(text, components)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True),
+        generated.splitlines(keepends=True),
+        "docs/recipes.md",
+        "generated from the models",
+        n=0,
+    )
+    shown = "".join(diff)
+    assert not shown, (
+        "docs/recipes.md differs from the params models; run `python -m tests.test_docs`:\n"
+        + shown[:3000]
+    )
+
+
+def test_every_pending_description_is_still_missing_from_its_model() -> None:
+    """A description waits in `PENDING_DESCRIPTIONS` only until the model has its own, so
+    that no text lives in two places."""
+    models = params_tables.recipe_models()
+    for key in params_tables.PENDING_DESCRIPTIONS:
+        model, name = key.split(".")
+        assert model in models and name in models[model].model_fields, f"{key}: no such field"
+        own = models[model].model_fields[name].description
+        assert not own, f"{key} now has Field(description=...): delete it from PENDING_DESCRIPTIONS"
+
+
+def update_params_tables() -> None:
+    """Rewrite the generated tables of docs/recipes.md from the models."""
+    text = RECIPES_MD.read_text(encoding="utf-8")
+    RECIPES_MD.write_text(
+        params_tables.rewrite(text, params_tables.builtin_components()), encoding="utf-8"
+    )
+
+
 if __name__ == "__main__":
     os.environ.setdefault("WANDB_MODE", "disabled")
+    update_params_tables()
     update_examples()
     sys.exit(0)
