@@ -1,9 +1,10 @@
-"""The DCGAN tutorial's training loop, for measuring ganlab against it.
+"""The DCGAN tutorial's training loop on its own, for measuring ganlab against it.
 
-This is the tutorial's step as written there (Sigmoid + BCELoss, two D backward passes,
-``.item()`` on every statistic at every iteration), timed on images already on the device,
-so that only the step itself is compared. Run ganlab on the same sizes with
-``benchmarks/gpu_check.sh`` (or by hand) and compare images per second.
+The tutorial's networks, and its step as written there (`ganlab.reference.TutorialStep`:
+Sigmoid + BCELoss, two D backward passes, ``.item()`` on every statistic at every
+iteration), timed on images already on the device, so that only the step itself is compared.
+``ganlab bench`` times the same step beside ganlab's loop in one process; this script needs
+nothing but torch and ganlab's reference module, for ``benchmarks/gpu_check.sh``.
 
     python benchmarks/reference_dcgan.py --device cuda --steps 300 --batch-size 128
 """
@@ -11,10 +12,11 @@ so that only the step itself is compared. Run ganlab on the same sizes with
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
+
+from ganlab.reference import TutorialStep, images_per_second
 
 
 def generator(nz: int, ngf: int, nc: int) -> nn.Sequential:
@@ -49,8 +51,7 @@ def discriminator(ndf: int, nc: int) -> nn.Sequential:
         nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
         nn.BatchNorm2d(ndf * 8),
         nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
-        nn.Sigmoid(),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),  # the Sigmoid: in TutorialStep
     )
 
 
@@ -66,54 +67,22 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     nz, ngf, ndf, nc = 100, 64, 64, 3
     net_g, net_d = generator(nz, ngf, nc).to(device), discriminator(ndf, nc).to(device)
-    criterion = nn.BCELoss()
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    net_g.latent_shape = (nz, 1, 1)  # what TutorialStep draws its noise in
+    step = TutorialStep(
+        net_g,
+        net_d,
+        torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+        torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+    )
     data = torch.rand(args.batch_size * 8, nc, 64, 64, device=device) * 2 - 1
-    losses_g, losses_d = [], []
 
-    def step(i: int) -> None:
-        real = data[(i % 8) * args.batch_size : (i % 8 + 1) * args.batch_size]
-        b = real.size(0)
-        net_d.zero_grad()
-        label = torch.full((b,), 1.0, device=device)
-        output = net_d(real).view(-1)
-        err_d_real = criterion(output, label)
-        err_d_real.backward()
-        d_x = output.mean().item()
-        noise = torch.randn(b, nz, 1, 1, device=device)
-        fake = net_g(noise)
-        label.fill_(0.0)
-        output = net_d(fake.detach()).view(-1)
-        err_d_fake = criterion(output, label)
-        err_d_fake.backward()
-        d_g_z1 = output.mean().item()
-        err_d = err_d_real + err_d_fake
-        opt_d.step()
-        net_g.zero_grad()
-        label.fill_(1.0)
-        output = net_d(fake).view(-1)
-        err_g = criterion(output, label)
-        err_g.backward()
-        d_g_z2 = output.mean().item()
-        opt_g.step()
-        losses_g.append(err_g.item())
-        losses_d.append(err_d.item())
-        del d_x, d_g_z1, d_g_z2
+    def batch(i: int) -> torch.Tensor:
+        return data[(i % 8) * args.batch_size : (i % 8 + 1) * args.batch_size]
 
-    for i in range(args.warmup):
-        step(i)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for i in range(args.steps):
-        step(i)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    rate = images_per_second(step, batch, args.warmup, args.steps, device)
     print(
         f"reference tutorial step: {args.steps} steps of {args.batch_size} on {device}: "
-        f"{seconds:.2f} s, {args.steps * args.batch_size / seconds:.0f} img/s"
+        f"{rate:.0f} img/s"
     )
 
 

@@ -2,70 +2,65 @@
 
 Three measurements in one process, one after the other, with the recipe's models and batch:
 
-- **ganlab**: the real runner (`ganlab.runner.train`) with the recipe's data path and
-  precision, callbacks and loggers removed, timed from the end of the warm-up steps;
-- **minimal loop**: the same step written by hand, on batches already in memory, in the same
-  precision: what ganlab's bookkeeping costs is the difference;
-- **reference loop**: the DCGAN tutorial as ../shared/REFERENCE.md states it (a shuffled
-  DataLoader with 2 workers decoding the image files every epoch, Sigmoid + BCELoss, fp32,
-  ``.item()`` on the statistics every step), for data sets read from files.
+- **ganlab**: the real runner (`ganlab.lifecycle.train_recipe`) with the recipe's data path
+  and precision, callbacks and loggers removed, timed from the end of the warm-up steps;
+- **minimal loop**: `ganlab.reference.MinimalStep`, the same step with nothing around it, on
+  batches already in memory, in the same precision: what ganlab's bookkeeping costs is the
+  difference;
+- **reference loop**: `ganlab.reference.TutorialStep`, the DCGAN tutorial's step as
+  ../shared/REFERENCE.md states it, fed by a shuffled DataLoader with 2 workers decoding the
+  image files every epoch (fp32, ``.item()`` on the statistics every step), for data sets
+  read from files.
+
+All three count images the same way: every real image a step trains D on (``d_steps`` batches
+of ``batch_size``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 import ganlab
+from ganlab.assemble import build_component, build_models, make_optimizer
 from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.data import TensorImages, to_unit_range
+from ganlab.device import memory_format, pick_device
+from ganlab.lifecycle import train_recipe
+from ganlab.precision import Precision
 from ganlab.recipe import Resolved
-from ganlab.runner import (
-    AUTOCAST_DTYPES,
-    build_component,
-    build_models,
-    make_optimizer,
-    memory_format,
-    pick_device,
-    seed_everything,
-    train,
-)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from ganlab.reference import MinimalStep, TutorialStep, images_per_second, synchronize
+from ganlab.seeding import seed_everything
 
 
 class _Timer:
-    """Times the runner from the end of step ``start`` to the end of step ``stop``."""
+    """Times the runner from the end of step ``start`` to the end of step ``stop``, counting
+    the run's own `images_seen`."""
 
     def __init__(self, start: int, stop: int) -> None:
         self.start, self.stop = start, stop
         self.t0 = self.t1 = 0.0
-        self.images = 0
+        self.images0 = self.images1 = 0
 
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
-        if stats.step == self.start:
-            _sync(run.device)
-            self.t0 = time.perf_counter()
-        elif self.start < stats.step <= self.stop:
-            self.images += run.recipe.train.batch_size
-            if stats.step == self.stop:
-                _sync(run.device)
-                self.t1 = time.perf_counter()
+        if stats.step in (self.start, self.stop):
+            synchronize(run.device)
+            if stats.step == self.start:
+                self.t0, self.images0 = time.perf_counter(), run.images_seen
+            else:
+                self.t1, self.images1 = time.perf_counter(), run.images_seen
+
+    def images_per_second(self) -> float:
+        return (self.images1 - self.images0) / (self.t1 - self.t0)
 
 
 def time_ganlab(
@@ -85,68 +80,34 @@ def time_ganlab(
     timer = _Timer(warmup, warmup + steps)
     loaded.pm.register(timer, name="ganlab-bench-timer")
     with tempfile.TemporaryDirectory() as out:
-        train(resolved, loaded, Path(out))
-    return timer.images / (timer.t1 - timer.t0)
-
-
-def _timed_loop(
-    step: Callable[[int], None], warmup: int, steps: int, batch: int, device: torch.device
-) -> float:
-    for i in range(warmup):
-        step(i)
-    _sync(device)
-    started = time.perf_counter()
-    for i in range(steps):
-        step(warmup + i)
-    _sync(device)
-    return steps * batch / (time.perf_counter() - started)
+        train_recipe(resolved, loaded, Path(out))
+    return timer.images_per_second()
 
 
 def time_minimal(
     resolved: Resolved, images: torch.Tensor, device: torch.device, warmup: int, steps: int
 ) -> float:
-    """Images per second of a hand-written step: same models, loss, batch and precision."""
+    """Images per second of `MinimalStep`: same models, loss, batch and precision."""
     recipe = resolved.recipe
     seed_everything(recipe.seed)
     generator, discriminator = build_models(resolved, tuple(images.shape[1:]), device)
-    component, params = resolved.get("loss")
-    loss = component.build(params)
-    opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
-    opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
-    dtype = AUTOCAST_DTYPES.get(recipe.train.precision)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-    scalers = (
-        {net: torch.amp.GradScaler(device.type) for net in ("g", "d")}
-        if recipe.train.precision == "fp16"
-        else {}
+    step = MinimalStep(
+        generator,
+        discriminator,
+        build_component("loss", *resolved.get("loss")),
+        make_optimizer(recipe.optimizers.generator, generator.parameters()),
+        make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+        Precision(recipe.train.precision, device),
+        recipe.train.batch_size,
     )
-    batch = recipe.train.batch_size
+    per_step = recipe.train.batch_size * recipe.train.d_steps
     resident = images.to(device).contiguous(memory_format=memory_format(recipe.train))
-    batches = len(resident) // batch
+    count = max(1, len(resident) // per_step)
 
-    def update(value: torch.Tensor, opt: torch.optim.Optimizer, net: str) -> None:
-        opt.zero_grad(set_to_none=True)
-        if net in scalers:
-            scalers[net].scale(value).backward()
-            scalers[net].step(opt)
-            scalers[net].update()
-        else:
-            value.backward()
-            opt.step()
+    def batch(i: int) -> torch.Tensor:
+        return to_unit_range(resident[(i % count) * per_step : (i % count + 1) * per_step])
 
-    def step(i: int) -> None:
-        real = to_unit_range(resident[(i % batches) * batch : (i % batches + 1) * batch])
-        with autocast:
-            real_scores = discriminator(real).reshape(-1).float()
-            fake = generator(torch.randn((batch, *generator.latent_shape), device=device))
-            fake_scores = discriminator(fake.detach()).reshape(-1).float()
-            loss_d = loss.discriminator_loss(real_scores, fake_scores)
-        update(loss_d, opt_d, "d")
-        with autocast:
-            loss_g = loss.generator_loss(discriminator(fake).reshape(-1).float())
-        update(loss_g, opt_g, "g")
-
-    return _timed_loop(step, warmup, steps, batch, device)
+    return images_per_second(step, batch, warmup, steps, device)
 
 
 def time_reference(
@@ -158,13 +119,15 @@ def time_reference(
     models = build_models(resolved, tuple(dataset.image_shape), device)
     # The tutorial's plain layout, whatever the recipe's train.channels_last says.
     generator, discriminator = (m.to(memory_format=torch.contiguous_format) for m in models)
-    criterion = nn.BCELoss()
-    opt_g = make_optimizer(recipe.optimizers.generator, generator.parameters())
-    opt_d = make_optimizer(recipe.optimizers.discriminator, discriminator.parameters())
-    batch = recipe.train.batch_size
+    step = TutorialStep(
+        generator,
+        discriminator,
+        make_optimizer(recipe.optimizers.generator, generator.parameters()),
+        make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+    )
     loader = DataLoader(
         dataset,
-        batch_size=batch,
+        batch_size=recipe.train.batch_size,
         shuffle=True,
         num_workers=2,
         persistent_workers=True,
@@ -172,33 +135,15 @@ def time_reference(
     )
     batches = iter(())
 
-    def step(i: int) -> None:
+    def batch(i: int) -> torch.Tensor:
         nonlocal batches
         real = next(batches, None)
         if real is None:  # a new epoch: the loader decodes every image again
             batches = iter(loader)
             real = next(batches)
-        real = real.to(device)
-        b = real.size(0)
-        discriminator.zero_grad()
-        output = torch.sigmoid(discriminator(real).view(-1))
-        err_real = criterion(output, torch.full((b,), 1.0, device=device))
-        err_real.backward()
-        output.mean().item()
-        fake = generator(torch.randn((b, *generator.latent_shape), device=device))
-        output = torch.sigmoid(discriminator(fake.detach()).view(-1))
-        err_fake = criterion(output, torch.full((b,), 0.0, device=device))
-        err_fake.backward()
-        output.mean().item()
-        opt_d.step()
-        generator.zero_grad()
-        output = torch.sigmoid(discriminator(fake).view(-1))
-        err_g = criterion(output, torch.full((b,), 1.0, device=device))
-        err_g.backward()
-        opt_g.step()
-        err_g.item(), (err_real + err_fake).item(), output.mean().item()
+        return real.to(device)
 
-    return _timed_loop(step, warmup, steps, batch, device)
+    return images_per_second(step, batch, warmup, steps, device)
 
 
 @click.command("bench")
@@ -255,10 +200,10 @@ def bench(
     images: torch.Tensor
     if isinstance(dataset, CacheableImages):
         _, results["data_prep_img_s"], _ = prepare_cache(dataset, workers=2)
-        count = min(len(dataset), recipe.train.batch_size * 8)
+        count = min(len(dataset), recipe.train.batch_size * recipe.train.d_steps * 8)
         images = torch.stack([dataset.load_uint8(i) for i in range(count)])
     elif isinstance(dataset, TensorImages):
-        images = dataset.images[: recipe.train.batch_size * 8]
+        images = dataset.images[: recipe.train.batch_size * recipe.train.d_steps * 8]
     else:
         raise ganlab.GanlabError(
             f"bench: data set {recipe.data.name!r} is neither file-backed nor in memory; "

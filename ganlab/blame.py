@@ -80,6 +80,11 @@ def definition(func: Callable[..., Any]) -> str | None:
     return None
 
 
+def called_code(obj: Callable[..., Any]) -> Callable[..., Any]:
+    """The function that runs when ``obj`` is called: itself, or its class's ``__call__``."""
+    return obj if inspect.isfunction(obj) or inspect.ismethod(obj) else type(obj).__call__
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """numpy's and Python's MemoryError, torch's CUDA out-of-memory and CPU allocator errors."""
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or (

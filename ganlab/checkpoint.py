@@ -1,10 +1,10 @@
-"""Checkpoints: everything a run needs to continue exactly, written atomically.
+"""Checkpoint files: written atomically, loaded safely, checked before they are used.
 
-A checkpoint holds the models, both optimizers, the step and epoch (so the position in the
-epoch's seeded data order), every RNG state, the fixed latent vectors, the logged history,
-the resolved recipe and the versions. It holds only tensors, numbers, strings and
-containers of them, so it loads with ``torch.load(weights_only=True)``, which cannot run
-code hidden in a file.
+A checkpoint is what `ganlab.Run.state_dict` returns: the models, both optimizers, the step
+and epoch (so the position in the epoch's seeded data order), every RNG state, the fixed
+latent vectors, the logged history, the resolved recipe and the versions. It holds only
+tensors, numbers, strings and containers of them, so it loads with
+``torch.load(weights_only=True)``, which cannot run code hidden in a file.
 
 Files: ``checkpoints/step_<N>.pt`` every ``train.checkpoint_every`` steps and at the end
 (the newest ``train.keep_checkpoints`` are kept), and ``checkpoints/final.pt`` when a run
@@ -15,22 +15,16 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import re
 import shutil
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.rundir import write_atomic
-
-if TYPE_CHECKING:
-    from ganlab.run import Run
+from ganlab.folders import write_atomic
 
 STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
@@ -195,112 +189,3 @@ def publish_final(path: Path) -> Path:
         shutil.copyfile(path, tmp)
     os.replace(tmp, final)
     return final
-
-
-# --- RNG states -----------------------------------------------------------------------------
-
-
-def rng_state() -> dict[str, Any]:
-    """Python's, NumPy's and torch's (CPU and CUDA) RNG states, as plain data and tensors."""
-    numpy_state = np.random.get_state(legacy=False)
-    return {
-        "python": random.getstate(),
-        "numpy": {
-            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-            "pos": numpy_state["state"]["pos"],
-            "has_gauss": numpy_state["has_gauss"],
-            "gauss": numpy_state["gauss"],
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state` captured."""
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
-            "has_gauss": numpy["has_gauss"],
-            "gauss": numpy["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --- a run's whole state ----------------------------------------------------------------------
-
-
-def training_state(run: Run, rng_by_rank: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything `restore_training_state` needs to continue ``run`` exactly.
-
-    ``rng_by_rank`` holds every process's RNG states (one entry without torchrun).
-    """
-    return {
-        "generator": run.generator.state_dict(),
-        "discriminator": run.discriminator.state_dict(),
-        "opt_g": run.opt_g.state_dict(),
-        "opt_d": run.opt_d.state_dict(),
-        "step": run.step,
-        "epoch": run.epoch,
-        "image_shape": list(run.dataset.image_shape),
-        "fixed_latents": run.fixed_latents.cpu(),
-        "history": run.history,
-        "scalers": {net: scaler.state_dict() for net, scaler in run.scalers.items()},
-        "generator_ema": (
-            run.generator_ema.state_dict() if run.generator_ema is not None else None
-        ),
-        "rng": rng_by_rank[0],
-        "rng_by_rank": rng_by_rank,
-        "processes": len(rng_by_rank),
-        "recipe": run.recipe.model_dump(mode="json"),
-        "versions": run.info.get("versions", {}),
-    }
-
-
-def restore_training_state(run: Run, state: dict[str, Any], source: Path) -> None:
-    """Put ``run`` back exactly where the checkpoint ``state`` (read from ``source``) was
-    taken. A part that does not fit the run as its recipe builds it now is one clear error
-    that names the part."""
-    parts: dict[str, Callable[[], None]] = {
-        "generator": lambda: run.generator.load_state_dict(state["generator"]),
-        "discriminator": lambda: run.discriminator.load_state_dict(state["discriminator"]),
-        "opt_g": lambda: run.opt_g.load_state_dict(state["opt_g"]),
-        "opt_d": lambda: run.opt_d.load_state_dict(state["opt_d"]),
-        "fixed_latents": lambda: _restore_latents(run, state["fixed_latents"]),
-    }
-    if run.scalers:
-        parts["scalers"] = lambda: [
-            scaler.load_state_dict(state["scalers"][net]) for net, scaler in run.scalers.items()
-        ]
-    if run.generator_ema is not None:
-        parts["generator_ema"] = lambda: run.generator_ema.load_state_dict(  # type: ignore[union-attr]
-            state["generator_ema"]
-        )
-    parts["rng"] = lambda: set_rng_state(state.get("rng_by_rank", [state["rng"]])[run.group.rank])
-    for key, restore in parts.items():
-        try:
-            restore()
-        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise GanlabError(
-                f"{source}: its {key!r} ({CONTENTS[key][1]}) does not fit this run as the "
-                f"recipe's plugins build it now ({first_line}). Were the plugins or the "
-                "checkpoint changed since the run? Use the versions that trained it."
-            ) from None
-    run.step = state["step"]
-    run.epoch = state["epoch"]
-    run.history = list(state["history"])
-
-
-def _restore_latents(run: Run, latents: torch.Tensor) -> None:
-    shape = tuple(run.generator.latent_shape)  # type: ignore[arg-type]
-    if tuple(latents.shape[1:]) != shape:
-        raise ValueError(f"latent vectors of shape {tuple(latents.shape[1:])}, G takes {shape}")
-    run.fixed_latents = latents.to(run.device)

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import types
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from pydantic import BaseModel
 
+from ganlab.assemble import build_component
 from ganlab.bench import bench
 from ganlab.blame import blamed_on
 from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import GanlabGroup, plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
-from ganlab.errors import GanlabError
 from ganlab.evaluate import eval_command
+from ganlab.folders import newest_unfinished, resumable_folder
+from ganlab.lifecycle import train_recipe
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
-from ganlab.rundir import read_run_info
-from ganlab.runner import build_component, train
 from ganlab.sample import sample
 
 
@@ -53,13 +51,6 @@ def cli() -> None:
     show_default=True,
     help="Folder that receives run folders (<out>/<recipe>/<time>-s<seed>/).",
 )
-@click.option(
-    "--wandb",
-    "wandb_mode",
-    type=click.Choice(["offline", "online", "disabled"]),
-    help="Mode of the recipe's wandb logger for this run (sets WANDB_MODE; the logger's "
-    "default is offline). Has no effect on a recipe without the wandb logger.",
-)
 @plugin_option
 @user_command
 def run(
@@ -69,7 +60,6 @@ def run(
     seed: int | None,
     device: str | None,
     out: str,
-    wandb_mode: str | None,
     plugin_specs: tuple[str, ...],
 ) -> None:
     """Train the recipe RECIPE (a .yaml file) and write a run folder.
@@ -80,65 +70,20 @@ def run(
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
     run_dir = None
     if resume is not None and resume != "auto":
-        run_dir = _run_folder(Path(resume))
+        run_dir = resumable_folder(Path(resume))
         recipe = recipe or str(run_dir / "recipe.yaml")
     if recipe is None:
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
     resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
     if resume == "auto":
-        run_dir = _newest_unfinished(Path(out) / resolved.recipe.name)
-    # WANDB_MODE is W&B's own switch, read by the wandb logger; set for this command only.
-    with _environment("WANDB_MODE", wandb_mode):
-        train(
-            resolved,
-            plugins,
-            Path(out),
-            recipe_path=Path(recipe),
-            resume=run_dir,
-            on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
-        )
-
-
-@contextlib.contextmanager
-def _environment(name: str, value: str | None) -> Iterator[None]:
-    """Set an environment variable for the duration of a block (None: leave it alone)."""
-    if value is None:
-        yield
-        return
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
-def _run_folder(path: Path) -> Path:
-    if not (path / "run.json").is_file() or not (path / "recipe.yaml").is_file():
-        raise GanlabError(
-            f"--resume {path}: not a run folder (it needs run.json and recipe.yaml). Give a "
-            "folder such as runs/<recipe>/<time>-s<seed>, or --resume auto."
-        )
-    return path
-
-
-def _newest_unfinished(parent: Path) -> Path:
-    """The most recently started run under ``parent`` whose run.json says it did not complete."""
-    unfinished = []
-    for path in parent.glob("*/run.json"):
-        try:
-            info = read_run_info(path)
-        except GanlabError:
-            continue  # not readable: not a run we can resume
-        if info.get("status") != "completed":
-            unfinished.append((info.get("started", ""), path.stat().st_mtime, path.parent))
-    if unfinished:
-        return max(unfinished)[2]
-    raise GanlabError(
-        f"--resume auto: no unfinished run under {parent}. Start a new run without --resume."
+        run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
+    train_recipe(
+        resolved,
+        plugins,
+        Path(out),
+        recipe_path=Path(recipe),
+        resume=run_dir,
+        on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
     )
 
 

@@ -57,8 +57,33 @@ def as_ganlab_error(exc: Exception) -> GanlabError:
 
 
 class GanlabGroup(click.Group):
-    """The ``ganlab`` command group: click's own usage errors (an unknown option, a missing
-    argument) end like every other error, ``ganlab: error: ...`` and exit 2."""
+    """The ``ganlab`` command group.
+
+    Plugins add their commands and options to it (`ganlab_register_commands`) the first time
+    a command is looked up; click's own usage errors (an unknown option, a missing argument)
+    end like every other error, ``ganlab: error: ...`` and exit 2.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plugin_commands_added = False
+
+    def add_plugin_commands(self) -> None:
+        """Let the built-in and installed plugins add their commands and options, once."""
+        if not self.plugin_commands_added:
+            self.plugin_commands_added = True
+            try:
+                load_plugins().add_commands(self)
+            except GanlabError as exc:  # before any command runs: click reports it
+                raise click.ClickException(str(exc)) from exc
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return super().list_commands(ctx)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:

@@ -5,12 +5,12 @@ images per second, final and best metrics) and only the recipe keys that differ 
 runs, so two runs of one recipe with one ``--set`` change show that one key and nothing else.
 
 Everything here but the click command is a small pure function over the files of a run
-folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.rundir``).
+folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.folders``); the
+plot is drawn by ``ganlab.compare_plot``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,32 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from ganlab.cliutil import strict_json, user_command
-from ganlab.errors import GanlabError
-from ganlab.recipe import Absent, differing_keys, flatten, is_number, load_yaml
-from ganlab.rundir import read_metrics, read_run_info
+from ganlab.compare_plot import LOSSES, check_plot_path, plot_loss_curves
+from ganlab.folders import RunFolder, find_run_dirs, read_run_folder
+from ganlab.recipe_diff import Absent, differing_keys, flatten, is_number
+from ganlab.run import StepStats
 
 #: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
-TRAINING_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
-#: The training losses whose final value the table shows.
-LOSSES = ("loss_d", "loss_g")
+TRAINING_KEYS = ("step", "epoch", *StepStats.NAMES)
 #: Recipe keys that already have a column of their own (seed; name is the recipe column).
 SHOWN_KEYS = frozenset({"seed", "name"})
 #: At most this many differing keys go into a plot legend label.
 LEGEND_KEYS = 4
 MISSING = "-"
-
-
-@dataclass(frozen=True)
-class RunData:
-    """What `ganlab compare` reads from one run folder."""
-
-    path: Path
-    recipe: dict[str, Any]
-    info: dict[str, Any]
-    rows: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -53,74 +41,6 @@ class MetricSummary:
     final: float | None
     best: float | None
     best_step: int | None
-
-
-# --- finding and reading runs -----------------------------------------------------------
-
-
-def is_run_dir(path: Path) -> bool:
-    """A run folder is a folder that holds ``run.json``."""
-    return (path / "run.json").is_file()
-
-
-def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
-    """The run folders named by ``paths``, in the order given, each once.
-
-    A path that holds ``run.json`` is a run; any other folder stands for every folder under
-    it (at any depth) that holds ``run.json``, sorted by path.
-    """
-    found: list[Path] = []
-    seen: set[Path] = set()
-    for path in paths:
-        if not path.exists():
-            raise GanlabError(
-                f"{path}: no such file or folder. Give run folders (each holds run.json) "
-                "or a folder with runs under it, such as runs/quickstart."
-            )
-        if is_run_dir(path):
-            runs = [path]
-        elif path.is_dir():
-            runs = sorted(p.parent for p in path.rglob("run.json") if p.is_file())
-        else:
-            runs = []
-        if not runs:
-            raise GanlabError(
-                f"{path}: no run folders found (a run folder holds run.json). Give run folders "
-                "or a folder with runs under it, such as runs/quickstart; `ganlab run` makes them."
-            )
-        for run in runs:
-            key = run.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append(run)
-    return found
-
-
-def read_recipe(path: Path) -> dict[str, Any]:
-    """The resolved recipe in ``path`` (a run folder's ``recipe.yaml``) as a mapping."""
-    try:
-        recipe = load_yaml(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GanlabError(f"{path}: missing; every run folder holds its recipe.yaml.") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise GanlabError(f"{path}: cannot be read as YAML ({_one_line(exc)}).") from None
-    if not isinstance(recipe, dict):
-        raise GanlabError(f"{path}: not a recipe (expected a mapping of keys to values).")
-    return recipe
-
-
-def load_run(path: Path) -> RunData:
-    """Read one run folder: its resolved recipe, its run.json and its metrics rows."""
-    return RunData(
-        path=path,
-        recipe=read_recipe(path / "recipe.yaml"),
-        info=read_run_info(path / "run.json"),
-        rows=read_metrics(path / "metrics.jsonl"),
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 # --- what differs ---------------------------------------------------------------------------
@@ -200,7 +120,7 @@ def number(value: Any, spec: str = ".4g") -> str:
     return format(value, spec) if isinstance(value, float) else str(value)
 
 
-def compare_runs(runs: Sequence[RunData]) -> dict[str, Any]:
+def compare_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
     """The comparison as data: the differing keys, and per run what the table shows."""
     flats = [flatten(run.recipe) for run in runs]
     differ = differing_keys(flats)
@@ -368,7 +288,7 @@ def to_json(comparison: Mapping[str, Any]) -> str:
     return strict_json(present(comparison), indent=2)
 
 
-# --- the plot -----------------------------------------------------------------------------
+# --- the plot's labels ---------------------------------------------------------------------
 
 
 def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
@@ -382,93 +302,6 @@ def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
             values = [*values[:LEGEND_KEYS], "..."]
         labels.append(f"{run['run']} ({', '.join(values)})" if values else run["run"])
     return labels
-
-
-def moving_average(values: Sequence[float], window: int) -> list[float]:
-    """The trailing mean over ``window`` values (fewer at the start)."""
-    out, total = [], 0.0
-    for i, value in enumerate(values):
-        total += value
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
-
-
-def plot_losses(runs: Sequence[RunData], labels: Sequence[str], path: Path) -> None:
-    """Overlay the runs' loss_d and loss_g against the step, one subplot each, into
-    ``path`` (its suffix picks the format). Long curves get a light moving average drawn
-    over the raw values, which stay visible. Never replaces an existing file."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in any process
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(12, 5), dpi=100, layout="constrained")
-    axes = figure.subplots(1, 2, sharex=True)
-    titles = {"loss_d": "Discriminator loss (loss_d)", "loss_g": "Generator loss (loss_g)"}
-    colors = [f"C{i % 10}" for i in range(len(runs))]
-    styles = ["-", "--", ":", "-."]
-    for i, (run, label) in enumerate(zip(runs, labels, strict=True)):
-        style = styles[(i // 10) % len(styles)]  # more runs than colours: vary the line too
-        for ax, name in zip(axes, LOSSES, strict=True):
-            points = [(r["step"], r[name]) for r in run.rows if is_number(r.get(name))]
-            if not points:
-                continue
-            steps = [s for s, _ in points]
-            values = [v for _, v in points]
-            window = len(values) // 50
-            if window >= 2:
-                ax.plot(steps, values, color=colors[i], linestyle=style, linewidth=0.6, alpha=0.3)
-                smooth = moving_average(values, window)
-                ax.plot(steps, smooth, color=colors[i], linestyle=style, linewidth=1.4, label=label)
-            else:
-                ax.plot(steps, values, color=colors[i], linestyle=style, linewidth=1.2, label=label)
-    for ax, name in zip(axes, LOSSES, strict=True):
-        ax.set_title(titles[name])
-        ax.set_xlabel("step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-    handles, names = axes[0].get_legend_handles_labels()
-    if not handles:
-        handles, names = axes[1].get_legend_handles_labels()
-    figure.legend(handles, names, loc="outside lower center", ncols=min(2, max(1, len(names))))
-    figure.suptitle(f"Loss curves of {len(runs)} run{'s' * (len(runs) != 1)}")
-    fmt = path.suffix.lstrip(".").lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        f = open(path, "xb")  # noqa: SIM115 - "x": fail rather than replace a file made meanwhile
-    except FileExistsError:
-        raise GanlabError(_exists_message(path)) from None
-    try:
-        with f:
-            figure.savefig(f, format=fmt)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()  # the half-written plot this call created
-        raise
-
-
-def check_plot_path(path: Path) -> None:
-    """Refuse a plot path that exists or whose suffix is not an image format."""
-    from matplotlib.figure import Figure
-
-    suffix = path.suffix.lstrip(".").lower()
-    if suffix not in Figure().canvas.get_supported_filetypes():
-        kind = f".{suffix} files" if suffix else "a file without a suffix"
-        raise GanlabError(
-            f"--plot {path}: matplotlib cannot write {kind}. "
-            "Give a file name ending in .png, .pdf or .svg."
-        )
-    if path.exists():
-        raise GanlabError(_exists_message(path))
-
-
-def _exists_message(path: Path) -> str:
-    return (
-        f"--plot {path}: the file exists and ganlab does not overwrite it. "
-        f"Give another file, e.g. --plot {path.with_name(path.stem + '-2' + path.suffix)}, "
-        "or move the old one away."
-    )
 
 
 # --- the command --------------------------------------------------------------------------
@@ -516,11 +349,11 @@ def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool, over_seeds
     paths = find_run_dirs(Path(p) for p in run_dirs)
     plot = Path(plot_path)
     check_plot_path(plot)
-    runs = [load_run(path) for path in paths]
+    runs = [read_run_folder(path) for path in paths]
     comparison = compare_runs(runs)
     wrote_plot = any(is_number(r.get(n)) for run in runs for r in run.rows for n in LOSSES)
     if wrote_plot:
-        plot_losses(runs, legend_labels(comparison), plot)
+        plot_loss_curves(runs, legend_labels(comparison), plot)
     plotted = str(plot) if wrote_plot else None
     if over_seeds:
         grouped = over_seeds_of(comparison)

@@ -14,13 +14,12 @@ from typing import Any
 
 import click
 
-from ganlab.checkpoint import load_checkpoint, restore_training_state
+from ganlab.assemble import build_listed
 from ganlab.cliutil import plugin_option, set_option, strict_json, user_command
+from ganlab.device import pick_device
 from ganlab.errors import GanlabError
-from ganlab.plugins import load_plugins
-from ganlab.recipe import parse_recipe, resolve
-from ganlab.runner import build_listed, build_run, pick_device, score, seed_everything
-from ganlab.sample import find_checkpoint, run_folder
+from ganlab.loop import score
+from ganlab.restore import open_checkpoint, recipe_in, restored_run
 
 
 def evaluate(
@@ -31,31 +30,14 @@ def evaluate(
     device_name: str = "auto",
 ) -> tuple[Path, int, dict[str, float]]:
     """Score a checkpoint (or a run folder's final one): (checkpoint, its step, results)."""
-    checkpoint = find_checkpoint(path)
-    state = load_checkpoint(checkpoint)
-    raw = state.get("recipe")
-    if not isinstance(raw, dict):
-        raise GanlabError(
-            f"{checkpoint}: the checkpoint holds no recipe; evaluate one that `ganlab run` wrote."
-        )
-    if metric_names:
-        raw = {**raw, "metrics": [{"name": name} for name in metric_names]}
-    source = f"{checkpoint} (its recipe)"
-    recipe = parse_recipe(raw, source, overrides, plugin_specs)
-    # Only metrics are built: the callbacks (a `best` ranking by a metric -m left out) are not.
-    registry = load_plugins(recipe.plugins).registry
-    resolved = resolve(recipe, registry, source=source, check_metric_keys=False)
-    if not recipe.metrics:
+    checkpoint, state = open_checkpoint(path)
+    resolved = recipe_in(checkpoint, state, overrides, plugin_specs, metric_names)
+    if not resolved.recipe.metrics:
         raise GanlabError(
             f"The recipe of {checkpoint} has no metrics. Name some: ganlab eval {path} "
             "--metric swd (`ganlab plugins` lists every metric)."
         )
-    # From the run's seed, as the run built them: a data set made from random numbers
-    # holds the same images.
-    seed_everything(recipe.seed)
-    run = build_run(resolved, pick_device(device_name))
-    run.dir = run_folder(checkpoint)
-    restore_training_state(run, state, checkpoint)
+    run = restored_run(checkpoint, state, resolved, pick_device(device_name))
     return checkpoint, run.step, score(run, build_listed(resolved, "metrics"))
 
 

@@ -19,12 +19,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import click
 import pluggy
 from pluggy import HookImpl
 
 from ganlab import hookspecs
 from ganlab.blame import code_home, failure
 from ganlab.errors import GanlabError, did_you_mean
+from ganlab.recipe import is_plugin_file
 from ganlab.registry import KINDS, Registry
 
 ENTRY_POINT_GROUP = "ganlab"
@@ -44,6 +46,20 @@ class Plugins:
         for hook_name in HOOK_NAMES:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 yield hook_name, impl
+
+    def add_commands(self, cli: click.Group) -> None:
+        """Let every plugin add its commands and options to the ``ganlab`` group, one plugin
+        at a time, so that a failure names its plugin."""
+        for impl in self.pm.hook.ganlab_register_commands.get_hookimpls():
+            kwargs = {"cli": cli} if "cli" in impl.argnames else {}
+            try:
+                impl.function(**kwargs)
+            except GanlabError:
+                raise
+            except Exception as exc:
+                subject = f"plugin {impl.plugin_name!r}"
+                home = code_home(impl.function)
+                raise failure(subject, "in ganlab_register_commands", exc, home) from exc
 
     def register_for_run(self, obj: Any, name: str) -> None:
         """Register a callback or logger instance so its event hooks fire for this run."""
@@ -127,11 +143,6 @@ def _import_spec(spec: str) -> ModuleType:
             f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
             "Run with --debug for the traceback."
         ) from exc
-
-
-def is_plugin_file(spec: str) -> bool:
-    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
-    return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
-import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -35,117 +34,9 @@ from pydantic import (
 
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.fields import StrictNumbers, metric_keys_in
-from ganlab.plugins import is_plugin_file
+from ganlab.recipe_messages import format_errors
 from ganlab.registry import Component, Registry
-
-# --- YAML ---------------------------------------------------------------------------------
-
-#: Floats as YAML 1.2 writes them that YAML 1.1 (PyYAML) reads as strings: an exponent
-#: without a decimal point (``1e-4``, ``3E5``) or without its sign (``1.5e3``). Numbers are
-#: strict in recipes, so ``lr: 1e-4`` must arrive as the float it looks like.
-_FLOAT_1_2 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_NOT_COMPARED = object()  # a key that is not a scalar (a list or mapping as a key)
-
-
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A key given twice in one YAML mapping. ``path`` is the key's dotted place from the
-    document's root (list entries by index); ``first`` and ``second`` mark both keys."""
-
-    def __init__(self, path: tuple[str, ...], first: yaml.Mark, second: yaml.Mark) -> None:
-        super().__init__(None, None, f"{'.'.join(path)} appears twice", second)
-        self.path, self.first, self.second = path, first, second
-
-    def message(self, prefix: tuple[str, ...] = (), one_line: bool = False) -> str:
-        """``train.steps appears twice (lines 9 and 14); keep one``. ``prefix`` goes before
-        the path; in ``one_line`` text (a ``--set`` value) the places are columns."""
-        columns = f"columns {self.first.column + 1} and {self.second.column + 1}"
-        if one_line:
-            where = columns
-        elif self.first.line == self.second.line:
-            where = f"line {self.first.line + 1}, {columns}"
-        else:
-            where = f"lines {self.first.line + 1} and {self.second.line + 1}"
-        return f"{'.'.join((*prefix, *self.path))} appears twice ({where}); keep one"
-
-    def __str__(self) -> str:
-        return self.message()
-
-
-class RecipeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader for recipes: refuses a key that appears twice in one mapping
-    (`DuplicateKeyError`) and reads ``1e-4`` as a float, as YAML 1.2 does.
-
-    Merge keys (``<<: *base``) still work: a key of the mapping itself overrides one merged
-    into it, as YAML intends; only a key written twice in the same mapping is refused.
-    """
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        self._refuse_duplicate_keys(node)
-        return super().construct_document(node)
-
-    def _refuse_duplicate_keys(self, root: yaml.Node) -> None:
-        # Checked on the node tree before anything is built, because only there is the
-        # whole path from the root known; iterative, so deep documents cannot overflow.
-        stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
-        seen: set[int] = set()
-        while stack:
-            node, path = stack.pop()
-            if id(node) in seen:  # an alias: checked where its anchor is
-                continue
-            seen.add(id(node))
-            children: list[tuple[yaml.Node, tuple[str, ...]]] = []
-            if isinstance(node, yaml.MappingNode):
-                first: dict[Any, yaml.Mark] = {}
-                for key_node, value_node in node.value:
-                    if key_node.tag == _MERGE_TAG:
-                        children.append((value_node, path))
-                        continue
-                    key = self._key(key_node)
-                    if key is not _NOT_COMPARED:
-                        if key in first:
-                            raise DuplicateKeyError(
-                                (*path, str(key)), first[key], key_node.start_mark
-                            )
-                        first[key] = key_node.start_mark
-                    children.append((value_node, (*path, str(key))))
-            elif isinstance(node, yaml.SequenceNode):
-                children = [(item, (*path, str(i))) for i, item in enumerate(node.value)]
-            stack.extend(reversed(children))  # so the first duplicate in the file is named
-
-    def _key(self, node: yaml.Node) -> Any:
-        """A scalar key's value (``1`` and ``"1"`` differ), or `_NOT_COMPARED` for any other."""
-        if not isinstance(node, yaml.ScalarNode):
-            return _NOT_COMPARED  # a list or mapping as a key: PyYAML refuses it later
-        key = self.construct_object(node)
-        try:
-            hash(key)
-        except TypeError:
-            return _NOT_COMPARED
-        return key
-
-
-RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
-
-
-class RecipeDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper with `RecipeLoader`'s idea of a float, so that a string such as
-    ``"1e5"`` is written quoted and reads back as the same string."""
-
-
-RecipeDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML text with `RecipeLoader`; raises PyYAML's errors, `DuplicateKeyError` among
-    them, for text that is not valid YAML or has a key twice in one mapping."""
-    return yaml.load(text, Loader=RecipeLoader)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text that `load_yaml` reads back as ``data``, keys in their order."""
-    return yaml.dump(data, Dumper=RecipeDumper, sort_keys=False)
-
+from ganlab.yamlfile import DuplicateKeyError, dump_yaml, load_yaml
 
 # --- the recipe's own structure -----------------------------------------------------------
 
@@ -368,6 +259,11 @@ def _name_from_file(source: str, stem: str) -> str:
     )
 
 
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
 def _absolute_plugin(spec: str, base: Path) -> str:
     if is_plugin_file(spec):
         return str((base / Path(spec).expanduser()).resolve())
@@ -528,149 +424,3 @@ def _metrics_producing(key: str, registry: Registry) -> str:
     if not names:
         return ""
     return "the metric " + " or ".join(f"{{name: {n}}}" for n in names)
-
-
-# --- error messages -----------------------------------------------------------------------
-
-
-def format_errors(
-    exc: ValidationError,
-    source: str,
-    model: type[BaseModel],
-    prefix: tuple[str, ...] = (),
-    explain: Mapping[str, str] | None = None,
-) -> str:
-    """Turn pydantic's errors into one line each: where, what, and what to do.
-
-    ``explain`` maps a dotted path to the whole line to give for an error there instead,
-    when the caller knows more (the name of a recipe that came from its file name).
-    """
-    lines = []
-    for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
-        path = ".".join(prefix + loc) or "(top level)"
-        if explain and path in explain:
-            lines.append(explain[path])
-        elif err["type"] == "extra_forbidden":
-            known = _field_names(model, loc[:-1])
-            hint = did_you_mean(loc[-1], known)
-            allowed = f" Allowed keys here: {', '.join(known)}." if known else ""
-            lines.append(f"{source}: {path}: unknown key.{hint}{allowed}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}: {path}: missing; add it (see docs/recipes.md).")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            given = err.get("input")
-            got = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
-            lines.append(f"{source}: {path}: {msg}{got}{_type_hint(err['type'], given)}.")
-    return "\n".join(lines)
-
-
-def _type_hint(error_type: str, given: Any) -> str:
-    """What to write instead, when a number or a bool got a value of another type.
-
-    Numbers and bools are strict (`ganlab.fields.StrictNumbers`), so these are the mistakes
-    that lax parsing used to hide: ``steps: true``, ``steps: "3"``, ``steps: 3.0``.
-    """
-    text = given.strip() if isinstance(given, str) else None
-    if error_type == "int_type":
-        if isinstance(given, bool):
-            return "; write a whole number, not true or false"
-        if isinstance(given, float):
-            if given.is_integer():
-                return f"; write {int(given)}, without a decimal point"
-            return "; this key takes a whole number"
-        if text is not None and re.fullmatch(r"[-+]?[0-9][0-9_]*", text):
-            return f"; write {text} without quotes"
-    elif error_type == "float_type":
-        if isinstance(given, bool):
-            return "; write a number, not true or false"
-        if text is not None and _is_float_text(text):
-            return f"; write {text} without quotes"
-    elif error_type == "bool_type":
-        return "; write true or false" + (" without quotes" if text is not None else "")
-    return ""
-
-
-def _is_float_text(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _field_names(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
-    """The field names of the (nested) model found at ``loc``, or [] if it is not a model."""
-    current: Any = model
-    for part in loc:
-        if part.isdigit():
-            continue  # list index: the element type was already unwrapped
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = current.model_fields.get(part)
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model inside ``X``, ``X | None`` or ``list[X]``, else the annotation."""
-    for arg in typing.get_args(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return annotation
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys for every leaf of a nested recipe; list items go by index.
-
-    ``{"callbacks": [{"params": {"every": 5}}]}`` gives ``{"callbacks.0.params.every": 5}``.
-    An empty mapping or list has no leaves and gives no key.
-    """
-    if isinstance(value, Mapping):
-        items: Iterable[tuple[Any, Any]] = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return {prefix: value}
-    flat: dict[str, Any] = {}
-    for key, item in items:
-        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def differing_keys(flat_recipes: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The dotted keys whose value is not the same in every recipe, or that only some have.
-
-    In the order they first appear (the recipe's own order).
-    """
-    keys: dict[str, None] = {}
-    for flat in flat_recipes:
-        keys.update(dict.fromkeys(flat))
-    differ = []
-    for key in keys:
-        values = [flat.get(key, Absent) for flat in flat_recipes]
-        first = values[0]
-        if any(v is Absent for v in values) or any(not _same(first, v) for v in values[1:]):
-            differ.append(key)
-    return differ
-
-
-class Absent:
-    """Marks a key a recipe does not have (distinct from any YAML value, null included)."""
-
-
-def _same(a: Any, b: Any) -> bool:
-    # 1 == 1.0 == True in Python; in a recipe, true and 1 are different settings.
-    return (type(a) is type(b) or (is_number(a) and is_number(b))) and a == b
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-# --- metrics ------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""What event hooks see of a run: the `Run` object and the per-step `StepStats`."""
+"""What event hooks see of a run: the `Run` object and the per-step `StepStats`.
+
+A `Run` is everything a training run is made of: the recipe, its folder, the models, their
+optimizers, the loss, the data, where it stands (step, epoch, history). `Run.state_dict` and
+`Run.load_state_dict` are how it is saved and restored, as in torch; `ganlab.checkpoint`
+writes and reads the files.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganlab.checkpoint import rng_state, save_checkpoint, training_state
+from ganlab.checkpoint import CONTENTS, save_checkpoint
 from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
 from ganlab.distributed import Group
+from ganlab.errors import GanlabError
 from ganlab.loss import GanLoss
+from ganlab.precision import Precision
 from ganlab.recipe import Recipe
+from ganlab.seeding import rng_state, set_rng_state
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
 FIXED_LATENTS = 64
@@ -34,6 +43,8 @@ class StepStats:
     d_fake: torch.Tensor  #: ... on the fakes before D's update: D(G(z)) "before"
     d_fake_after: torch.Tensor  #: ... on the fakes during G's update: D(G(z)) "after"
 
+    #: The statistics' names: the columns of a training row in metrics.jsonl (after "step"
+    #: and "epoch"), the keys W&B logs under train/, the curves `ganlab compare` plots.
     NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
 
     def values(self) -> torch.Tensor:
@@ -57,21 +68,98 @@ class Run:
     batches: Batches
     fixed_latents: torch.Tensor  #: FIXED_LATENTS latent vectors, on the device
     total_steps: int  #: the step the run ends at
+    hook: Any = field(repr=False)  #: the plugin manager's hook relay (rank 0), else a no-op
+    #: this process's place among the processes of a torchrun run (alone: rank 0 of 1)
+    group: Group = field(default_factory=Group)
+    #: autocast and each network's update for ``train.precision`` (fp16: its scalers)
+    precision: Precision = field(default_factory=lambda: Precision("fp32", torch.device("cpu")))
+    #: the moving average of G's weights (``train.ema``), a torch ``AveragedModel`` whose
+    #: ``.module`` is a generator; None without ``train.ema``
+    generator_ema: nn.Module | None = None
+    #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
+    #: after `ganlab_run_end` or `ganlab_run_error`)
+    info: dict[str, Any] = field(default_factory=dict)
     step: int = 0  #: steps done so far
     epoch: int = 0  #: current epoch, from 0
     should_stop: bool = False  #: a hook sets this to end the run after the current step
     history: list[dict[str, float]] = field(default_factory=list)  #: every logged row
-    #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
-    #: after `ganlab_run_end` or `ganlab_run_error`)
-    info: dict[str, Any] = field(default_factory=dict)
-    hook: Any = field(default=None, repr=False)  #: the plugin manager's hook relay
-    #: this process's place among the processes of a torchrun run (alone: rank 0 of 1)
-    group: Group = field(default_factory=Group)
-    #: fp16 gradient scalers by network ("generator", "discriminator"); empty otherwise
-    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
-    #: the moving average of G's weights (``train.ema``), a torch ``AveragedModel`` whose
-    #: ``.module`` is a generator; None without ``train.ema``
-    generator_ema: nn.Module | None = None
+    #: real images trained on by all processes in this process's session of the run
+    #: (every D update of every step): the one count that images per second come from
+    images_seen: int = 0
+
+    # --- saving and restoring, as torch modules do ---------------------------------------
+
+    def state_dict(self, rng_by_rank: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Everything `load_state_dict` needs to continue the run exactly: a checkpoint.
+
+        ``rng_by_rank`` holds every process's RNG states (default: this process's).
+        """
+        rng_by_rank = rng_by_rank or [rng_state()]
+        ema = self.generator_ema
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "image_shape": list(self.dataset.image_shape),
+            "fixed_latents": self.fixed_latents.cpu(),
+            "history": self.history,
+            "scalers": self.precision.state_dict(),
+            "generator_ema": ema.state_dict() if ema is not None else None,
+            "rng": rng_by_rank[0],
+            "rng_by_rank": rng_by_rank,
+            "processes": len(rng_by_rank),
+            "recipe": self.recipe.model_dump(mode="json"),
+            "versions": self.info.get("versions", {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: Path | str = "the checkpoint") -> None:
+        """Put the run back exactly where ``state`` (a checkpoint, read from ``source``) was
+        taken. A part that does not fit the run as its recipe builds it now is one clear
+        error that names the part."""
+        parts: dict[str, Any] = {
+            "generator": lambda: self.generator.load_state_dict(state["generator"]),
+            "discriminator": lambda: self.discriminator.load_state_dict(state["discriminator"]),
+            "opt_g": lambda: self.opt_g.load_state_dict(state["opt_g"]),
+            "opt_d": lambda: self.opt_d.load_state_dict(state["opt_d"]),
+            "fixed_latents": lambda: self._load_latents(state["fixed_latents"]),
+        }
+        if self.precision.scalers:
+            parts["scalers"] = lambda: self.precision.load_state_dict(state["scalers"])
+        if self.generator_ema is not None:
+            parts["generator_ema"] = lambda: self.generator_ema.load_state_dict(  # type: ignore[union-attr]
+                state["generator_ema"]
+            )
+        by_rank = state.get("rng_by_rank", [state["rng"]])
+        parts["rng"] = lambda: set_rng_state(by_rank[self.group.rank])
+        for key, restore in parts.items():
+            try:
+                restore()
+            except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise GanlabError(
+                    f"{source}: its {key!r} ({CONTENTS[key][1]}) does not fit this run as the "
+                    f"recipe's plugins build it now ({first_line}). Were the plugins or the "
+                    "checkpoint changed since the run? Use the versions that trained it."
+                ) from None
+        self.step = state["step"]
+        self.epoch = state["epoch"]
+        self.history = list(state["history"])
+
+    def _load_latents(self, latents: torch.Tensor) -> None:
+        shape = tuple(self.generator.latent_shape)  # type: ignore[arg-type]
+        if tuple(latents.shape[1:]) != shape:
+            raise ValueError(f"latent vectors of shape {tuple(latents.shape[1:])}, G takes {shape}")
+        self.fixed_latents = latents.to(self.device)
+
+    def save_checkpoint(self, path: Path) -> None:
+        """Write the run's whole state to ``path`` as the runner's checkpoints are written
+        (atomically, loadable by `ganlab sample` and `ganlab eval`)."""
+        save_checkpoint(path, self.state_dict())
+
+    # --- for hooks and metrics --------------------------------------------------------------
 
     def log_file(self, name: str, path: Path, kind: str) -> None:
         """Announce a file this run wrote to the loggers (`ganlab_log_file`).
@@ -79,11 +167,6 @@ class Run:
         ``kind`` is ``"image"``, ``"video"`` or ``"model"``.
         """
         self.hook.ganlab_log_file(run=self, step=self.step, name=name, path=path, kind=kind)
-
-    def save_checkpoint(self, path: Path) -> None:
-        """Write the run's whole state to ``path`` as the runner's checkpoints are written
-        (atomically, loadable by `ganlab sample` and `ganlab eval`)."""
-        save_checkpoint(path, training_state(self, [rng_state()]))
 
     @property
     def name(self) -> str:
@@ -104,9 +187,7 @@ class Run:
 
     def sample_latents(self, n: int, seed: int) -> torch.Tensor:
         """``n`` latent vectors from their own seeded generator (never the training stream)."""
-        shape = tuple(self.generator.latent_shape)  # type: ignore[arg-type]
-        cpu = torch.Generator().manual_seed(seed)
-        return torch.randn((n, *shape), generator=cpu).to(self.device)
+        return seeded_latents(self.generator, n, seed).to(self.device)
 
     def real_images(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` real images, on the CPU, in [-1, 1]: the first ``n`` of the run's first epoch,
@@ -135,6 +216,13 @@ class Run:
         model = self.evaluated_generator if eval_mode else self.generator
         with untouched(model, train=not eval_mode):
             return model(latents).float()
+
+
+def seeded_latents(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """``n`` latent vectors of ``generator`` on the CPU, in one draw from a generator seeded
+    with ``seed``: the same vectors on any device, never from the training RNG stream."""
+    shape = tuple(generator.latent_shape)  # type: ignore[arg-type]
+    return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))
 
 
 @contextlib.contextmanager

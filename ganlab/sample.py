@@ -22,114 +22,36 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 import torch
 from torch import nn
 
-from ganlab.checkpoint import load_checkpoint
 from ganlab.cliutil import user_command
 from ganlab.data import to_uint8
+from ganlab.device import pick_device
 from ganlab.errors import GanlabError
+from ganlab.folders import find_checkpoint, folder_of
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.memory import check_memory
-from ganlab.plugins import load_plugins
-from ganlab.recipe import parse_recipe, resolve
-from ganlab.runner import build_models, pick_device
+from ganlab.restore import restored_generator
 
-#: The checkpoint a run folder is sampled from, when it has one.
-FINAL = "final.pt"
 #: Latent vectors per forward pass: bounds memory for a large ``-n``.
 BATCH = 256
 #: Display time of one frame of a walk's GIF.
 SECONDS_PER_FRAME = 0.12
 
 
-# --- finding and loading ------------------------------------------------------------------
-
-
-def find_checkpoint(path: Path) -> Path:
-    """The checkpoint file for ``path``: the file itself, or a run folder's checkpoint.
-
-    In a run folder (or its ``checkpoints/`` folder) that is ``final.pt``, else the newest
-    ``*.pt`` there.
-    """
-    if path.is_file():
-        return path
-    if not path.exists():
-        raise GanlabError(
-            f"{str(path)!r} not found. Give a checkpoint file (.pt) or the folder of a "
-            "finished run (runs/<recipe>/<time>-s<seed>/)."
-        )
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if (folder / FINAL).is_file():
-        return folder / FINAL
-    found = [p for p in folder.glob("*.pt") if p.is_file()]
-    if not found:
-        raise GanlabError(
-            f"No checkpoint in {folder}: no {FINAL} and no other .pt file. Give the folder "
-            "of a run that finished (runs/<recipe>/<time>-s<seed>/) or the path to a .pt file."
-        )
-    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
-
-
-def run_folder(checkpoint: Path) -> Path:
-    """The run folder a checkpoint belongs to (the checkpoint's folder if it is elsewhere)."""
-    folder = checkpoint.parent
-    return folder.parent if folder.name == "checkpoints" else folder
-
-
-def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a run's generator from a checkpoint file or a run folder, in eval mode.
-
-    Returns the generator on ``device`` and the checkpoint's contents (on the CPU).
-    """
-    checkpoint = find_checkpoint(Path(path))
-    state = load_checkpoint(checkpoint)
-    source = str(checkpoint)
-    raw, shape = state.get("recipe"), state.get("image_shape")
-    if not isinstance(raw, dict) or not isinstance(shape, (list, tuple)) or len(shape) != 3:
-        raise GanlabError(
-            f"{source}: the checkpoint holds no recipe or image shape, so its generator cannot "
-            "be rebuilt. Sample from a checkpoint that `ganlab run` wrote."
-        )
-    recipe = parse_recipe(raw, f"{source} (its recipe)")
-    plugins = load_plugins(recipe.plugins)
-    resolved = resolve(recipe, plugins.registry, source=source, check_metric_keys=False)
-    image_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
-    generator, _ = build_models(resolved, image_shape, torch.device("cpu"))
-    try:
-        generator.load_state_dict(generator_weights(state))
-    except RuntimeError as exc:
-        component, _ = resolved.get("generator")
-        raise GanlabError(
-            f"{source}: the saved weights do not fit generator {component.name!r} as plugin "
-            f"{component.plugin!r} builds it now ({str(exc).splitlines()[0]}). The plugin has "
-            "probably changed since the run; sample with the version that trained it."
-        ) from None
-    return generator.eval().to(device), state
-
-
-def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights to sample with: the moving average of G's when the run kept one
-    (``train.ema``), else G's own."""
-    average = state.get("generator_ema")
-    if not average:
-        return state["generator"]
-    # An AveragedModel's state: the averaged generator under "module.", plus its counter.
-    prefix = "module."
-    return {k.removeprefix(prefix): v for k, v in average.items() if k.startswith(prefix)}
-
-
 # --- latent vectors -----------------------------------------------------------------------
 
 
-def sample_latents(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
-    """``n`` latent vectors ``(n, *generator.latent_shape)`` on the CPU, from ``seed``.
+def latent_series(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """The first ``n`` latent vectors ``(n, *generator.latent_shape)`` of ``seed``'s series,
+    on the CPU.
 
     Drawn one vector at a time from a dedicated CPU generator, so the first ``k`` of ``n``
-    are the ``k`` vectors of the same seed (one batched draw does not promise that).
+    are the ``k`` vectors of the same seed (one batched draw, as `ganlab.Run.sample_latents`
+    makes, does not promise that).
     """
     shape = tuple(generator.latent_shape)  # type: ignore[arg-type]
     rng = torch.Generator().manual_seed(seed)
@@ -159,10 +81,10 @@ def walk_latents(generator: nn.Module, rows: int, frames: int, seed: int) -> tor
     """``rows`` walks of ``frames`` steps, ``(rows, frames, *latent_shape)``, on the CPU.
 
     Walk ``i`` goes from point ``i`` to point ``i + 1`` of the seed's series of random points
-    (`sample_latents`), so the walks read row by row are one path through ``rows + 1`` points,
+    (`latent_series`), so the walks read row by row are one path through ``rows + 1`` points,
     and walk ``i`` starts at image ``i`` of ``ganlab sample`` with the same seed.
     """
-    points = sample_latents(generator, rows + 1, seed)
+    points = latent_series(generator, rows + 1, seed)
     return slerp(points[:-1], points[1:], frames)
 
 
@@ -170,7 +92,7 @@ def walk_latents(generator: nn.Module, rows: int, frames: int, seed: int) -> tor
 
 
 @torch.no_grad()
-def generate(
+def images_of(
     generator: nn.Module, latents: torch.Tensor, device: torch.device
 ) -> Iterator[torch.Tensor]:
     """G's images for ``latents`` (on the CPU), in batches: float ``[-1, 1]`` on the CPU."""
@@ -304,7 +226,7 @@ def sample(
     _check_options(click.get_current_context(), interpolate, separate)
     device = pick_device(device_name)
     checkpoint = find_checkpoint(Path(checkpoint_or_run))
-    samples_dir = run_folder(checkpoint) / "samples"
+    samples_dir = folder_of(checkpoint) / "samples"
 
     if interpolate:
         png = _png(Path(out)) if out else samples_dir / f"walk-s{seed}.png"
@@ -317,7 +239,7 @@ def sample(
         png = _png(Path(out)) if out else samples_dir / f"sample-s{seed}.png"
         _refuse_existing(png)
 
-    generator, state = load_generator(checkpoint, device)
+    generator, state, _ = restored_generator(checkpoint, device)
     # Every latent vector is held at once, and every image too unless written one by one.
     count = rows * frames if interpolate else num
     held = math.prod(generator.latent_shape) + (0 if separate else math.prod(state["image_shape"]))
@@ -332,7 +254,7 @@ def sample(
 
     if interpolate:
         latents = walk_latents(generator, rows, frames, seed)
-        images = torch.cat(list(generate(generator, latents.flatten(0, 1), device)))
+        images = torch.cat(list(images_of(generator, latents.flatten(0, 1), device)))
         walks = images.reshape(rows, frames, *images.shape[1:])
         save_grid(images, png, nrow=frames)
         columns = nrow if nrow else frame_columns(rows)
@@ -342,7 +264,7 @@ def sample(
     elif separate:
         width = max(4, len(str(num - 1)))
         index = 0
-        for batch in generate(generator, sample_latents(generator, num, seed), device):
+        for batch in images_of(generator, latent_series(generator, num, seed), device):
             for image in batch:
                 save_png(to_uint8(image), folder / f"{index:0{width}d}.png")
                 index += 1
@@ -350,7 +272,7 @@ def sample(
             f"Wrote {num} images to {folder}/ ({0:0{width}d}.png to {num - 1:0{width}d}.png)"
         )
     else:
-        latents = sample_latents(generator, num, seed)
-        images = torch.cat(list(generate(generator, latents, device)))
+        latents = latent_series(generator, num, seed)
+        images = torch.cat(list(images_of(generator, latents, device)))
         save_grid(images, png, nrow=nrow or 8)
         click.echo(f"Wrote {png}")

@@ -38,6 +38,7 @@ class Console:
         self.bar: tqdm | None = None
         self.started = 0.0
         self.first_step = 0
+        self.first_images = 0  # run.images_seen when this session of the run started
 
     def _echo(self, line: str) -> None:
         if self.bar is not None:
@@ -49,6 +50,7 @@ class Console:
     def ganlab_run_start(self, run: ganlab.Run) -> None:
         self.started = time.perf_counter()
         self.first_step = run.step
+        self.first_images = run.images_seen
         click.echo(f"Random Seed: {run.seed}")
         click.echo(
             f"Device: {run.device}, {len(run.dataset)} images of "
@@ -71,7 +73,6 @@ class Console:
 
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
-        batch = run.recipe.train.batch_size * run.group.world  # images per step, all processes
         if stats.index % self.every == 0:
             # float() waits for the device: only here, once every `every` iterations.
             loss_d, loss_g = float(stats.loss_d), float(stats.loss_g)
@@ -82,11 +83,10 @@ class Console:
                 f"D(G(z)): {float(stats.d_fake):.4f} / {float(stats.d_fake_after):.4f}"
             )
             if self.bar is not None:
-                rate = self.bar.format_dict["rate"] or 0.0
                 self.bar.set_postfix(
                     loss_d=f"{loss_d:.3f}",
                     loss_g=f"{loss_g:.3f}",
-                    img_s=f"{rate * batch:.0f}",
+                    img_s=f"{self._images_per_second(run):.0f}",
                     refresh=False,
                 )
         if self.bar is not None:
@@ -94,7 +94,7 @@ class Console:
         elif self.progress == "lines":
             tenth = max(1, run.total_steps // 10)
             if stats.step % tenth == 0 or stats.step == run.total_steps:
-                self._progress_line(run, stats.step, batch)
+                self._progress_line(run, stats.step)
 
     @ganlab.hookimpl
     def ganlab_evaluation_end(self, run: ganlab.Run, results: dict[str, float]) -> None:
@@ -102,14 +102,21 @@ class Console:
             scores = "  ".join(f"{name}: {value:.4g}" for name, value in results.items())
             self._echo(f"[eval] step {run.step}: {scores}")
 
-    def _progress_line(self, run: ganlab.Run, step: int, batch: int) -> None:
+    def _images_per_second(self, run: ganlab.Run) -> float:
+        """Since the run (or this session of it) started: the run's own count of images, the
+        one run.json and `ganlab bench` use too."""
+        elapsed = time.perf_counter() - self.started
+        return (run.images_seen - self.first_images) / elapsed if elapsed > 0 else 0.0
+
+    def _progress_line(self, run: ganlab.Run, step: int) -> None:
         elapsed = time.perf_counter() - self.started
         done = step - self.first_step
         rate = done / elapsed if elapsed > 0 else 0.0
         left = (run.total_steps - step) / rate if rate > 0 else 0.0
         click.echo(
             f"progress: {step}/{run.total_steps} iterations ({100 * step / run.total_steps:.0f}%)"
-            f", {rate * batch:.0f} img/s, elapsed {_duration(elapsed)}, ETA {_duration(left)}"
+            f", {self._images_per_second(run):.0f} img/s, elapsed {_duration(elapsed)}, "
+            f"ETA {_duration(left)}"
         )
 
     def _close(self) -> None:

@@ -158,6 +158,8 @@ class WandbLogger:
         here = str(self.wb.settings.sync_dir)
         if self.mode == "offline":
             self.paths.append(here)
+        # The core records the versions of what it imports; this plugin adds its own.
+        run.info.setdefault("versions", {})["wandb"] = wandb.__version__
         info: dict[str, Any] = {"mode": self.mode, "id": self.wb.id, "path": here}
         if self.mode == "online":
             info["url"] = self.wb.url
@@ -260,6 +262,42 @@ class WandbLogger:
             self.finish(exit_code=1)
         except Exception as exc:  # must not hide the run's own error
             click.echo(f"W&B: could not finish the run: {type(exc).__name__}: {exc}", err=True)
+
+
+def set_mode_for_this_command(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> None:
+    """``--wandb MODE``: W&B's own switch, ``WANDB_MODE``, set until the command ends."""
+    if value is None:
+        return
+    previous = os.environ.get("WANDB_MODE")
+    os.environ["WANDB_MODE"] = value
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("WANDB_MODE", None)
+        else:
+            os.environ["WANDB_MODE"] = previous
+
+    ctx.call_on_close(restore)
+
+
+@ganlab.hookimpl
+def ganlab_register_commands(cli: click.Group) -> None:
+    """``ganlab run --wandb offline|online|disabled``."""
+    run = cli.commands.get("run")
+    if run is None:
+        return
+    option = click.Option(
+        ["--wandb"],
+        type=click.Choice(["offline", "online", "disabled"]),
+        expose_value=False,
+        callback=set_mode_for_this_command,
+        help="Mode of the recipe's wandb logger for this run (sets WANDB_MODE; the logger's "
+        "default is offline). Has no effect on a recipe without the wandb logger.",
+    )
+    names = [param.name for param in run.params]
+    run.params.insert(names.index("debug") if "debug" in names else len(names), option)
 
 
 def build_wandb(params: WandbParams) -> WandbLogger:

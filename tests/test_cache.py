@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.rundir import read_metrics
+from ganlab.folders import read_metrics
 from tests.conftest import invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 
 OPENED: list[str] = []

@@ -14,8 +14,8 @@ from PIL import Image
 
 from ganlab.compare import compare, run_labels, short_keys, summarize
 from ganlab.errors import GanlabError
-from ganlab.recipe import differing_keys, flatten
-from ganlab.rundir import read_metrics
+from ganlab.folders import read_metrics
+from ganlab.recipe_diff import differing_keys, flatten
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke
 
 QUICKSTART = str(RECIPES / "quickstart.yaml")

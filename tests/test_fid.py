@@ -15,10 +15,11 @@ import torchvision
 from scipy import linalg
 from torch import nn
 
+from ganlab.assemble import NoHooks, assemble_run
+from ganlab.folders import read_metrics
 from ganlab.plugins import load_plugins
 from ganlab.recipe import load_recipe, resolve
-from ganlab.rundir import read_metrics
-from ganlab.runner import build_run, seed_everything
+from ganlab.seeding import seed_everything
 from ganlab_plugins.fid import (
     FID,
     KID,
@@ -82,7 +83,8 @@ def test_metrics_score_the_runs_images_with_any_extractor(tmp_path: Path) -> Non
     features of the same real images and the same generated ones."""
     recipe = load_recipe(RECIPES / "quickstart.yaml", [*TINY_QUICKSTART, "device=cpu"])
     seed_everything(recipe.seed)
-    run = build_run(resolve(recipe, load_plugins(recipe.plugins).registry), torch.device("cpu"))
+    resolved = resolve(recipe, load_plugins(recipe.plugins).registry)
+    run = assemble_run(resolved, torch.device("cpu"), tmp_path, NoHooks())
     torch.manual_seed(0)
     extractor = SmallFeatures()
     fid = FID(InceptionParams(images=48, batch_size=20), extractor=extractor)

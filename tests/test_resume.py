@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.rundir import read_metrics
+from ganlab.folders import read_metrics
 from tests.conftest import invoke, only_run_dir, write_recipe
 
 STEPS = 24

@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.rundir import read_metrics
+from ganlab.folders import read_metrics
 from tests.conftest import (
     RECIPES,
     TINY,

@@ -13,14 +13,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.sample import (
-    frame_columns,
-    generate,
-    load_generator,
-    sample,
-    sample_latents,
-    slerp,
-)
+from ganlab.restore import restored_generator
+from ganlab.sample import frame_columns, images_of, latent_series, sample, slerp
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 SIZE = 16  # image side of the tiny run
@@ -118,13 +112,14 @@ def test_separate_writes_n_files_equal_to_the_grid(run_dir: Path, tmp_path: Path
 
 
 def test_generator_is_in_eval_mode(run_dir: Path, tmp_path: Path) -> None:
-    generator, state = load_generator(run_dir, torch.device("cpu"))
+    generator, state, _ = restored_generator(run_dir, torch.device("cpu"))
     assert state["step"] == 3
     assert not any(m.training for m in generator.modules())
     # In eval mode an image depends only on its own latent vector ...
-    latents = sample_latents(generator, 8, seed=0)
+    latents = latent_series(generator, 8, seed=0)
     one, eight = (
-        torch.cat(list(generate(generator, z, torch.device("cpu")))) for z in (latents[:1], latents)
+        torch.cat(list(images_of(generator, z, torch.device("cpu"))))
+        for z in (latents[:1], latents)
     )
     assert torch.allclose(one[0], eight[0], atol=1e-6)
     # ... in training mode batch-norm would use the batch's statistics (the check has teeth).
@@ -145,7 +140,7 @@ def test_a_run_with_ema_samples_with_the_averaged_weights(tmp_path: Path) -> Non
         args += ["--set", override]
     assert invoke(*args).exit_code == 0
     run_dir = only_run_dir(tmp_path)
-    generator, state = load_generator(run_dir, torch.device("cpu"))
+    generator, state, _ = restored_generator(run_dir, torch.device("cpu"))
     loaded = generator.state_dict()
     for key, value in loaded.items():
         assert torch.equal(value, state["generator_ema"][f"module.{key}"]), key
@@ -157,10 +152,10 @@ def test_a_run_with_ema_samples_with_the_averaged_weights(tmp_path: Path) -> Non
 def test_latents_do_not_depend_on_n() -> None:
     # 100 values per vector: one batched randn of (1, 100) and of (8, 100) differ on a CPU.
     fake = SimpleNamespace(latent_shape=(100, 1, 1))
-    eight = sample_latents(fake, 8, seed=3)  # type: ignore[arg-type]
+    eight = latent_series(fake, 8, seed=3)  # type: ignore[arg-type]
     assert eight.shape == (8, 100, 1, 1)
-    assert torch.equal(sample_latents(fake, 1, seed=3)[0], eight[0])  # type: ignore[arg-type]
-    assert not torch.equal(sample_latents(fake, 1, seed=4)[0], eight[0])  # type: ignore[arg-type]
+    assert torch.equal(latent_series(fake, 1, seed=3)[0], eight[0])  # type: ignore[arg-type]
+    assert not torch.equal(latent_series(fake, 1, seed=4)[0], eight[0])  # type: ignore[arg-type]
 
 
 def test_slerp_keeps_ends_exact_and_stays_on_the_sphere() -> None:

@@ -1,7 +1,11 @@
-"""Continuing a stopped run in place: which checkpoint, whether it fits, what is rewritten.
+"""The way back from a checkpoint: a stopped run continued in place (``--resume``), or a run
+or its generator rebuilt as it was at a checkpoint (``ganlab eval``, ``ganlab sample``).
 
-Everything is read and checked before anything is written, so a refused resume leaves the run
-folder exactly as it was:
+The recipe comes from the checkpoint (or, to resume, the run folder), names its plugins, and
+those build the run again; `Run.load_state_dict` puts the checkpoint back into it.
+
+Resuming reads and checks everything before it writes anything, so a refused resume leaves
+the run folder exactly as it was:
 
 1. `open_resume`: ``run.json``, the newest checkpoint that can be read (an unreadable newer
    one is named and left in place), its contents, and the recipe (only the length may change);
@@ -20,23 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
+from torch import nn
 
-from ganlab.checkpoint import (
-    UnreadableCheckpoint,
-    load_checkpoint,
-    restore_training_state,
-    step_checkpoints,
-)
+from ganlab.assemble import NoHooks, assemble_run, build_models
+from ganlab.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
 from ganlab.errors import GanlabError
-from ganlab.recipe import Recipe, Resolved, differing_keys, flatten
-from ganlab.run import Run
-from ganlab.rundir import (
+from ganlab.folders import (
+    find_checkpoint,
+    folder_of,
     keep_rows_until,
     read_metrics,
     read_run_info,
     write_atomic,
     write_json_atomic,
 )
+from ganlab.plugins import load_plugins
+from ganlab.recipe import Recipe, Resolved, parse_recipe, resolve
+from ganlab.recipe_diff import differing_keys, flatten
+from ganlab.run import Run
+from ganlab.seeding import seed_everything
 
 #: Recipe keys that may change when a run is resumed: how long it trains.
 LENGTH_KEYS = ("train.epochs", "train.steps")
@@ -83,7 +90,7 @@ class Resumption:
                     f"{self.checkpoint.name} is at step {state['step']}: they do not belong "
                     "together. Put back the run's own metrics.jsonl, or start a new run."
                 )
-        restore_training_state(run, state, self.checkpoint)
+        run.load_state_dict(state, self.checkpoint)
 
     def write(self, resolved: Resolved) -> None:
         """Rewrite the run folder's files for the continued run (rank 0 only)."""
@@ -142,3 +149,80 @@ def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> Non
             f"Cannot resume {run_dir}: the recipe differs from the run's in {', '.join(keys)}. "
             "Only train.epochs and train.steps may change; start a new run for the rest."
         )
+
+
+# --- a run or its generator, as it was at a checkpoint -------------------------------------
+
+
+def open_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint a path names (a file, or a run folder's final one) and its contents."""
+    checkpoint = find_checkpoint(path)
+    return checkpoint, load_checkpoint(checkpoint)
+
+
+def recipe_in(
+    checkpoint: Path,
+    state: dict[str, Any],
+    overrides: tuple[str, ...] = (),
+    plugin_specs: tuple[str, ...] = (),
+    metric_names: tuple[str, ...] = (),
+) -> Resolved:
+    """The recipe a checkpoint holds, resolved with the plugins it names (and ``plugin_specs``);
+    ``metric_names`` replace its metrics, then ``overrides`` apply."""
+    raw = state["recipe"]
+    if metric_names:
+        raw = {**raw, "metrics": [{"name": name} for name in metric_names]}
+    source = f"{checkpoint} (its recipe)"
+    recipe = parse_recipe(raw, source, overrides, plugin_specs)
+    registry = load_plugins(recipe.plugins).registry
+    # Only some components are built again (sample: the models; eval: no callbacks), so a
+    # callback waiting for a metric the recipe no longer has is no mistake here.
+    return resolve(recipe, registry, source=source, check_metric_keys=False)
+
+
+def restored_run(
+    checkpoint: Path, state: dict[str, Any], resolved: Resolved, device: torch.device
+) -> Run:
+    """The run as it was when ``checkpoint`` was written; its events go nowhere."""
+    # From the run's seed, as the run built them: a data set made from random numbers holds
+    # the same images.
+    seed_everything(resolved.recipe.seed)
+    run = assemble_run(resolved, device, folder_of(checkpoint), NoHooks())
+    run.load_state_dict(state, checkpoint)
+    return run
+
+
+def restored_generator(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any], Path]:
+    """A run's generator, in eval mode, from a checkpoint file or a run folder: the moving
+    average of G's weights when the run kept one (``train.ema``). Also the checkpoint's
+    contents and its path. The data set is not needed: the checkpoint holds the image shape.
+    """
+    checkpoint, state = open_checkpoint(path)
+    if "image_shape" not in state:
+        raise GanlabError(
+            f"{checkpoint}: the checkpoint holds no image shape (an older ganlab wrote it), so "
+            "its generator cannot be rebuilt. Sample from a checkpoint of this version."
+        )
+    resolved = recipe_in(checkpoint, state)
+    generator, _ = build_models(resolved, tuple(state["image_shape"]), torch.device("cpu"))
+    try:
+        generator.load_state_dict(generator_weights(state))
+    except RuntimeError as exc:
+        component, _ = resolved.get("generator")
+        raise GanlabError(
+            f"{checkpoint}: the saved weights do not fit generator {component.name!r} as plugin "
+            f"{component.plugin!r} builds it now ({str(exc).splitlines()[0]}). The plugin has "
+            "probably changed since the run; sample with the version that trained it."
+        ) from None
+    return generator.eval().to(device), state, checkpoint
+
+
+def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to sample with: the moving average of G's when the run kept one
+    (``train.ema``), else G's own."""
+    average = state.get("generator_ema")
+    if not average:
+        return state["generator"]
+    # An AveragedModel's state: the averaged generator under "module.", plus its counter.
+    prefix = "module."
+    return {k.removeprefix(prefix): v for k, v in average.items() if k.startswith(prefix)}

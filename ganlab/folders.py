@@ -1,8 +1,9 @@
-"""The run folder: where it goes, and the files the core writes into it.
+"""Run folders: where they go, the files the core writes into them, and reading them back.
 
 ``<out>/<recipe name>/<YYYYmmdd-HHMMSS>-s<seed>/`` holds ``recipe.yaml`` (resolved),
 ``run.json`` (versions, git commit, device, seed, timings, status), ``metrics.jsonl`` and
-``checkpoints/``; callbacks add their own files (``samples/`` ...).
+``checkpoints/``; callbacks add their own files (``samples/`` ...). Every command that reads a
+run folder (``--resume``, ``compare``, ``sample``, ``eval``) finds and reads it here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ganlab.errors import GanlabError
+import yaml
 
-PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic", "wandb")
+from ganlab.errors import GanlabError
+from ganlab.recipe import load_yaml
+
+#: The packages whose versions every run.json records (plugins add their own to run.info).
+PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic")
+#: The checkpoint a finished run folder is sampled and evaluated from.
+FINAL = "final.pt"
 
 
 #: What to do when the run folder cannot be written.
@@ -54,7 +63,24 @@ def create_run_dir(out: Path, recipe_name: str, seed: int) -> Path:
     raise GanlabError(f"Too many runs in {parent} within one second.")
 
 
-def start_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str]) -> Path:
+@dataclass(frozen=True)
+class NewRunDir:
+    """A run folder made for a new run, and the outermost folder made with it."""
+
+    path: Path
+    made: Path  #: ``path``, or the ``--out`` or recipe folder above it that was made for it
+
+    @contextlib.contextmanager
+    def removed_on_error(self) -> Iterator[None]:
+        """Remove everything made for the run if the block fails: it holds nothing else."""
+        try:
+            yield
+        except BaseException:
+            shutil.rmtree(self.made, ignore_errors=True)
+            raise
+
+
+def new_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str]) -> NewRunDir:
     """A new run folder holding ``files`` (name -> text), or none at all: when a folder or
     file cannot be made (a full disk, say), every folder made here is removed again."""
     parent = out / recipe_name
@@ -63,19 +89,20 @@ def start_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str])
     path = None
     try:
         path = create_run_dir(out, recipe_name, seed)
-        for name, text in files.items():
-            write_atomic(path / name, text)
-    except (OSError, GanlabError) as exc:
-        made = first_new or path
-        if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
-        if isinstance(exc, GanlabError):
-            raise
+        made = NewRunDir(path, first_new or path)
+        with made.removed_on_error():
+            for name, text in files.items():
+                write_atomic(path / name, text)
+    except OSError as exc:
         raise GanlabError(
             f"Cannot write {exc.filename or path}: {exc.strerror or exc}. Nothing was kept "
             f"of the new run folder. {WRITABLE_OUT}"
         ) from None
-    return path
+    except GanlabError:
+        if first_new is not None:
+            shutil.rmtree(first_new, ignore_errors=True)
+        raise
+    return made
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -219,3 +246,137 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
             raise GanlabError(f"{path}, line {number}: expected a JSON object with a step.")
         rows.append(row)
     return rows
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The resolved recipe in ``path`` (a run folder's ``recipe.yaml``) as a mapping."""
+    try:
+        recipe = load_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanlabError(f"{path}: missing; every run folder holds its recipe.yaml.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise GanlabError(
+            f"{path}: cannot be read as YAML ({' '.join(str(exc).split())})."
+        ) from None
+    if not isinstance(recipe, dict):
+        raise GanlabError(f"{path}: not a recipe (expected a mapping of keys to values).")
+    return recipe
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What a finished or stopped run folder holds, read back."""
+
+    path: Path
+    recipe: dict[str, Any]  #: recipe.yaml
+    info: dict[str, Any]  #: run.json
+    rows: list[dict[str, Any]]  #: metrics.jsonl
+
+
+def read_run_folder(path: Path) -> RunFolder:
+    """Read one run folder: its resolved recipe, its run.json and its metrics rows."""
+    return RunFolder(
+        path=path,
+        recipe=read_recipe(path / "recipe.yaml"),
+        info=read_run_info(path / "run.json"),
+        rows=read_metrics(path / "metrics.jsonl"),
+    )
+
+
+# --- finding run folders and their checkpoints ------------------------------------------------
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run folder is a folder that holds ``run.json``."""
+    return (path / "run.json").is_file()
+
+
+def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
+    """The run folders named by ``paths``, in the order given, each once.
+
+    A path that holds ``run.json`` is a run; any other folder stands for every folder under
+    it (at any depth) that holds ``run.json``, sorted by path.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        if not path.exists():
+            raise GanlabError(
+                f"{path}: no such file or folder. Give run folders (each holds run.json) "
+                "or a folder with runs under it, such as runs/quickstart."
+            )
+        if is_run_dir(path):
+            runs = [path]
+        elif path.is_dir():
+            runs = sorted(p.parent for p in path.rglob("run.json") if p.is_file())
+        else:
+            runs = []
+        if not runs:
+            raise GanlabError(
+                f"{path}: no run folders found (a run folder holds run.json). Give run folders "
+                "or a folder with runs under it, such as runs/quickstart; `ganlab run` makes them."
+            )
+        for run in runs:
+            key = run.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(run)
+    return found
+
+
+def resumable_folder(path: Path) -> Path:
+    """``path``, if it is a run folder that ``--resume`` can continue."""
+    if not is_run_dir(path) or not (path / "recipe.yaml").is_file():
+        raise GanlabError(
+            f"--resume {path}: not a run folder (it needs run.json and recipe.yaml). Give a "
+            "folder such as runs/<recipe>/<time>-s<seed>, or --resume auto."
+        )
+    return path
+
+
+def newest_unfinished(parent: Path) -> Path:
+    """The most recently started run under ``parent`` whose run.json says it did not complete."""
+    unfinished = []
+    for path in parent.glob("*/run.json"):
+        try:
+            info = read_run_info(path)
+        except GanlabError:
+            continue  # not readable: not a run we can resume
+        if info.get("status") != "completed":
+            unfinished.append((info.get("started", ""), path.stat().st_mtime, path.parent))
+    if unfinished:
+        return max(unfinished)[2]
+    raise GanlabError(
+        f"--resume auto: no unfinished run under {parent}. Start a new run without --resume."
+    )
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint file for ``path``: the file itself, or a run folder's checkpoint.
+
+    In a run folder (or its ``checkpoints/`` folder) that is ``final.pt``, else the newest
+    ``*.pt`` there.
+    """
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise GanlabError(
+            f"{str(path)!r} not found. Give a checkpoint file (.pt) or the folder of a "
+            "finished run (runs/<recipe>/<time>-s<seed>/)."
+        )
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (folder / FINAL).is_file():
+        return folder / FINAL
+    found = [p for p in folder.glob("*.pt") if p.is_file()]
+    if not found:
+        raise GanlabError(
+            f"No checkpoint in {folder}: no {FINAL} and no other .pt file. Give the folder "
+            "of a run that finished (runs/<recipe>/<time>-s<seed>/) or the path to a .pt file."
+        )
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def folder_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint belongs to (the checkpoint's folder if it is elsewhere)."""
+    folder = checkpoint.parent
+    return folder.parent if folder.name == "checkpoints" else folder

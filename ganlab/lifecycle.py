@@ -1,0 +1,302 @@
+"""A run's life: it starts (a new run folder, or a stopped run resumed in place), trains
+(`ganlab.loop`), and ends: completed, interrupted by a signal, or failed, with ``run.json``
+saying which and, on failure, one message that says what went wrong and what to do.
+
+`train_recipe` is what ``ganlab run`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from ganlab.assemble import Built, NoHooks, assemble_run, build_listed
+from ganlab.blame import (
+    Suspect,
+    code_home,
+    describe,
+    failure,
+    find_culprit,
+    is_out_of_memory,
+    out_of_memory,
+)
+from ganlab.checkpoint import publish_final, step_checkpoints
+from ganlab.device import pick_device, set_determinism
+from ganlab.distributed import Group, check_supported, from_main, join, leave, rank_seed
+from ganlab.errors import GanlabError, PluginError, RunInterrupted
+from ganlab.folders import json_text, new_run_dir, run_info, write_json_atomic
+from ganlab.loop import Loop, Step
+from ganlab.plugins import Plugins
+from ganlab.recipe import Resolved
+from ganlab.restore import Resumption, open_resume
+from ganlab.run import Run
+from ganlab.seeding import rng_untouched, seed_everything
+
+#: errno values that mean "no room left to write".
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def train_recipe(
+    resolved: Resolved,
+    plugins: Plugins,
+    out: Path,
+    recipe_path: Path | None = None,
+    resume: Path | None = None,
+    on_start: Callable[[Run], None] | None = None,
+) -> Run:
+    """Run a resolved recipe to the end and return the finished `Run`.
+
+    With ``resume`` (a run folder), continue that run in place from its newest checkpoint.
+    ``on_start`` is called (on rank 0) once the run folder exists, before the first hook.
+    Nothing is written before everything is built and checked: a mistake leaves no run
+    folder behind, and a refused resume leaves the run folder as it was.
+    """
+    recipe = resolved.recipe
+    group = join(recipe.device)
+    try:
+        check_supported(recipe.train.precision, group)
+        device = pick_device(recipe.device)
+        if group.distributed and device.type == "cuda":
+            device = torch.device("cuda", group.local_rank)
+        resumption = open_resume(resume, recipe, str(device)) if resume is not None else None
+        seed_everything(recipe.seed)
+        set_determinism(recipe.train.deterministic, device)
+        # With several processes, rank 0 alone watches, logs and evaluates the run. Building
+        # them may draw random numbers (a metric's network): training must not notice.
+        observers: list[Built] = []
+        metrics: list[Built] = []
+        if group.is_main:
+            with rng_untouched():
+                # Pluggy calls the last registered first: loggers go in first, so that at
+                # every event the callbacks run before the loggers that record what they saw.
+                observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
+                metrics = build_listed(resolved, "metrics")
+        hook = plugins.pm.hook if group.is_main else NoHooks()
+        # Registering checks the hook names of callbacks and loggers: still before any write.
+        with registered(plugins, observers):
+            if resumption is not None:
+                run = resumed(resolved, device, group, hook, resumption)
+            else:
+                run = started(resolved, device, group, hook, out, recipe_path)
+            if group.is_main and on_start is not None:
+                on_start(run)
+            Life(run, plugins, resolved, observers, metrics).live()
+    finally:
+        leave(group)
+    return run
+
+
+def started(
+    resolved: Resolved,
+    device: torch.device,
+    group: Group,
+    hook: Any,
+    out: Path,
+    recipe_path: Path | None,
+) -> Run:
+    """A new run: its folder (rank 0 makes it, holding the resolved recipe and run.json),
+    and the run assembled in it; a folder whose run cannot be assembled is removed again."""
+    recipe = resolved.recipe
+    info: dict[str, Any] = {}
+    made = None
+    if group.is_main:
+        info = run_info(recipe.seed, str(device), recipe_path)
+        info["processes"] = group.world
+        files = {"recipe.yaml": resolved.to_yaml(), "run.json": json_text(info)}
+        made = new_run_dir(out, recipe.name, recipe.seed, files)
+    folder = from_main(made.path if made else None, group)
+    with made.removed_on_error() if made else contextlib.nullcontext():
+        run = assemble_run(resolved, device, folder, hook, group, info)
+    if group.distributed:
+        # The same models everywhere, then different latent vectors in each process.
+        torch.manual_seed(rank_seed(recipe.seed, group.rank))
+    return run
+
+
+def resumed(
+    resolved: Resolved, device: torch.device, group: Group, hook: Any, resumption: Resumption
+) -> Run:
+    """A stopped run assembled in its own folder and put back where its checkpoint left it;
+    its files are rewritten only once everything has been checked."""
+    run = assemble_run(resolved, device, resumption.run_dir, hook, group, resumption.info)
+    resumption.restore(run)
+    if group.is_main:
+        resumption.write(resolved)
+    return run
+
+
+@contextlib.contextmanager
+def registered(plugins: Plugins, observers: list[Built]) -> Iterator[None]:
+    """Callbacks and loggers registered with the plugin manager for one run."""
+    try:
+        for observer in observers:
+            plugins.register_for_run(observer.obj, observer.name)
+        yield
+    finally:
+        for observer in observers:
+            if plugins.pm.is_registered(observer.obj):
+                plugins.pm.unregister(observer.obj)
+
+
+@contextlib.contextmanager
+def signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM call ``stop(signum)`` instead of stopping at once, so the
+    run can finish its step and write a checkpoint; a second one stops at once, as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop(signum)
+        signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Life:
+    """One run from its first step to its end, and the run.json and message that end it."""
+
+    def __init__(
+        self,
+        run: Run,
+        plugins: Plugins,
+        resolved: Resolved,
+        observers: list[Built],
+        metrics: list[Built],
+    ) -> None:
+        self.run = run
+        self.plugins = plugins
+        self.resolved = resolved
+        self.observers = observers
+        self.step = Step(run, describe(resolved.get("loss")[0], "loss"))
+        self.loop = Loop(run, self.step, metrics)
+        # A resumed run's wall time and images add to those of its earlier segments.
+        self.earlier_wall = float(run.info.get("wall_seconds") or 0.0)
+        self.earlier_images = int(run.info.get("images_seen") or 0)
+
+    def live(self) -> None:
+        run = self.run
+        started = time.perf_counter()
+        try:
+            with signals_stop(self.loop.request_stop):
+                last = self.loop.run_to_end()
+                if run.group.is_main:
+                    run.log_file("checkpoint", publish_final(last), kind="model")
+                run.hook.ganlab_run_end(run=run)
+                self.finish("completed", started)  # after run_end: plugins may add to info
+        except BaseException as exc:
+            with contextlib.suppress(OSError):  # best effort: the disk may be what failed
+                self.loop.flush(check=False)
+                interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted))
+                run.info["error"] = f"{type(exc).__name__}: {exc}"
+                self.finish("interrupted" if interrupted else "failed", started)
+            try:
+                run.hook.ganlab_run_error(run=run, error=exc)
+            except Exception as hook_exc:  # must not hide the error that stopped the run
+                click.echo(f"ganlab: while stopping: {self.explain(hook_exc)}", err=True)
+            explained = self.explain(exc)
+            if explained is not None:
+                raise explained from exc
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                self.loop.log.close()
+
+    def finish(self, status: str, started: float) -> None:
+        """Write run.json as the run ends (rank 0)."""
+        run = self.run
+        if not run.group.is_main:
+            return
+        # Every segment of a resumed run counts: its wall time and images are added up.
+        wall = self.earlier_wall + time.perf_counter() - started
+        images = self.earlier_images + run.images_seen
+        run.info.update(
+            status=status,
+            steps=run.step,
+            epochs_completed=run.epoch,
+            images_seen=images,
+            wall_seconds=round(wall, 3),
+            images_per_second=round(images / wall, 1) if wall > 0 else None,
+            ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        write_json_atomic(run.dir / "run.json", run.info)
+
+    # --- what to tell the user when the run stops on an error ---------------------------------
+
+    def explain(self, exc: BaseException) -> GanlabError | None:
+        """The error to report for ``exc``, which stopped the run (None: ``exc`` itself):
+        a file-system error or lack of memory says what to do; an error in a plugin's code
+        names the plugin. Either way the message says what became of the run folder."""
+        run = self.run
+        if not isinstance(exc, Exception) or type(exc) is RunInterrupted:
+            return None
+        kept = step_checkpoints(run.dir)
+        folder = f"{run.dir} is marked failed; " + (
+            f"its newest checkpoint is {kept[-1].name}." if kept else "it has no checkpoint yet."
+        )
+        if isinstance(exc, GanlabError):
+            return type(exc)(f"{exc} {folder}") if isinstance(exc, PluginError) else None
+        if isinstance(exc, OSError):
+            fix = "Free disk space" if exc.errno in DISK_FULL else "Fix the cause"
+            where = f"{exc.filename}: " if exc.filename else ""
+            return GanlabError(
+                f"{where}{exc.strerror or exc}. The run stopped after step {run.step}; "
+                f"{folder} {fix}, then continue with: ganlab run --resume {run.dir}"
+            )
+        if is_out_of_memory(exc):
+            return out_of_memory(f"after step {run.step} (so {folder[:-1]})", exc)
+        culprit = self.culprit(exc)
+        if culprit is None:
+            return None
+        suspect, action = culprit
+        error = failure(suspect.subject, action, exc, suspect.home)
+        return type(error)(f"{error} {folder}")
+
+    def culprit(self, exc: BaseException) -> tuple[Suspect, str] | None:
+        """Whose code ``exc`` came from (`ganlab.blame.find_culprit`), and when."""
+        run = self.run
+        by_object: dict[int, Suspect] = {}
+
+        def suspect(component: Any, place: str, *objects: Any) -> str:
+            found = Suspect(describe(component, place), code_home(component.build))
+            by_object.update({id(obj): found for obj in objects if obj is not None})
+            return found.subject
+
+        suspect(self.resolved.get("data")[0], "data", run.dataset, run.batches)
+        suspect(self.resolved.get("loss")[0], "loss", run.loss)
+        models = {
+            "generator": (run.generator, self.step.generator, run.generator_ema),
+            "discriminator": (run.discriminator, self.step.discriminator),
+        }
+        for place, objects in models.items():
+            suspect(self.resolved.get(place)[0], place, *objects)
+        names = {o.name: suspect(o.component, o.place, o.obj) for o in self.observers}
+        by_code = {
+            impl.function.__code__: Suspect(
+                names.get(impl.plugin_name, f"plugin {impl.plugin_name!r}"),
+                code_home(impl.function),
+                hook,
+            )
+            for hook, impl in self.plugins.hook_implementations()
+        }
+        found = find_culprit(exc, by_object, by_code)
+        if found is None:
+            return None
+        culprit, hook = found
+        return culprit, f"in {hook} at step {run.step}" if hook else f"at step {run.step + 1}"
