@@ -15,7 +15,8 @@ import click
 from ganlab.blame import frames_of, is_out_of_memory, one_line, out_of_memory
 from ganlab.errors import GanlabError, InternalError
 from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import Resolved, load_recipe, resolve
+from ganlab.recipe import Resolved
+from ganlab.resolve import load_recipe, resolve
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@
   int, a float field an int or a float, and a bool field only true or false. Everything
   else keeps pydantic's usual conversions (a YAML list for a tuple, a string for a path).
 * `MetricKey`: the type of a params field that names a key of the metrics' results (the
-  ``best`` callback's ``metric``), so that `ganlab.recipe.resolve` can refuse a key that no
+  ``best`` callback's ``metric``), so that `ganlab.resolve.resolve` can refuse a key that no
   metric of the recipe produces instead of letting the component wait for it in vain.
 """
 
@@ -76,7 +76,7 @@ class _MetricKeyMark:
 
 #: A params field that names a key of the metrics' results, e.g. ``"swd"`` or ``"kid"``:
 #: ``metric: ganlab.MetricKey = Field(default="swd")``. Also inside ``X | None``, lists,
-#: tuples and dict values. `ganlab.recipe.resolve` refuses a recipe in which such a field
+#: tuples and dict values. `ganlab.resolve.resolve` refuses a recipe in which such a field
 #: names a key that no metric of the recipe declares (see ``register(..., results=...)``).
 MetricKey = Annotated[str, _MetricKeyMark(), StringConstraints(min_length=1)]
 

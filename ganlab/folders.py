@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ganlab.errors import GanlabError
-from ganlab.recipe import load_yaml
+from ganlab.yamlfile import load_yaml
 
 #: The packages whose versions every run.json records (plugins add their own to run.info).
 PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic")

@@ -26,8 +26,8 @@ from pluggy import HookImpl
 from ganlab import hookspecs
 from ganlab.blame import code_home, failure
 from ganlab.errors import GanlabError, did_you_mean
-from ganlab.recipe import is_plugin_file
 from ganlab.registry import KINDS, Registry
+from ganlab.resolve import is_plugin_file
 
 ENTRY_POINT_GROUP = "ganlab"
 #: Every hook a plugin can implement (docs/plugins.md has a section for each).

@@ -40,8 +40,9 @@ from ganlab.folders import (
     write_json_atomic,
 )
 from ganlab.plugins import load_plugins
-from ganlab.recipe import Recipe, Resolved, parse_recipe, resolve
+from ganlab.recipe import Recipe, Resolved
 from ganlab.recipe_diff import differing_keys, flatten
+from ganlab.resolve import parse_recipe, resolve
 from ganlab.run import Run
 from ganlab.seeding import seed_everything
 

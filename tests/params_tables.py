@@ -12,10 +12,7 @@ index of every built-in). `tests/test_docs.py` fails when the file differs from 
 `rewrite` makes of it; ``python -m tests.test_docs`` writes it.
 
 A table has one row per field: its key, its type as a recipe writes it, its default as YAML,
-its constraints (``> 0``) and its meaning, the field's ``Field(description=...)``. The recipe's
-own models have no descriptions yet; until they do, `PENDING_DESCRIPTIONS` holds the text
-(each entry is the description recommended for that field), and a test fails as soon as a
-model has its own, so that the text lives in one place.
+its constraints (``> 0``) and its meaning, the field's ``Field(description=...)``.
 """
 
 from __future__ import annotations
@@ -35,112 +32,13 @@ from pydantic.fields import FieldInfo
 
 from ganlab.fields import metric_keys_in
 from ganlab.plugins import load_plugins
-from ganlab.recipe import LISTS, SINGLE, ComponentSpec, Recipe, load_yaml
+from ganlab.recipe import LISTS, SINGLE, ComponentSpec, Recipe
 from ganlab.registry import KINDS, Component, NoParams, singular
+from ganlab.yamlfile import load_yaml
 
 MARKER = re.compile(r"(<!-- params: (?P<key>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /params -->)", re.S)
 BUILTIN_PREFIX = "ganlab_plugins."
 
-#: Field descriptions the recipe's models should carry (``Field(description=...)``) and do
-#: not yet; keyed ``Model.field``. The Meaning column falls back to these.
-PENDING_DESCRIPTIONS: dict[str, str] = {
-    "Recipe.name": (
-        "the run's name; its folder is `<out>/<name>/`, so it holds 1 to 100 letters, digits, "
-        "`_`, `.` or `-` and does not start with `.`; when not set, the recipe file's name "
-        "without `.yaml`, which must then be such a name too"
-    ),
-    "Recipe.seed": (
-        "seeds Python, NumPy and torch, the per-epoch data order, and the 64 fixed latents"
-    ),
-    "Recipe.device": (
-        "`auto`, `cpu`, `cuda`, `cuda:N` or `mps`; `auto` picks cuda, else mps, else cpu; a "
-        "device that is not available is an error when the run starts"
-    ),
-    "Recipe.plugins": (
-        "extra plugins: module names or `.py` files; relative `.py` paths are taken from the "
-        "recipe's folder"
-    ),
-    "Recipe.data": "the training images",
-    "Recipe.generator": "built for the data set's `(C, H, W)`",
-    "Recipe.discriminator": "built for the data set's `(C, H, W)`",
-    "Recipe.loss": "the adversarial loss",
-    "Recipe.optimizers": "one optimizer for each network",
-    "Recipe.train": "the training length and loop settings; `epochs` or `steps` must be set",
-    "Recipe.callbacks": "event-hook objects for this run (console, samples, ...)",
-    "Recipe.metrics": "quality metrics, computed every `train.eval_every` steps and at the end",
-    "Recipe.loggers": "where logged rows go besides `metrics.jsonl`",
-    "Optimizers.generator": "G's optimizer",
-    "Optimizers.discriminator": "D's optimizer",
-    "OptimizerSpec.name": "`torch.optim.Adam` (weight decay as an L2 term) or `AdamW` (decoupled)",
-    "OptimizerSpec.lr": "learning rate",
-    "OptimizerSpec.betas": "Adam's β1 and β2, each in `[0, 1)`",
-    "OptimizerSpec.weight_decay": "weight decay",
-    "TrainSpec.epochs": "passes over the data set",
-    "TrainSpec.steps": (
-        "training steps (`d_steps` D updates and one G update each); with `epochs` too, "
-        "whichever is reached first ends the run. At least one of the two must be set"
-    ),
-    "TrainSpec.batch_size": (
-        "images per D update; an epoch has `ceil(len(data) / (batch_size * d_steps))` steps, "
-        "the last batch may be smaller"
-    ),
-    "TrainSpec.d_steps": (
-        "D updates per G update, each on its own real batch and fresh fakes; G's update then "
-        "uses the last fakes. WGAN-GP uses 5. The last step of an epoch may make fewer D "
-        "updates, with the images that are left"
-    ),
-    "TrainSpec.ema": (
-        "keep an exponential moving average of G's weights and batch-norm statistics with this "
-        "decay (0.999 is usual), updated after every G update "
-        "(`torch.optim.swa_utils.AveragedModel`). The metrics, `ganlab sample` and `ganlab eval` "
-        "then use the average; the progress grids show G itself. Saved in checkpoints, so "
-        "resuming stays exact"
-    ),
-    "TrainSpec.workers": (
-        "`DataLoader` worker processes (0: load in the main process); unused by in-memory data "
-        "sets such as `cartoon_faces`"
-    ),
-    "TrainSpec.data_cache": (
-        "decode a data set from files once into a uint8 cache (`$GANLAB_CACHE`, else "
-        "`~/.cache/ganlab`), memory-mapped, and slice batches from it: no epoch decodes an image "
-        "again; a change of files or transform makes a new cache. `ganlab data prepare RECIPE` "
-        "builds it ahead of time. Data sets generated in memory need none"
-    ),
-    "TrainSpec.log_every": (
-        "step statistics stay on the device and are written (`metrics.jsonl`, loggers) in "
-        "blocks of this many steps; every step still gets its row"
-    ),
-    "TrainSpec.eval_every": (
-        "compute the metrics every N steps; with metrics they are always computed once at the "
-        "end as well"
-    ),
-    "TrainSpec.checkpoint_every": (
-        "write `checkpoints/step_<N>.pt` (the whole training state) every N steps; one is "
-        "always written at the end; `null`: only at the end"
-    ),
-    "TrainSpec.keep_checkpoints": "how many of the newest step checkpoints to keep",
-    "TrainSpec.precision": (
-        "`bf16` runs the forward passes and losses under `torch.autocast(dtype=bfloat16)` (CPU "
-        "and CUDA); `fp16` under `float16` autocast with one gradient scaler per network "
-        "(their state is saved in checkpoints)"
-    ),
-    "TrainSpec.channels_last": (
-        "keep the models and batches in the channels-last (NHWC) memory layout, which runs "
-        "DCGAN's convolutions 15-25% faster on this project's CPUs and suits tensor cores; "
-        "`false` for the plain layout"
-    ),
-    "TrainSpec.compile": (
-        "run the training step's forward passes through `torch.compile` (the first steps pay "
-        "the compilation; needs a C++ compiler on CPU). Checkpoints keep the plain modules' "
-        "weights"
-    ),
-    "TrainSpec.deterministic": (
-        "on CUDA, use only deterministic algorithms (`torch.use_deterministic_algorithms`, no "
-        "cuDNN autotuning): repeatable runs, slower steps. CPU runs are repeatable either way"
-    ),
-    "ComponentSpec.name": "a component registered by a plugin, looked up in that kind",
-    "ComponentSpec.params": "the component's own settings",
-}
 
 #: How a recipe names a type.
 _NAMES = {int: "int", float: "float", bool: "bool", str: "string", Path: "path"}
@@ -253,9 +151,9 @@ def params_table(model: type[BaseModel]) -> str:
 
 
 def meaning(model: type[BaseModel], name: str, field: FieldInfo) -> str:
-    """The field's description, or its pending one; a field with neither is an error, since
-    a user could not tell what it does."""
-    text = field.description or PENDING_DESCRIPTIONS.get(f"{model.__name__}.{name}")
+    """The field's description; a field without one is an error, since a user could not tell
+    what it does."""
+    text = field.description
     if not text:
         raise ValueError(
             f"{model.__name__}.{name} has no description: give it "

@@ -8,7 +8,7 @@ from torch import nn
 
 import ganlab
 from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe, resolve
+from ganlab.resolve import load_recipe, resolve
 from ganlab_plugins.dcgan import (
     DiscriminatorParams,
     GeneratorParams,

@@ -28,8 +28,10 @@ from pydantic import BaseModel
 from ganlab import hookspecs
 from ganlab.errors import GanlabError, InternalError, PluginError, RunInterrupted
 from ganlab.plugins import load_plugins
-from ganlab.recipe import LISTS, SINGLE, load_yaml, parse_recipe, resolve
+from ganlab.recipe import LISTS, SINGLE
 from ganlab.registry import KINDS, Register
+from ganlab.resolve import parse_recipe, resolve
+from ganlab.yamlfile import load_yaml
 from tests import params_tables
 from tests.conftest import ROOT, invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 
@@ -471,17 +473,6 @@ def test_the_params_tables_in_docs_recipes_are_the_models() -> None:
         "docs/recipes.md differs from the params models; run `python -m tests.test_docs`:\n"
         + shown[:3000]
     )
-
-
-def test_every_pending_description_is_still_missing_from_its_model() -> None:
-    """A description waits in `PENDING_DESCRIPTIONS` only until the model has its own, so
-    that no text lives in two places."""
-    models = params_tables.recipe_models()
-    for key in params_tables.PENDING_DESCRIPTIONS:
-        model, name = key.split(".")
-        assert model in models and name in models[model].model_fields, f"{key}: no such field"
-        own = models[model].model_fields[name].description
-        assert not own, f"{key} now has Field(description=...): delete it from PENDING_DESCRIPTIONS"
 
 
 def update_params_tables() -> None:

@@ -18,7 +18,7 @@ from torch import nn
 from ganlab.assemble import NoHooks, assemble_run
 from ganlab.folders import read_metrics
 from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe, resolve
+from ganlab.resolve import load_recipe, resolve
 from ganlab.seeding import seed_everything
 from ganlab_plugins.fid import (
     FID,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ganlab.errors import GanlabError
 from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe, resolve
+from ganlab.resolve import load_recipe, resolve
 
 REGISTRY = load_plugins().registry
 KEYS = [

@@ -1,0 +1,206 @@
+"""From a recipe file to a resolved recipe: read, overridden, validated, components found.
+
+Loading happens in two stages because a recipe may name its own plugins:
+
+1. `load_recipe` reads the YAML (`ganlab.yamlfile`: a key given twice is an error), applies
+   ``--set`` overrides and validates the recipe's own structure (`ganlab.recipe.Recipe`);
+   each component's ``params`` is still a plain dict.
+2. `resolve` looks every component up in the registry the plugins filled, validates its
+   params against the model that component registered, filling in every default, and checks
+   that every metric key a component names is one the recipe's metrics produce.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ganlab.errors import GanlabError
+from ganlab.metric_keys import metric_key_problems
+from ganlab.recipe import LISTS, NAME_MAX, NAME_RULE, SINGLE, ComponentSpec, Recipe, Resolved
+from ganlab.recipe_messages import format_errors
+from ganlab.registry import Component, Registry
+from ganlab.yamlfile import DuplicateKeyError, load_yaml
+
+# --- stage 1: YAML, overrides, structure --------------------------------------------------
+
+
+def load_recipe(
+    path: str | Path, overrides: Sequence[str] = (), extra_plugins: Sequence[str] = ()
+) -> Recipe:
+    """Read a recipe file, apply ``key.path=value`` overrides, validate its structure.
+
+    ``extra_plugins`` (from ``-p``) join the recipe's ``plugins:`` list, so that the resolved
+    recipe names every plugin the run needs and can be run again as it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GanlabError(
+            f"Recipe {str(path)!r} not found. Give the path to a .yaml file, "
+            "for example recipes/quickstart.yaml."
+        )
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise GanlabError(f"{path}:{exc.second.line + 1}: {exc.message()}.") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise GanlabError(
+            f"{where}: this is not valid YAML ({exc.problem}). Fix the file at that line."
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise GanlabError(f"{path}: cannot read this recipe: {exc}.") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise GanlabError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}.")
+    return parse_recipe(
+        raw, str(path), overrides, extra_plugins, base=path.parent, default_name=path.stem
+    )
+
+
+def parse_recipe(
+    raw: dict[str, Any],
+    source: str,
+    overrides: Sequence[str] = (),
+    extra_plugins: Sequence[str] = (),
+    base: Path | None = None,
+    default_name: str | None = None,
+) -> Recipe:
+    """Apply ``--set`` overrides to a recipe's raw mapping and validate its structure.
+
+    Plugin files in it are relative to ``base`` (the recipe's folder), those of
+    ``extra_plugins`` to the current folder. ``default_name`` (the file's name without
+    ``.yaml``) is the name of a recipe that sets none, neither in the file nor by ``--set``.
+    """
+    raw = copy.deepcopy(raw)
+    for override in overrides:
+        _apply_override(raw, override)
+    explain: dict[str, str] = {}
+    if default_name is not None and "name" not in raw:
+        raw["name"] = default_name
+        explain["name"] = _name_from_file(source, default_name)
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise GanlabError(format_errors(exc, source, Recipe, explain=explain)) from None
+    # The resolved recipe must still find plugin files when it is run from the run folder.
+    plugins = [_absolute_plugin(p, base or Path.cwd()) for p in recipe.plugins]
+    plugins += [_absolute_plugin(p, Path.cwd()) for p in extra_plugins]
+    recipe.plugins = list(dict.fromkeys(plugins))
+    return recipe
+
+
+def _name_from_file(source: str, stem: str) -> str:
+    """The message for a recipe without ``name:`` whose file name cannot name a folder."""
+    fixed = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lstrip(".")[:NAME_MAX] or "my_recipe"
+    return (
+        f"{source}: name: not set, so it comes from the file name, {stem!r}, which is not "
+        f"a safe name for the run's folder ({NAME_RULE}). Rename the file (e.g. {fixed}.yaml) "
+        f"or set a name in it (e.g. name: {fixed})."
+    )
+
+
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
+def _absolute_plugin(spec: str, base: Path) -> str:
+    if is_plugin_file(spec):
+        return str((base / Path(spec).expanduser()).resolve())
+    return spec
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in the raw recipe; the value is read as YAML (3, true, [1, 2])."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise GanlabError(
+            f"--set {override!r}: expected KEY=VALUE with a dotted key, "
+            "e.g. optimizers.generator.lr=1e-4."
+        )
+    parts = key.strip().split(".")
+    try:
+        value = load_yaml(text) if text.strip() else ""
+    except DuplicateKeyError as exc:
+        where = exc.message(tuple(parts), one_line="\n" not in text)
+        raise GanlabError(f"--set {override!r}: {where}.") from None
+    except yaml.YAMLError:
+        value = text  # not YAML (e.g. an unbalanced bracket in a path): keep the string
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            node = node[_list_index(node, part, where, override)]
+        elif isinstance(node, dict):
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise GanlabError(f"--set {override!r}: {where} is a value, not a section.")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, key, override)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise GanlabError(f"--set {override!r}: {'.'.join(parts[:-1])} is a value, not a section.")
+
+
+def _list_index(node: list[Any], part: str, where: str, override: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        valid = f"an index from 0 to {len(node) - 1}" if node else "no index: the list is empty"
+        raise GanlabError(f"--set {override!r}: {where} takes {valid}.")
+    return int(part)
+
+
+# --- stage 2: components ------------------------------------------------------------------
+
+
+def resolve(
+    recipe: Recipe, registry: Registry, source: str = "recipe", *, check_metric_keys: bool = True
+) -> Resolved:
+    """Find every component and validate its params; the result has every default filled.
+
+    With ``check_metric_keys``, a component param that names a metric key (`MetricKey`)
+    must name one that the recipe's metrics produce (see `metric_key_problems`). A caller
+    that builds only some components (``ganlab eval`` replaces the metrics and builds no
+    callbacks) may leave the check out.
+    """
+    recipe = recipe.model_copy(deep=True)
+    places: list[tuple[str, str, ComponentSpec]] = [
+        (section, kind, getattr(recipe, section)) for section, kind in SINGLE.items()
+    ]
+    for section, kind in LISTS.items():
+        specs = getattr(recipe, section)
+        places += [(f"{section}.{i}", kind, spec) for i, spec in enumerate(specs)]
+    components: dict[str, tuple[Component, BaseModel]] = {}
+    problems: list[str] = []
+    for place, kind, spec in places:
+        try:
+            component = registry.get(kind, spec.name, f"{source}: {place}.name")
+        except GanlabError as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            params = component.parse_params(spec.params)
+        except ValidationError as exc:
+            problems.append(
+                format_errors(exc, source, component.params, prefix=(*place.split("."), "params"))
+            )
+            continue
+        spec.params = params.model_dump(mode="json")
+        components[place] = (component, params)
+    if check_metric_keys:
+        problems += metric_key_problems(len(recipe.metrics), components, registry, source)
+    if problems:
+        raise GanlabError("\n".join(problems))
+    return Resolved(recipe, components)
