@@ -76,7 +76,9 @@ class GanlabGroup(click.Group):
             try:
                 load_plugins().add_commands(self)
             except GanlabError as exc:  # before any command runs: click reports it
-                raise click.ClickException(str(exc)) from exc
+                error = click.ClickException(str(exc))
+                error.exit_code = exc.exit_code
+                raise error from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
