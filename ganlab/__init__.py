@@ -7,18 +7,20 @@ from ganlab.cache import cache_dir
 from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
 from ganlab.fields import MetricKey
-from ganlab.hookspecs import hookimpl
+from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
 from ganlab.registry import NoParams, Params, Register
-from ganlab.run import Run, StepStats
+from ganlab.run import Generator, Run, StepStats
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GanLoss",
     "GanlabError",
+    "Generator",
     "ImageDataset",
+    "Metric",
     "MetricKey",
     "NoParams",
     "Params",

@@ -9,9 +9,10 @@ the models, with `build_models`): a plugin's build function is called through
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import torch
 from pydantic import BaseModel
@@ -24,20 +25,20 @@ from ganlab.data import Batches, ImageDataset, TensorImages
 from ganlab.device import memory_format
 from ganlab.distributed import Group
 from ganlab.errors import GanlabError
-from ganlab.hookspecs import PROJECT
+from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
 from ganlab.precision import Precision
 from ganlab.recipe import OptimizerSpec, Resolved, TrainSpec
 from ganlab.registry import Component
-from ganlab.run import FIXED_LATENTS, Run, seeded_latents, untouched
+from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
 
 
 def assemble_run(
     resolved: Resolved,
     device: torch.device,
     folder: Path,
-    hook: Any,
+    hook: Hooks,
     group: Group | None = None,
     info: dict[str, Any] | None = None,
 ) -> Run:
@@ -106,16 +107,16 @@ def assemble_run(
 class NoHooks:
     """The hook relay where events go nowhere: processes other than rank 0, ``ganlab eval``."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda **kwargs: None
 
 
-def make_optimizer(spec: OptimizerSpec, params: Any) -> torch.optim.Optimizer:
+def make_optimizer(spec: OptimizerSpec, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[spec.name]
     return kind(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
 
 
-def generator_average(generator: nn.Module, decay: float) -> AveragedModel:
+def generator_average(generator: Generator, decay: float) -> AveragedModel:
     """An exponential moving average of G's weights and batch-norm statistics."""
     return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
@@ -139,7 +140,7 @@ def build_component(place: str, component: Component, params: BaseModel, *args: 
     return built
 
 
-def contract_problem(kind: str, built: Any) -> str | None:
+def contract_problem(kind: str, built: object) -> str | None:
     """What is wrong with what a build function of ``kind`` returned (None: nothing)."""
     wanted = {
         "datasets": ((ImageDataset, TensorImages), "a data set (ganlab.ImageDataset)"),
@@ -161,7 +162,7 @@ def contract_problem(kind: str, built: Any) -> str | None:
     return None
 
 
-def has_hooks(obj: Any) -> bool:
+def has_hooks(obj: object) -> bool:
     """Whether ``obj`` has a method marked with ``@ganlab.hookimpl``."""
     marker = f"{PROJECT}_impl"
     return obj is not None and any(
@@ -169,13 +170,17 @@ def has_hooks(obj: Any) -> bool:
     )
 
 
+#: What a list section's components are: a `Metric`, or an `Observer` (callbacks, loggers).
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Built:
+class Built(Generic[T]):
     """A built component of a list section (callbacks, metrics, loggers)."""
 
     place: str  #: where the recipe names it: "callbacks.0"
     component: Component
-    obj: Any
+    obj: T
 
     @property
     def name(self) -> str:
@@ -183,8 +188,19 @@ class Built:
         return f"{self.place}:{self.component.name}"
 
 
-def build_listed(resolved: Resolved, section: str) -> list[Built]:
-    """Build every component of a list section (loggers, callbacks, metrics)."""
+@overload
+def build_listed(resolved: Resolved, section: Literal["metrics"]) -> list[Built[Metric]]: ...
+
+
+@overload
+def build_listed(
+    resolved: Resolved, section: Literal["callbacks", "loggers"]
+) -> list[Built[Observer]]: ...
+
+
+def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:
+    """Build every component of a list section (loggers, callbacks, metrics); what each
+    build function returned was checked (`contract_problem`)."""
     return [
         Built(f"{section}.{i}", component, build_component(f"{section}.{i}", component, params))
         for i, (component, params) in enumerate(resolved.listed(section))
@@ -193,22 +209,24 @@ def build_listed(resolved: Resolved, section: str) -> list[Built]:
 
 def build_models(
     resolved: Resolved, image_shape: tuple[int, int, int], device: torch.device
-) -> tuple[nn.Module, nn.Module]:
+) -> tuple[Generator, nn.Module]:
     """The recipe's generator and discriminator, on ``device``, checked on a test batch."""
     g_component, g_params = resolved.get("generator")
-    generator = build_component("generator", g_component, g_params, image_shape)
+    # An nn.Module with `latent_shape` (`contract_problem`): the core's `Generator` type.
+    generator: Generator = build_component("generator", g_component, g_params, image_shape)
     d_component, d_params = resolved.get("discriminator")
-    discriminator = build_component("discriminator", d_component, d_params, image_shape)
+    discriminator: nn.Module = build_component("discriminator", d_component, d_params, image_shape)
     layout = memory_format(resolved.recipe.train)
-    generator = generator.to(device, memory_format=layout)
-    discriminator = discriminator.to(device, memory_format=layout)
+    # Module.to takes a device and a memory format together; torch's overloads leave it out.
+    generator = generator.to(device, memory_format=layout)  # type: ignore[call-overload]
+    discriminator = discriminator.to(device, memory_format=layout)  # type: ignore[call-overload]
     check_shapes(resolved, generator, discriminator, image_shape, device)
     return generator, discriminator
 
 
 def check_shapes(
     resolved: Resolved,
-    generator: nn.Module,
+    generator: Generator,
     discriminator: nn.Module,
     image_shape: tuple[int, int, int],
     device: torch.device,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import ganlab
 from ganlab.assemble import build_component, build_models, make_optimizer
 from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
-from ganlab.data import TensorImages, to_unit_range
+from ganlab.data import TensorImages, image_shape_of, to_unit_range
 from ganlab.device import memory_format, pick_device
 from ganlab.lifecycle import train_recipe
 from ganlab.precision import Precision
@@ -90,7 +91,7 @@ def time_minimal(
     """Images per second of `MinimalStep`: same models, loss, batch and precision."""
     recipe = resolved.recipe
     seed_everything(recipe.seed)
-    generator, discriminator = build_models(resolved, tuple(images.shape[1:]), device)
+    generator, discriminator = build_models(resolved, image_shape_of(images), device)
     step = MinimalStep(
         generator,
         discriminator,
@@ -116,9 +117,10 @@ def time_reference(
     """Images per second of the tutorial's loop: 2 loader workers, fp32, Sigmoid + BCELoss."""
     recipe = resolved.recipe
     seed_everything(recipe.seed)
-    models = build_models(resolved, tuple(dataset.image_shape), device)
+    generator, discriminator = build_models(resolved, tuple(dataset.image_shape), device)
     # The tutorial's plain layout, whatever the recipe's train.channels_last says.
-    generator, discriminator = (m.to(memory_format=torch.contiguous_format) for m in models)
+    generator = generator.to(memory_format=torch.contiguous_format)
+    discriminator = discriminator.to(memory_format=torch.contiguous_format)
     step = TutorialStep(
         generator,
         discriminator,
@@ -133,7 +135,7 @@ def time_reference(
         persistent_workers=True,
         pin_memory=device.type == "cuda",
     )
-    batches = iter(())
+    batches: Iterator[torch.Tensor] = iter(())
 
     def batch(i: int) -> torch.Tensor:
         nonlocal batches

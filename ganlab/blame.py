@@ -46,12 +46,14 @@ def code_home(obj: object) -> Path | None:
     """Where the code of ``obj`` (a function, class or instance) lives: the folder of its
     top-level package, or its module's file for a module outside any package."""
     module = sys.modules.get(getattr(obj, "__module__", None) or "")
-    if module is None or not getattr(module, "__file__", None):
+    module_file = getattr(module, "__file__", None)  # built-in modules have none
+    if module is None or not module_file:
         return None
     top = sys.modules.get(module.__name__.split(".")[0])
-    if top is not None and getattr(top, "__path__", None) and getattr(top, "__file__", None):
-        return Path(top.__file__).parent  # type: ignore[arg-type]
-    return Path(module.__file__)  # type: ignore[arg-type]
+    top_file = getattr(top, "__file__", None)
+    if top is not None and getattr(top, "__path__", None) and top_file:
+        return Path(top_file).parent
+    return Path(module_file)
 
 
 def frames_of(exc: BaseException) -> list[tuple[str, int]]:

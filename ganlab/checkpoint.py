@@ -164,12 +164,12 @@ def check_checkpoint(state: Any, path: Path) -> None:
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The run's ``step_<N>.pt`` files, oldest first."""
     folder = run_dir / "checkpoints"
-    found = (
-        [p for p in folder.glob("step_*.pt") if STEP_FILE.match(p.name) and p.is_file()]
-        if folder.is_dir()
-        else []
-    )
-    return sorted(found, key=lambda p: int(STEP_FILE.match(p.name).group(1)))  # type: ignore[union-attr]
+    found: list[tuple[int, Path]] = []
+    for path in folder.glob("step_*.pt") if folder.is_dir() else ():
+        match = STEP_FILE.match(path.name)
+        if match and path.is_file():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found, key=lambda step_and_path: step_and_path[0])]
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:

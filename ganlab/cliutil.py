@@ -7,7 +7,7 @@ import functools
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
@@ -76,9 +76,7 @@ class GanlabGroup(click.Group):
             try:
                 load_plugins().add_commands(self)
             except GanlabError as exc:  # before any command runs: click reports it
-                error = click.ClickException(str(exc))
-                error.exit_code = exc.exit_code
-                raise error from exc
+                raise click_error(exc) from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.add_plugin_commands()
@@ -88,11 +86,18 @@ class GanlabGroup(click.Group):
         self.add_plugin_commands()
         return super().list_commands(ctx)
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             hint = f" See '{exc.ctx.command_path} --help'." if exc.ctx else ""
             click.echo(f"ganlab: error: {exc.format_message()}{hint}", err=True)
@@ -104,6 +109,16 @@ class GanlabGroup(click.Group):
             click.echo("ganlab: interrupted", err=True)
             sys.exit(130)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def click_error(exc: GanlabError) -> click.ClickException:
+    """``exc`` as an error click reports, with ``exc``'s exit code (click's exceptions take
+    theirs from the class)."""
+
+    class Reported(click.ClickException):
+        exit_code = exc.exit_code
+
+    return Reported(str(exc))
 
 
 def user_command(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -18,12 +18,12 @@ import math
 import pickle
 import random
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 
 @runtime_checkable
@@ -50,13 +50,19 @@ class TensorImages:
                 f"{tuple(images.shape)}"
             )
         self.images = images
-        self.image_shape: tuple[int, int, int] = tuple(images.shape[1:])  # type: ignore[assignment]
+        self.image_shape = image_shape_of(images)
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return to_unit_range(self.images[index])
+
+
+def image_shape_of(images: torch.Tensor) -> tuple[int, int, int]:
+    """``(C, H, W)`` of images ``(N, C, H, W)``."""
+    channels, height, width = images.shape[1:]
+    return channels, height, width
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -174,6 +180,8 @@ class LoaderFailure:
     def reraise(self) -> None:
         error = self.error
         if error.__traceback__ is None:  # it came from another process
+            # An attribute of ganlab's on a plugin's exception, read with getattr by
+            # ganlab.blame.frames_of: no exception type declares it.
             error.worker_frames = self.frames  # type: ignore[attr-defined]
             raise error from WorkerTraceback(self.text)
         raise error
@@ -183,7 +191,7 @@ class WorkerTraceback(Exception):
     """The traceback of an exception in a loader worker, as text (shown with ``--debug``)."""
 
 
-class _Guarded:
+class _Guarded(Dataset[Any]):
     """A data set whose failed items come back as `LoaderFailure` instead of raising."""
 
     def __init__(self, dataset: Any) -> None:
@@ -199,7 +207,7 @@ class _Guarded:
             return LoaderFailure(exc)
 
 
-def _collate(items: Sequence[Any]) -> Any:
+def _collate(items: list[Any]) -> Any:
     failed = next((item for item in items if isinstance(item, LoaderFailure)), None)
     return failed if failed is not None else default_collate(items)
 
@@ -207,7 +215,7 @@ def _collate(items: Sequence[Any]) -> Any:
 def guarded_loader(dataset: Any, **loader_args: Any) -> Iterator[Any]:
     """Batches of a ``DataLoader`` over ``dataset``; an item that fails to load raises its
     original exception here, whether it was read in this process or in a worker."""
-    loader = DataLoader(_Guarded(dataset), collate_fn=_collate, **loader_args)
+    loader: DataLoader[Any] = DataLoader(_Guarded(dataset), collate_fn=_collate, **loader_args)
     for batch in loader:
         if isinstance(batch, LoaderFailure):
             batch.reraise()

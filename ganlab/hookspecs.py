@@ -18,11 +18,14 @@ implementation may accept any subset of the arguments below, by name, without de
 
 docs/plugins.md holds each hook's full explanation and an example; tests/test_docs.py keeps
 its signatures and first lines in step with this file.
+
+`Metric` and `Observer` say what the metrics, callbacks and loggers that plugins register are.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -37,6 +40,26 @@ if TYPE_CHECKING:
 PROJECT = "ganlab"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Metric(Protocol):
+    """What a metric plugin's ``build`` returns: ``metric(run)``, the results by name.
+
+    A function or any object with ``__call__``. The runner calls it with the run as its one
+    positional argument and converts every value with ``float()``. See
+    `ganlab_register_metrics`.
+    """
+
+    def __call__(self, run: Run, /) -> Mapping[str, float]: ...
+
+
+class Observer(Protocol):
+    """What a callback or logger plugin's ``build`` returns: any object whose methods
+    decorated with ``@ganlab.hookimpl`` are event hooks (at least one; checked when it is
+    built). The runner registers it with the plugin manager for one run.
+
+    No method is required by name, so the protocol has no members: it names the role.
+    """
 
 
 # --- registration -------------------------------------------------------------------------
@@ -55,8 +78,8 @@ def ganlab_register_datasets(register: Register) -> None:
 def ganlab_register_generators(register: Register) -> None:
     """Register generators: ``register(name, build, params=Model)``.
 
-    ``build(params, image_shape)`` returns an ``nn.Module`` with a ``latent_shape`` attribute.
-    See docs/plugins.md, `ganlab_register_generators`.
+    ``build(params, image_shape)`` returns an ``nn.Module`` with a ``latent_shape`` attribute
+    (a `ganlab.Generator`). See docs/plugins.md, `ganlab_register_generators`.
     """
 
 
@@ -81,8 +104,8 @@ def ganlab_register_losses(register: Register) -> None:
 def ganlab_register_callbacks(register: Register) -> None:
     """Register callbacks: ``register(name, build, params=Model)``.
 
-    ``build(params)`` returns an object with event hooks, registered for one run. See
-    docs/plugins.md, `ganlab_register_callbacks`.
+    ``build(params)`` returns an object with event hooks (an `Observer`), registered for one
+    run. See docs/plugins.md, `ganlab_register_callbacks`.
     """
 
 
@@ -90,8 +113,8 @@ def ganlab_register_callbacks(register: Register) -> None:
 def ganlab_register_metrics(register: Register) -> None:
     """Register quality metrics: ``register(name, build, params=Model)``.
 
-    ``build(params)`` returns ``metric(run) -> dict[str, float]``; ``results=`` declares its
-    keys. See docs/plugins.md, `ganlab_register_metrics`.
+    ``build(params)`` returns ``metric(run) -> dict[str, float]``, a `Metric`; ``results=``
+    declares its keys. See docs/plugins.md, `ganlab_register_metrics`.
     """
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -34,11 +35,13 @@ from ganlab.device import pick_device, set_determinism
 from ganlab.distributed import Group, check_supported, from_main, join, leave, rank_seed
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
 from ganlab.folders import json_text, new_run_dir, run_info, write_json_atomic
+from ganlab.hookspecs import Metric, Observer
 from ganlab.loop import Loop, Step
 from ganlab.plugins import Plugins
 from ganlab.recipe import Resolved
+from ganlab.registry import Component
 from ganlab.restore import Resumption, open_resume
-from ganlab.run import Run
+from ganlab.run import Hooks, Run
 from ganlab.seeding import rng_untouched, seed_everything
 
 #: errno values that mean "no room left to write".
@@ -72,15 +75,15 @@ def train_recipe(
         set_determinism(recipe.train.deterministic, device)
         # With several processes, rank 0 alone watches, logs and evaluates the run. Building
         # them may draw random numbers (a metric's network): training must not notice.
-        observers: list[Built] = []
-        metrics: list[Built] = []
+        observers: list[Built[Observer]] = []
+        metrics: list[Built[Metric]] = []
         if group.is_main:
             with rng_untouched():
                 # Pluggy calls the last registered first: loggers go in first, so that at
                 # every event the callbacks run before the loggers that record what they saw.
                 observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
                 metrics = build_listed(resolved, "metrics")
-        hook = plugins.pm.hook if group.is_main else NoHooks()
+        hook: Hooks = plugins.pm.hook if group.is_main else NoHooks()
         # Registering checks the hook names of callbacks and loggers: still before any write.
         with registered(plugins, observers):
             if resumption is not None:
@@ -99,7 +102,7 @@ def started(
     resolved: Resolved,
     device: torch.device,
     group: Group,
-    hook: Any,
+    hook: Hooks,
     out: Path,
     recipe_path: Path | None,
 ) -> Run:
@@ -123,7 +126,7 @@ def started(
 
 
 def resumed(
-    resolved: Resolved, device: torch.device, group: Group, hook: Any, resumption: Resumption
+    resolved: Resolved, device: torch.device, group: Group, hook: Hooks, resumption: Resumption
 ) -> Run:
     """A stopped run assembled in its own folder and put back where its checkpoint left it;
     its files are rewritten only once everything has been checked."""
@@ -135,7 +138,7 @@ def resumed(
 
 
 @contextlib.contextmanager
-def registered(plugins: Plugins, observers: list[Built]) -> Iterator[None]:
+def registered(plugins: Plugins, observers: list[Built[Observer]]) -> Iterator[None]:
     """Callbacks and loggers registered with the plugin manager for one run."""
     try:
         for observer in observers:
@@ -154,9 +157,9 @@ def signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
-    previous: dict[int, Any] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
-    def on_signal(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stop(signum)
         signal.signal(signum, previous.get(signum, signal.SIG_DFL))
 
@@ -165,8 +168,8 @@ def signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
             previous[signum] = signal.signal(signum, on_signal)
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class Life:
@@ -177,8 +180,8 @@ class Life:
         run: Run,
         plugins: Plugins,
         resolved: Resolved,
-        observers: list[Built],
-        metrics: list[Built],
+        observers: list[Built[Observer]],
+        metrics: list[Built[Metric]],
     ) -> None:
         self.run = run
         self.plugins = plugins
@@ -273,7 +276,7 @@ class Life:
         run = self.run
         by_object: dict[int, Suspect] = {}
 
-        def suspect(component: Any, place: str, *objects: Any) -> str:
+        def suspect(component: Component, place: str, *objects: object) -> str:
             found = Suspect(describe(component, place), code_home(component.build))
             by_object.update({id(obj): found for obj in objects if obj is not None})
             return found.subject

@@ -36,6 +36,7 @@ from ganlab.distributed import (
 )
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.folders import MetricsLog
+from ganlab.hookspecs import Metric
 from ganlab.run import Run, StepStats
 from ganlab.seeding import rng_state, rng_untouched
 
@@ -134,7 +135,7 @@ class Step:
 class Loop:
     """Steps over the seeded batches until the run's end, and what goes around them."""
 
-    def __init__(self, run: Run, step: Step, metrics: list[Built]) -> None:
+    def __init__(self, run: Run, step: Step, metrics: list[Built[Metric]]) -> None:
         self.run = run
         self.step = step
         self.metrics = metrics
@@ -211,7 +212,7 @@ class Loop:
         values = mean_over_ranks(stacked, self.run.group).cpu().tolist()
         bad = None
         for stats, row_values in zip(self.pending, values, strict=True):
-            row = {"step": stats.step, "epoch": stats.epoch}
+            row: dict[str, float] = {"step": stats.step, "epoch": stats.epoch}
             row.update(zip(StepStats.NAMES, row_values, strict=True))
             self.emit(row)
             if bad is None and not all(math.isfinite(v) for v in row_values):
@@ -258,7 +259,7 @@ class Loop:
         return path
 
 
-def score(run: Run, metrics: list[Built]) -> dict[str, float]:
+def score(run: Run, metrics: list[Built[Metric]]) -> dict[str, float]:
     """Every metric's results for ``run`` as it is now, merged into one mapping.
 
     A metric may draw random numbers (say, to build a network): the RNG states are put back
@@ -273,8 +274,9 @@ def score(run: Run, metrics: list[Built]) -> dict[str, float]:
     return results
 
 
-def metric_values(metric: Built, values: Any) -> dict[str, float]:
-    """A metric's results as numbers; anything else is the metric's bug."""
+def metric_values(metric: Built[Metric], values: object) -> dict[str, float]:
+    """A metric's results as numbers; anything else is the metric's bug (a plugin's
+    metric is checked here, whatever its annotations say)."""
     try:
         if isinstance(values, Mapping) and all(isinstance(k, str) for k in values):
             return {key: float(value) for key, value in values.items()}

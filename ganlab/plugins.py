@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import click
 import pluggy
@@ -61,7 +60,7 @@ class Plugins:
                 home = code_home(impl.function)
                 raise failure(subject, "in ganlab_register_commands", exc, home) from exc
 
-    def register_for_run(self, obj: Any, name: str) -> None:
+    def register_for_run(self, obj: hookspecs.Observer, name: str) -> None:
         """Register a callback or logger instance so its event hooks fire for this run."""
         _register(self.pm, obj, name)
         _check_hook_names(self.pm)
@@ -145,7 +144,7 @@ def _import_spec(spec: str) -> ModuleType:
         ) from exc
 
 
-def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     if pm.is_registered(plugin):
         return  # the same plugin reached twice (recipe and -p, module and entry point)
     try:

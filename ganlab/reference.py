@@ -19,6 +19,7 @@ from torch import nn
 
 from ganlab.loss import GanLoss
 from ganlab.precision import Precision
+from ganlab.run import Generator
 
 
 class TutorialStep:
@@ -26,7 +27,7 @@ class TutorialStep:
 
     def __init__(
         self,
-        generator: nn.Module,
+        generator: Generator,
         discriminator: nn.Module,
         opt_g: torch.optim.Optimizer,
         opt_d: torch.optim.Optimizer,
@@ -71,7 +72,7 @@ class MinimalStep:
 
     def __init__(
         self,
-        generator: nn.Module,
+        generator: Generator,
         discriminator: nn.Module,
         loss: GanLoss,
         opt_g: torch.optim.Optimizer,

@@ -25,7 +25,6 @@ from typing import Any
 
 import click
 import torch
-from torch import nn
 
 from ganlab.assemble import NoHooks, assemble_run, build_models
 from ganlab.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
@@ -43,7 +42,7 @@ from ganlab.plugins import load_plugins
 from ganlab.recipe import Recipe, Resolved
 from ganlab.recipe_diff import differing_keys, flatten
 from ganlab.resolve import parse_recipe, resolve
-from ganlab.run import Run
+from ganlab.run import Generator, Run
 from ganlab.seeding import seed_everything
 
 #: Recipe keys that may change when a run is resumed: how long it trains.
@@ -130,7 +129,7 @@ def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:
             f"{run_dir} has no checkpoint to resume from (no checkpoints/step_*.pt). "
             "A run writes one every train.checkpoint_every steps: start it again instead."
         )
-    skipped = []
+    skipped: list[str] = []
     for path in reversed(files):
         try:
             return path, load_checkpoint(path), skipped
@@ -193,7 +192,7 @@ def restored_run(
     return run
 
 
-def restored_generator(path: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any], Path]:
+def restored_generator(path: Path, device: torch.device) -> tuple[Generator, dict[str, Any], Path]:
     """A run's generator, in eval mode, from a checkpoint file or a run folder: the moving
     average of G's weights when the run kept one (``train.ema``). Also the checkpoint's
     contents and its path. The data set is not needed: the checkpoint holds the image shape.

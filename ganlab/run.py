@@ -9,13 +9,14 @@ writes and reads the files.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ganlab.checkpoint import CONTENTS, save_checkpoint
 from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
@@ -28,6 +29,27 @@ from ganlab.seeding import rng_state, set_rng_state
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
 FIXED_LATENTS = 64
+
+
+class Generator(nn.Module):
+    """What a generator plugin's ``build`` returns: an ``nn.Module`` that maps latent vectors
+    ``(N, *latent_shape)`` to images, with a ``latent_shape`` attribute.
+
+    The type the core holds every generator as. Subclassing it is optional: a build function
+    may return any ``nn.Module`` that has ``latent_shape`` (checked when it is built), since
+    Python's types cannot say "an ``nn.Module`` that also has this attribute" otherwise.
+    """
+
+    #: the shape of one latent vector, without the batch dimension: ``(nz,)``, ``(nz, 1, 1)``
+    latent_shape: tuple[int, ...]
+
+
+class Hooks(Protocol):
+    """What ``run.hook`` is: the plugin manager's hook relay, or a relay where events go
+    nowhere (`ganlab.assemble.NoHooks`). An event hook is called by its name, with keyword
+    arguments only: ``run.hook.ganlab_step_end(run=run, stats=stats)``."""
+
+    def __getattr__(self, name: str) -> Callable[..., object]: ...
 
 
 @dataclass
@@ -59,7 +81,7 @@ class Run:
     recipe: Recipe  #: the resolved recipe, every default filled in
     dir: Path  #: the run folder; hooks write their files here
     device: torch.device
-    generator: nn.Module
+    generator: Generator
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
@@ -68,14 +90,14 @@ class Run:
     batches: Batches
     fixed_latents: torch.Tensor  #: FIXED_LATENTS latent vectors, on the device
     total_steps: int  #: the step the run ends at
-    hook: Any = field(repr=False)  #: the plugin manager's hook relay (rank 0), else a no-op
+    hook: Hooks = field(repr=False)  #: the plugin manager's hook relay (rank 0), else a no-op
     #: this process's place among the processes of a torchrun run (alone: rank 0 of 1)
     group: Group = field(default_factory=Group)
     #: autocast and each network's update for ``train.precision`` (fp16: its scalers)
     precision: Precision = field(default_factory=lambda: Precision("fp32", torch.device("cpu")))
     #: the moving average of G's weights (``train.ema``), a torch ``AveragedModel`` whose
     #: ``.module`` is a generator; None without ``train.ema``
-    generator_ema: nn.Module | None = None
+    generator_ema: AveragedModel | None = None
     #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
     #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
@@ -129,9 +151,8 @@ class Run:
         if self.precision.scalers:
             parts["scalers"] = lambda: self.precision.load_state_dict(state["scalers"])
         if self.generator_ema is not None:
-            parts["generator_ema"] = lambda: self.generator_ema.load_state_dict(  # type: ignore[union-attr]
-                state["generator_ema"]
-            )
+            ema = self.generator_ema
+            parts["generator_ema"] = lambda: ema.load_state_dict(state["generator_ema"])
         by_rank = state.get("rng_by_rank", [state["rng"]])
         parts["rng"] = lambda: set_rng_state(by_rank[self.group.rank])
         for key, restore in parts.items():
@@ -149,7 +170,7 @@ class Run:
         self.history = list(state["history"])
 
     def _load_latents(self, latents: torch.Tensor) -> None:
-        shape = tuple(self.generator.latent_shape)  # type: ignore[arg-type]
+        shape = tuple(self.generator.latent_shape)
         if tuple(latents.shape[1:]) != shape:
             raise ValueError(f"latent vectors of shape {tuple(latents.shape[1:])}, G takes {shape}")
         self.fixed_latents = latents.to(self.device)
@@ -194,8 +215,7 @@ class Run:
         or with ``seed`` the first ``n`` of that seed's order, the same for every run on the
         data set whatever its own seed."""
         order = epoch_order(len(self.dataset), self.seed if seed is None else seed, 0)
-        order = order[:n].tolist()
-        return torch.stack([self.dataset[i].cpu() for i in order])
+        return torch.stack([self.dataset[i].cpu() for i in order[:n].tolist()])
 
     @property
     def evaluated_generator(self) -> nn.Module:
@@ -218,10 +238,10 @@ class Run:
             return model(latents).float()
 
 
-def seeded_latents(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+def seeded_latents(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """``n`` latent vectors of ``generator`` on the CPU, in one draw from a generator seeded
     with ``seed``: the same vectors on any device, never from the training RNG stream."""
-    shape = tuple(generator.latent_shape)  # type: ignore[arg-type]
+    shape = tuple(generator.latent_shape)
     return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))
 
 

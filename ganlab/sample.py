@@ -35,6 +35,7 @@ from ganlab.folders import find_checkpoint, folder_of
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.memory import check_memory
 from ganlab.restore import restored_generator
+from ganlab.run import Generator
 
 #: Latent vectors per forward pass: bounds memory for a large ``-n``.
 BATCH = 256
@@ -45,7 +46,7 @@ SECONDS_PER_FRAME = 0.12
 # --- latent vectors -----------------------------------------------------------------------
 
 
-def latent_series(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+def latent_series(generator: Generator, n: int, seed: int) -> torch.Tensor:
     """The first ``n`` latent vectors ``(n, *generator.latent_shape)`` of ``seed``'s series,
     on the CPU.
 
@@ -53,7 +54,7 @@ def latent_series(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
     are the ``k`` vectors of the same seed (one batched draw, as `ganlab.Run.sample_latents`
     makes, does not promise that).
     """
-    shape = tuple(generator.latent_shape)  # type: ignore[arg-type]
+    shape = tuple(generator.latent_shape)
     rng = torch.Generator().manual_seed(seed)
     return torch.stack([torch.randn(shape, generator=rng) for _ in range(n)])
 
@@ -77,7 +78,7 @@ def slerp(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
     return walk.to(start.dtype).reshape(start.shape[0], steps, *start.shape[1:])
 
 
-def walk_latents(generator: nn.Module, rows: int, frames: int, seed: int) -> torch.Tensor:
+def walk_latents(generator: Generator, rows: int, frames: int, seed: int) -> torch.Tensor:
     """``rows`` walks of ``frames`` steps, ``(rows, frames, *latent_shape)``, on the CPU.
 
     Walk ``i`` goes from point ``i`` to point ``i + 1`` of the seed's series of random points

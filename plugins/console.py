@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Literal
+from typing import Literal, NoReturn
 
 import click
 from pydantic import Field
@@ -35,7 +35,7 @@ class Console:
     def __init__(self, every: int, progress: str) -> None:
         self.every = every
         self.progress = progress
-        self.bar: tqdm | None = None
+        self.bar: tqdm[NoReturn] | None = None  # a bar over no iterable, updated by hand
         self.started = 0.0
         self.first_step = 0
         self.first_images = 0  # run.images_seen when this session of the run started

@@ -12,7 +12,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import torch
 from PIL import Image
@@ -132,7 +132,7 @@ class ZipImages(_Images):
         members = hashlib.sha256("\n".join(self.names).encode()).hexdigest()
         return self._key(f"{self.archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{members}")
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_zip"] = None  # open handles cannot be pickled to worker processes
         return state

@@ -51,13 +51,13 @@ def weights_init(module: nn.Module) -> None:
     """The tutorial's init: conv weights ~ N(0, 0.02); batch-norm weights ~ N(1, 0.02), bias 0."""
     classname = module.__class__.__name__
     if classname.find("Conv") != -1:
-        nn.init.normal_(module.weight.data, 0.0, 0.02)
+        nn.init.normal_(module.get_parameter("weight").data, 0.0, 0.02)
     elif classname.find("BatchNorm") != -1:
-        nn.init.normal_(module.weight.data, 1.0, 0.02)
-        nn.init.constant_(module.bias.data, 0)
+        nn.init.normal_(module.get_parameter("weight").data, 1.0, 0.02)
+        nn.init.constant_(module.get_parameter("bias").data, 0)
 
 
-class Generator(nn.Module):
+class Generator(ganlab.Generator):
     """z (nz x 1 x 1) -> image (C x S x S) in [-1, 1]."""
 
     def __init__(self, nz: int, ngf: int, image_shape: tuple[int, int, int]) -> None:

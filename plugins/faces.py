@@ -36,8 +36,10 @@ bit-identical on every machine and independent of thread counts.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass, fields
+from typing import SupportsIndex
 
 import numpy as np
 import torch
@@ -457,12 +459,10 @@ def _render(faces: _Faces, size: int) -> np.ndarray:
 
 def _as_int(name: str, value: object) -> int:
     """`value` as an int; floats are refused rather than silently truncated."""
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"make_faces: {name} must be an integer, got {type(value).__name__}"
-        ) from None
+    if isinstance(value, SupportsIndex):
+        with contextlib.suppress(TypeError):  # an __index__ that fails
+            return operator.index(value)
+    raise TypeError(f"make_faces: {name} must be an integer, got {type(value).__name__}")
 
 
 def make_faces(count: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:

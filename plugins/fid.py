@@ -166,7 +166,7 @@ def kernel_distance(
 
 #: The last features of G's images: (run, step, what was asked) -> features, so that fid and
 #: kid at one evaluation run Inception once. The run is held weakly.
-_last_fake: tuple[weakref.ref, int, tuple[object, ...], torch.Tensor] | None = None
+_last_fake: tuple[weakref.ref[ganlab.Run], int, tuple[object, ...], torch.Tensor] | None = None
 
 
 class InceptionFeatures:
@@ -296,12 +296,12 @@ class KID:
         return {"kid": mean * 1e3, "kid_std": std * 1e3}
 
 
-def build_fid(params: InceptionParams) -> FID:
+def build_fid(params: InceptionParams) -> ganlab.Metric:
     """Fréchet Inception Distance (torchmetrics, torch-fidelity's Inception); lower: better."""
     return FID(params)
 
 
-def build_kid(params: KIDParams) -> KID:
+def build_kid(params: KIDParams) -> ganlab.Metric:
     """Kernel Inception Distance x1e3 (torchmetrics, torch-fidelity's Inception); lower: better."""
     return KID(params)
 

@@ -39,7 +39,7 @@ class SlicedWasserstein:
         return swd(self.real, ganlab.to_uint8(fake), seed=self.params.seed)
 
 
-def build_swd(params: SWDParams) -> SlicedWasserstein:
+def build_swd(params: SWDParams) -> ganlab.Metric:
     """Sliced Wasserstein distance on Laplacian-pyramid patches (lower is better)."""
     return SlicedWasserstein(params)
 

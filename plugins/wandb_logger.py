@@ -21,8 +21,11 @@ from pydantic import Field
 
 import ganlab
 
+#: The modes this logger runs W&B in.
+Mode = Literal["offline", "online", "disabled"]
+
 #: WANDB_MODE values W&B accepts, as the mode this logger uses.
-MODES = {
+MODES: dict[str, Mode] = {
     "offline": "offline",
     "dryrun": "offline",
     "online": "online",
@@ -37,7 +40,7 @@ STEP = "train/step"  #: the x-axis of every chart: the training step
 
 
 class WandbParams(ganlab.Params):
-    mode: Literal["offline", "online", "disabled"] | None = Field(
+    mode: Mode | None = Field(
         default=None,
         description="offline, online or disabled; WANDB_MODE wins when set; default offline",
     )
@@ -51,7 +54,7 @@ class WandbParams(ganlab.Params):
     )
 
 
-def effective_mode(param: str | None) -> str:
+def effective_mode(param: Mode | None) -> Mode:
     """``WANDB_MODE`` if set, else the ``mode`` param, else ``offline``."""
     env = os.environ.get("WANDB_MODE", "").strip().lower()
     if env:
@@ -64,7 +67,7 @@ def effective_mode(param: str | None) -> str:
     return param or "offline"
 
 
-def setup_wandb(mode: str) -> Any:
+def setup_wandb(mode: Mode) -> Any:
     """Import wandb with its process-wide settings in ``mode`` and silent; returns wandb.
 
     W&B's own usage telemetry follows these settings, not a run's: left at their default
@@ -113,7 +116,7 @@ def artifact_name(*parts: str) -> str:
 class WandbLogger:
     """Sends one ganlab run to one W&B run (rank 0 only)."""
 
-    def __init__(self, params: WandbParams, mode: str) -> None:
+    def __init__(self, params: WandbParams, mode: Mode) -> None:
         self.params = params
         self.mode = mode
         self.wb: Any = None  # the wandb Run, once started
