@@ -22,6 +22,7 @@ import click
 from ganlab.cliutil import strict_json, user_command
 from ganlab.compare_plot import LOSSES, check_plot_path, plot_loss_curves
 from ganlab.folders import RunFolder, find_run_dirs, read_run_folder
+from ganlab.logkeys import Better, key_infos
 from ganlab.recipe_diff import Absent, differing_keys, flatten, is_number
 from ganlab.run import StepStats
 
@@ -57,18 +58,28 @@ def metric_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(names)
 
 
-def summarize(rows: Sequence[Mapping[str, Any]], name: str) -> MetricSummary:
-    """The final value of column ``name`` (its last row) and its best value.
-
-    "Best" means lowest (as for a loss or FID); values that are not finite (a diverged
-    run's nan) are never best. Rows without the column are skipped.
+def summarize(
+    rows: Sequence[Mapping[str, Any]], name: str, better: Better = "lower"
+) -> MetricSummary:
+    """The final value of column ``name`` (its last row) and its best value: the lowest, the
+    highest when higher is better, none for a key with no direction (``run.json``'s
+    ``keys``). Values that are not finite (a diverged run's nan) are never best. Rows
+    without the column are skipped.
     """
     values = [(row["step"], row[name]) for row in rows if is_number(row.get(name))]
     if not values:
         return MetricSummary(final=None, best=None, best_step=None)
     finite = [(step, v) for step, v in values if math.isfinite(v)]
-    best_step, best = min(finite, key=lambda sv: sv[1]) if finite else (None, None)
+    pick = {"lower": min, "higher": max}.get(better) if better else None
+    best_step, best = pick(finite, key=lambda sv: sv[1]) if finite and pick else (None, None)
     return MetricSummary(final=values[-1][1], best=best, best_step=best_step)
+
+
+def better_of(run: RunFolder, name: str) -> Better:
+    """Which way column ``name`` of a run is better, as its run.json says; lower for a run
+    that does not say (runs from before ganlab recorded it: every metric then was)."""
+    info = key_infos(run.info).get(name)
+    return info.better if info is not None else "lower"
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -144,7 +155,9 @@ def compare_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
                 "wall_seconds": run.info.get("wall_seconds"),
                 "images_per_second": run.info.get("images_per_second"),
                 "final": {name: summarize(training, name).final for name in LOSSES},
-                "metrics": {name: vars(summarize(run.rows, name)) for name in metrics},
+                "metrics": {
+                    name: vars(summarize(run.rows, name, better_of(run, name))) for name in metrics
+                },
                 "keys": {key: flat.get(key, Absent) for key in differ},
             }
         )
@@ -221,7 +234,8 @@ def render_over_seeds(grouped: Mapping[str, Any]) -> str:
     lines.append(format_table(header, rows, right))
     lines += [
         "",
-        "mean ± sample standard deviation over the seeds; best = the lowest value a run logged",
+        "mean ± sample standard deviation over the seeds; best = the lowest value a run "
+        "logged (the highest where higher is better; - where neither is)",
     ]
     return "\n".join(lines)
 
@@ -270,7 +284,11 @@ def render_text(comparison: Mapping[str, Any]) -> str:
     lines = [f"Recipe keys that differ: {', '.join(differ) if differ else 'none'}", ""]
     lines.append(format_table(header, rows, right))
     if metrics:
-        lines += ["", "best = the lowest value the run logged"]
+        lines += [
+            "",
+            "best = the lowest value the run logged (the highest where higher is better; - "
+            "where neither is)",
+        ]
     return "\n".join(lines)
 
 

@@ -164,8 +164,11 @@ def git_commit(where: Path) -> dict[str, Any] | None:
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def run_info(seed: int, device: str, recipe_path: Path | None) -> dict[str, Any]:
-    """The starting contents of ``run.json``."""
+def run_info(
+    seed: int, device: str, recipe_path: Path | None, plugins: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The starting contents of ``run.json``; ``plugins`` says where each loaded plugin came
+    from (`ganlab.plugins.Plugins.sources`)."""
     return {
         "status": "running",
         "seed": seed,
@@ -174,6 +177,7 @@ def run_info(seed: int, device: str, recipe_path: Path | None) -> dict[str, Any]
         "recipe_source": str(recipe_path) if recipe_path else None,
         "git": git_commit(recipe_path.parent if recipe_path else Path.cwd()),
         "versions": versions(),
+        "plugins": plugins,
         "host": platform.node(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -25,7 +25,7 @@ its signatures and first lines in step with this file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -133,6 +133,15 @@ def ganlab_register_commands(cli: click.Group) -> None:
 
     For the built-ins and installed plugins only, once per process. See docs/plugins.md,
     `ganlab_register_commands`.
+    """
+
+
+@hookspec
+def ganlab_run_columns(folder: Path, info: dict[str, Any]) -> dict[str, str] | None:
+    """Add columns to `ganlab runs` for one run folder: column name -> text.
+
+    ``info`` is the folder's ``run.json``. Return None to add nothing. See docs/plugins.md,
+    `ganlab_run_columns`.
     """
 
 

@@ -89,7 +89,7 @@ def train_recipe(
             if resumption is not None:
                 run = resumed(resolved, device, group, hook, resumption)
             else:
-                run = started(resolved, device, group, hook, out, recipe_path)
+                run = started(resolved, plugins, device, group, hook, out, recipe_path)
             if group.is_main and on_start is not None:
                 on_start(run)
             Life(run, plugins, resolved, observers, metrics).live()
@@ -100,6 +100,7 @@ def train_recipe(
 
 def started(
     resolved: Resolved,
+    plugins: Plugins,
     device: torch.device,
     group: Group,
     hook: Hooks,
@@ -112,7 +113,7 @@ def started(
     info: dict[str, Any] = {}
     made = None
     if group.is_main:
-        info = run_info(recipe.seed, str(device), recipe_path)
+        info = run_info(recipe.seed, str(device), recipe_path, plugins.sources)
         info["processes"] = group.world
         files = {"recipe.yaml": resolved.to_yaml(), "run.json": json_text(info)}
         made = new_run_dir(out, recipe.name, recipe.seed, files)
@@ -231,6 +232,7 @@ class Life:
         images = self.earlier_images + run.images_seen
         run.info.update(
             status=status,
+            keys={key: info.as_json() for key, info in run.keys.items()},
             steps=run.step,
             epochs_completed=run.epoch,
             images_seen=images,

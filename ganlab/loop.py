@@ -37,6 +37,7 @@ from ganlab.distributed import (
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.folders import MetricsLog
 from ganlab.hookspecs import Metric
+from ganlab.logkeys import EVAL, TRAIN, KeyInfo
 from ganlab.run import Run, StepStats
 from ganlab.seeding import rng_state, rng_untouched
 
@@ -145,6 +146,8 @@ class Loop:
         self.last_checkpoint = run.step  # a resumed run starts from one
         self.pending: list[StepStats] = []  # statistics not yet logged, still on the device
         self.stop_signal: int | None = None  # set by `request_stop`, acted on after a step
+        run.describe_keys(("epoch", *StepStats.NAMES), KeyInfo(TRAIN))
+        run.logged_through = run.step  # a resumed run's rows reach its checkpoint's step
 
     def request_stop(self, signum: int) -> None:
         """Stop after the current step, writing a checkpoint (from a signal handler)."""
@@ -200,28 +203,37 @@ class Loop:
         )
 
     def flush(self, check: bool = True) -> None:
-        """Move buffered step statistics to the host in one transfer and log them.
+        """Move buffered step statistics to the host in one transfer and log them, with the
+        rows plugins gave `Run.log`, in step order.
 
         With ``check``, a loss that is NaN or infinite stops the run (checking here costs no
         extra wait for the device, and every checkpoint is written after a flush, so none
         holds a diverged model).
         """
-        if not self.pending:
-            return
-        stacked = torch.stack([s.values() for s in self.pending])
-        values = mean_over_ranks(stacked, self.run.group).cpu().tolist()
+        run = self.run
+        rows: list[dict[str, float]] = []
         bad = None
-        for stats, row_values in zip(self.pending, values, strict=True):
-            row: dict[str, float] = {"step": stats.step, "epoch": stats.epoch}
-            row.update(zip(StepStats.NAMES, row_values, strict=True))
+        if self.pending:
+            stacked = torch.stack([s.values() for s in self.pending])
+            values = mean_over_ranks(stacked, run.group).cpu().tolist()
+            for stats, row_values in zip(self.pending, values, strict=True):
+                row: dict[str, float] = {"step": stats.step, "epoch": stats.epoch}
+                row.update(zip(StepStats.NAMES, row_values, strict=True))
+                rows.append(row)
+                if bad is None and not all(math.isfinite(v) for v in row_values):
+                    bad = row
+            self.pending.clear()
+        rows += run.logged
+        run.logged.clear()
+        if not rows:
+            return
+        # Stable: a step's training row comes before the rows logged at that step.
+        for row in sorted(rows, key=lambda r: r["step"]):
             self.emit(row)
-            if bad is None and not all(math.isfinite(v) for v in row_values):
-                bad = row
-        self.pending.clear()
         self.log.flush()
         if check and bad is not None:
             name = next(k for k in StepStats.NAMES if not math.isfinite(bad[k]))
-            kept = step_checkpoints(self.run.dir)
+            kept = step_checkpoints(run.dir)
             last = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint yet"
             raise GanlabError(
                 f"Training diverged at step {bad['step']}: {name} is {bad[name]}; {last}. "
@@ -238,6 +250,8 @@ class Loop:
         self.hook.ganlab_evaluation_end(run=run, results=results)
 
     def emit(self, row: dict[str, float]) -> None:
+        """One row to the run's history, metrics.jsonl and the loggers."""
+        self.run.logged_through = int(row["step"])
         self.run.history.append(row)
         self.log.write(row)
         values = {k: v for k, v in row.items() if k != "step"}
@@ -269,8 +283,9 @@ def score(run: Run, metrics: list[Built[Metric]]) -> dict[str, float]:
     with rng_untouched():
         for metric in metrics:
             with blamed_on(metric.component, metric.place, f"at step {run.step}"):
-                values = metric.obj(run)
-            results.update(metric_values(metric, values))
+                values = metric_values(metric, metric.obj(run))
+            run.describe_keys(values, KeyInfo(EVAL, metric.component.better))
+            results.update(values)
     return results
 
 

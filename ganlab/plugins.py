@@ -14,9 +14,10 @@ import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import click
 import pluggy
@@ -39,6 +40,10 @@ class Plugins:
 
     pm: pluggy.PluginManager
     registry: Registry
+    #: where every loaded plugin came from (for run.json): its name, its kind ("built-in",
+    #: "entry point", "module" or "file"), its distribution and version when installed, its
+    #: file (and that file's sha256 for a plugin given as a file)
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
     def hook_implementations(self) -> Iterator[tuple[str, HookImpl]]:
         """(hook name, implementation) of every hook every registered plugin implements."""
@@ -77,9 +82,19 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
 
     import ganlab_plugins  # the built-ins, written against the same API as any plugin
 
+    sources: list[dict[str, Any]] = []
+    version = importlib.metadata.version("ganlab")
     for module_name in ganlab_plugins.MODULES:
         module = importlib.import_module(f"ganlab_plugins.{module_name}")
         _register(pm, module, f"ganlab_plugins.{module_name}")
+        sources.append(
+            {
+                "name": module.__name__,
+                "kind": "built-in",
+                "distribution": "ganlab",
+                "version": version,
+            }
+        )
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
@@ -92,12 +107,41 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
                 f"Fix or uninstall the distribution {dist!r} (`pip uninstall {dist}`)."
             ) from exc
         _register(pm, plugin, name)
+        sources.append(
+            {
+                "name": ep.name,
+                "kind": "entry point",
+                "module": ep.value,
+                "distribution": dist,
+                "version": ep.dist.version if ep.dist is not None else None,
+            }
+        )
 
     for spec in specs:
-        _register(pm, _import_spec(spec), spec)
+        module = _import_spec(spec)
+        _register(pm, module, spec)
+        sources.append(_source_of(spec, module))
 
     _check_hook_names(pm)
-    return Plugins(pm, _fill_registry(pm))
+    return Plugins(pm, _fill_registry(pm), sources)
+
+
+def _source_of(spec: str, module: ModuleType) -> dict[str, Any]:
+    """Where a plugin named with ``-p`` or in a recipe came from."""
+    file = getattr(module, "__file__", None)
+    if is_plugin_file(spec):
+        digest = hashlib.sha256(Path(file).read_bytes()).hexdigest() if file else None
+        return {"name": spec, "kind": "file", "file": file, "sha256": digest}
+    top = module.__name__.split(".")[0]
+    dists = importlib.metadata.packages_distributions().get(top, [])
+    dist = dists[0] if dists else None
+    return {
+        "name": spec,
+        "kind": "module",
+        "file": file,
+        "distribution": dist,
+        "version": importlib.metadata.version(dist) if dist else None,
+    }
 
 
 def _import_spec(spec: str) -> ModuleType:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.fields import StrictNumbers
+from ganlab.logkeys import BETTER, Better
 
 #: The component kinds, in the order `ganlab plugins` lists them. Each has a registration
 #: hook named ``ganlab_register_<kind>``.
@@ -58,6 +59,7 @@ class Register(Protocol):
         params: type[BaseModel] = NoParams,
         description: str | None = None,
         results: Results | None = None,
+        better: Better = "lower",
     ) -> None: ...
 
 
@@ -74,6 +76,8 @@ class Component:
     #: a metric's declared result keys (patterns), a function of its params that gives
     #: them, or None: not declared, any key may come (and nothing is checked against it)
     results: tuple[str, ...] | Callable[[BaseModel], Iterable[str]] | None = None
+    #: which way a metric's results are better ("lower", "higher", or None: neither)
+    better: Better = "lower"
 
     def parse_params(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw params against this component's model (raises pydantic's error)."""
@@ -104,8 +108,9 @@ class Registry:
             params: type[BaseModel] = NoParams,
             description: str | None = None,
             results: Results | None = None,
+            better: Better = "lower",
         ) -> None:
-            self.add(kind, name, build, params, plugin, description, results)
+            self.add(kind, name, build, params, plugin, description, results, better)
 
         return register
 
@@ -118,6 +123,7 @@ class Registry:
         plugin: str,
         description: str | None = None,
         results: Results | None = None,
+        better: Better = "lower",
     ) -> None:
         """Add a component; a second component of the same kind and name is an error."""
         where = f"plugin {plugin!r} registers {singular(kind)} {name!r}"
@@ -141,6 +147,11 @@ class Registry:
                     f"leave it out for a {singular(kind)}."
                 )
             declared = results if callable(results) else _key_names(results, f"{where}: results")
+        if better not in BETTER or (kind != "metrics" and better != "lower"):
+            raise GanlabError(
+                f"{where}: better={better!r}: give a metric's better as 'lower', 'higher' "
+                "or None (neither); leave it out for other components."
+            )
         existing = self._components[kind].get(name)
         if existing is not None:
             raise GanlabError(
@@ -150,7 +161,7 @@ class Registry:
         doc = description if description is not None else (build.__doc__ or "")
         summary = doc.strip().splitlines()[0] if doc.strip() else ""
         self._components[kind][name] = Component(
-            kind, name, build, params, plugin, summary, declared
+            kind, name, build, params, plugin, summary, declared, better
         )
 
     def get(self, kind: str, name: str, where: str) -> Component:

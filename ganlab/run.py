@@ -9,7 +9,7 @@ writes and reads the files.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from ganlab.checkpoint import CONTENTS, save_checkpoint
 from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
 from ganlab.distributed import Group
 from ganlab.errors import GanlabError
+from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.loss import GanLoss
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
@@ -108,6 +109,59 @@ class Run:
     #: real images trained on by all processes in this process's session of the run
     #: (every D update of every step): the one count that images per second come from
     images_seen: int = 0
+    #: what every logged key is: its namespace and which way is better (`log`; run.json
+    #: keeps them under ``keys``)
+    keys: dict[str, KeyInfo] = field(default_factory=dict)
+    #: rows given to `log` that have not yet joined the row stream (the runner merges them
+    #: with its own rows in step order), and the last step the stream has reached
+    logged: list[dict[str, float]] = field(default_factory=list, repr=False)
+    logged_through: int = 0
+
+    # --- logging -----------------------------------------------------------------------------
+
+    def log(
+        self,
+        values: Mapping[str, float],
+        step: int | None = None,
+        *,
+        namespace: str = "plugin",
+        better: Better = None,
+    ) -> None:
+        """Log ``values`` (name -> number) at ``step`` (default: the current step) into the
+        run's rows: ``metrics.jsonl``, the loggers (W&B files them under
+        ``<namespace>/<name>``) and ``ganlab compare``, in step order with the runner's own.
+
+        ``better`` says which way a value is better (``"lower"``, ``"higher"``, or None for
+        neither, such as a diagnostic); compare reports a best value only for keys that have
+        one. A key keeps its namespace and direction for the whole run. The namespaces
+        ``train`` and ``eval`` are the runner's: training statistics and metrics' results.
+        """
+        info = check_key_info(namespace, better)
+        if namespace in (TRAIN, EVAL):
+            raise ValueError(f"namespace {namespace!r} is the runner's own: choose another")
+        step = self.step if step is None else step
+        if not isinstance(step, int) or step < self.logged_through:
+            raise ValueError(
+                f"step={step!r}: the run's rows have reached step {self.logged_through}; log at "
+                "that step or later (by default, the current step)"
+            )
+        row: dict[str, float] = {"step": step}
+        for key, value in values.items():
+            if not isinstance(key, str) or key in ("step", "epoch", *StepStats.NAMES):
+                raise ValueError(f"{key!r} cannot be logged: it is not a name, or the runner's")
+            row[key] = float(value)
+        self.describe_keys(row.keys() - {"step"}, info)
+        self.logged.append(row)
+
+    def describe_keys(self, keys: Iterable[str], info: KeyInfo) -> None:
+        """Record what ``keys`` are; a key that was described otherwise before is an error."""
+        for key in keys:
+            known = self.keys.setdefault(key, info)
+            if known != info:
+                raise ValueError(
+                    f"{key!r} is logged as {info}, but was logged before as {known}; a key "
+                    "keeps its namespace and direction for the whole run"
+                )
 
     # --- saving and restoring, as torch modules do ---------------------------------------
 

@@ -33,9 +33,6 @@ MODES: dict[str, Mode] = {
     "disabled": "disabled",
 }
 
-#: The keys of a training row (the runner's step statistics); other keys are metric results.
-TRAIN_KEYS = frozenset(("epoch", *ganlab.StepStats.NAMES))
-
 STEP = "train/step"  #: the x-axis of every chart: the training step
 
 
@@ -226,7 +223,9 @@ class WandbLogger:
             return
         row: dict[str, Any] = {STEP: step}
         for key, value in values.items():
-            row[f"train/{key}" if key in TRAIN_KEYS else f"eval/{key}"] = value
+            # Each key under its namespace: train/, eval/, or a plugin's own (run.log).
+            info = run.keys.get(key)
+            row[f"{info.namespace if info else 'eval'}/{key}"] = value
         self.wb.log(row)  # one committed row per logged row: a burst keeps every step
 
     @ganlab.hookimpl
