@@ -21,6 +21,7 @@ from ganlab.folders import newest_unfinished, resumable_folder
 from ganlab.lifecycle import train_recipe
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
+from ganlab.runs_list import runs
 from ganlab.sample import sample
 
 
@@ -90,6 +91,7 @@ def run(
 cli.add_command(bench)
 cli.add_command(compare)
 cli.add_command(eval_command)
+cli.add_command(runs)
 cli.add_command(sample)
 
 

@@ -1,8 +1,11 @@
-"""`ganlab compare`: a table of runs side by side, and their loss curves in one plot.
+"""`ganlab compare`: a table of runs side by side, and a plot of everything they logged.
 
 The table shows what each run was (recipe, seed, status), how it went (steps, wall time,
 images per second, final and best metrics) and only the recipe keys that differ between the
-runs, so two runs of one recipe with one ``--set`` change show that one key and nothing else.
+runs, so two runs of one recipe with one ``--set`` change show that one key and nothing else;
+it is wrapped to fit 120 columns. The plot has one panel per logged quantity (each metric,
+each plugin's value, each loss) against the training step; with ``--over-seeds`` the seeds
+of one configuration become one mean line with a band of ± one standard deviation.
 
 Everything here but the click command is a small pure function over the files of a run
 folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.folders``); the
@@ -12,6 +15,7 @@ plot is drawn by ``ganlab.compare_plot``.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +24,24 @@ from typing import Any
 import click
 
 from ganlab.cliutil import strict_json, user_command
-from ganlab.compare_plot import LOSSES, check_plot_path, plot_loss_curves
+from ganlab.compare_plot import (
+    LOSSES,
+    Panel,
+    Series,
+    check_plot_path,
+    figure_of,
+    save_plot,
+)
 from ganlab.folders import RunFolder, find_run_dirs, read_run_folder
-from ganlab.logkeys import Better, key_infos
+from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, key_infos
 from ganlab.recipe_diff import Absent, differing_keys, flatten, is_number
 from ganlab.run import StepStats
+from ganlab.texttable import WIDTH, format_blocks
 
 #: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
 TRAINING_KEYS = ("step", "epoch", *StepStats.NAMES)
 #: Recipe keys that already have a column of their own (seed; name is the recipe column).
 SHOWN_KEYS = frozenset({"seed", "name"})
-#: At most this many differing keys go into a plot legend label.
-LEGEND_KEYS = 4
 MISSING = "-"
 
 
@@ -76,10 +86,19 @@ def summarize(
 
 
 def better_of(run: RunFolder, name: str) -> Better:
-    """Which way column ``name`` of a run is better, as its run.json says; lower for a run
-    that does not say (runs from before ganlab recorded it: every metric then was)."""
-    info = key_infos(run.info).get(name)
-    return info.better if info is not None else "lower"
+    """Which way column ``name`` of a run is better, as its run.json says (`key_info_of`)."""
+    return key_info_of([run], name).better
+
+
+def key_info_of(runs: Sequence[RunFolder], name: str) -> KeyInfo:
+    """What column ``name`` is, as the first run whose run.json describes it says; for runs
+    from before ganlab recorded it, the training columns are values with no direction and
+    every other column an evaluation where lower is better (all metrics then were)."""
+    for run in runs:
+        info = key_infos(run.info).get(name)
+        if info is not None:
+            return info
+    return KeyInfo(TRAIN, None) if name in TRAINING_KEYS else KeyInfo(EVAL, "lower")
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -185,9 +204,10 @@ def over_seeds_of(comparison: Mapping[str, Any]) -> dict[str, Any]:
     for run in comparison["runs"]:
         groups.setdefault(tuple(recipe_value(run["keys"][k]) for k in keys), []).append(run)
     rows = []
-    for values, runs in groups.items():
+    for index, (values, runs) in enumerate(groups.items(), start=1):
         rows.append(
             {
+                "config": index,  # the table's and the plot legend's number
                 "recipe": runs[0]["recipe"],
                 "runs": [run["path"] for run in runs],
                 "seeds": [run["seed"] for run in runs],
@@ -213,64 +233,64 @@ def mean_and_spread(summary: Mapping[str, Any]) -> str:
     return f"{summary['mean']:.4g} ± {summary['std']:.2g}"
 
 
+def fill(text: str) -> str:
+    """``text`` wrapped to the table's width, its later lines indented."""
+    return textwrap.fill(
+        text, WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
+    )
+
+
+def differ_line(title: str, keys: Sequence[str]) -> str:
+    """``title: key, key, ...`` wrapped to the table's width."""
+    return fill(f"{title}: {', '.join(keys) or 'none'}")
+
+
 def render_over_seeds(grouped: Mapping[str, Any]) -> str:
-    """The text of `ganlab compare --over-seeds`: one row per recipe, metrics as mean ± sd."""
+    """The text of `ganlab compare --over-seeds`: one row per configuration (numbered as in
+    the plot's legend), metrics as mean ± sd, then its values of the differing keys."""
     columns = [key for key in grouped["differing_keys"] if key not in SHOWN_KEYS]
-    header = ["recipe", "seeds", "steps"]
+    short = short_keys(columns)
+    header = ["config", "recipe", "seeds", "steps"]
     for name in grouped["metrics"]:
         header += [f"{name} final", f"{name} best"]
-    header += columns
-    right = set(range(2, len(header) - len(columns)))
+    right = {0, *range(3, len(header))}
+    header += [short[key] for key in columns]
     rows = []
     for group in grouped["groups"]:
-        row = [str(group["recipe"]), ",".join(map(str, group["seeds"]))]
+        row = [str(group["config"]), str(group["recipe"]), ",".join(map(str, group["seeds"]))]
         row.append(",".join(map(number, group["steps"])))
         for name in grouped["metrics"]:
             row += [mean_and_spread(group["metrics"][name][w]) for w in ("final", "best")]
         row += [group["keys"][key] for key in columns]
         rows.append(row)
-    differ = grouped["differing_keys"]
-    lines = [f"Recipe keys that differ (besides seed): {', '.join(differ) or 'none'}", ""]
-    lines.append(format_table(header, rows, right))
+    lines = [differ_line("Recipe keys that differ (besides seed)", grouped["differing_keys"]), ""]
+    lines.append(format_blocks(header, rows, right))
     lines += [
         "",
-        "mean ± sample standard deviation over the seeds; best = the lowest value a run "
+        "mean ± sample standard deviation over the seeds; best = the lowest value a run",
         "logged (the highest where higher is better; - where neither is)",
     ]
     return "\n".join(lines)
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    """Aligned plain-text columns: a header, a rule, the rows; columns in ``right`` are
-    right-aligned (numbers)."""
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
-
-
 def render_text(comparison: Mapping[str, Any]) -> str:
-    """The text `ganlab compare` prints: the differing keys, then one table row per run.
+    """The text `ganlab compare` prints: the differing keys, then one table row per run,
+    wrapped into blocks that fit `WIDTH` columns, each block starting with the run.
 
-    Every differing key gets a column, except ``seed`` and ``name``, which the seed and
-    recipe columns show already (the line above the table still names them).
+    Every differing key gets a column headed by its shortest distinct ending (``lr`` for
+    ``optimizers.generator.lr``; the line above the table names it in full), except
+    ``seed`` and ``name``, which the seed and recipe columns show already.
     """
     differ = comparison["differing_keys"]
     metrics = comparison["metrics"]
     columns = [key for key in differ if key not in SHOWN_KEYS]
+    short = short_keys(columns)
     header = ["run", "recipe", "status", "seed", "steps", "wall s", "img/s"]
     header += [f"final {name}" for name in LOSSES]
     for name in metrics:
         header += [f"{name} final", f"{name} best"]
-    header += columns
-    right = set(range(3, len(header) - len(columns)))  # seed .. the last metric
+    right = set(range(3, len(header)))  # seed .. the last metric
+    header += [short[key] for key in columns]
     rows = []
     for run in comparison["runs"]:
         row = [run["run"], str(run["recipe"]), str(run["status"] or MISSING)]
@@ -281,8 +301,8 @@ def render_text(comparison: Mapping[str, Any]) -> str:
             row += [number(run["metrics"][name]["final"]), number(run["metrics"][name]["best"])]
         row += [recipe_value(run["keys"][key]) for key in columns]
         rows.append(row)
-    lines = [f"Recipe keys that differ: {', '.join(differ) if differ else 'none'}", ""]
-    lines.append(format_table(header, rows, right))
+    lines = [differ_line("Recipe keys that differ", differ), ""]
+    lines.append(format_blocks(header, rows, right))
     if metrics:
         lines += [
             "",
@@ -306,20 +326,58 @@ def to_json(comparison: Mapping[str, Any]) -> str:
     return strict_json(present(comparison), indent=2)
 
 
-# --- the plot's labels ---------------------------------------------------------------------
+# --- the plot -------------------------------------------------------------------------------
 
 
-def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
-    """One legend label per run: its short name and its values of the differing keys."""
+def panels_of(runs: Sequence[RunFolder], metrics: Sequence[str]) -> list[Panel]:
+    """One panel per quantity that some run logged: the evaluations first (what ranks
+    runs), then the other logged values (plugins' own), then the losses."""
+    infos = {name: key_info_of(runs, name) for name in [*metrics, *LOSSES]}
+    logged = {name for run in runs for row in run.rows for name in infos if name in row}
+    order = sorted(
+        (name for name in infos if name in logged),
+        key=lambda name: 0 if infos[name].namespace == EVAL else 2 if name in LOSSES else 1,
+    )
+    panels = []
+    for name in order:
+        info = infos[name]
+        how = f", {info.better} is better" if info.better else ""
+        panels.append(Panel(name, f"{name} ({info.namespace}{how})", info.better))
+    return panels
+
+
+def key_values(keys: Sequence[str], values: Mapping[str, Any]) -> str:
+    """``lr=0.0002, name=hinge``: the differing keys by their short names, with values."""
+    short = short_keys(keys)
+    return ", ".join(f"{short[key]}={recipe_value(values[key])}" for key in keys)
+
+
+def run_series(runs: Sequence[RunFolder], comparison: Mapping[str, Any]) -> list[Series]:
+    """One series per run, labelled by its values of the differing keys; by its name too
+    when those do not tell it apart (the same configuration twice, or no key differs)."""
     differ = comparison["differing_keys"]
-    short = short_keys(differ)
-    labels = []
-    for run in comparison["runs"]:
-        values = [f"{short[key]}={recipe_value(run['keys'][key])}" for key in differ]
-        if len(values) > LEGEND_KEYS:
-            values = [*values[:LEGEND_KEYS], "..."]
-        labels.append(f"{run['run']} ({', '.join(values)})" if values else run["run"])
-    return labels
+    rows = comparison["runs"]
+    values = [key_values(differ, row["keys"]) for row in rows]
+    distinct = all(values) and len(set(values)) == len(values)
+    labels = [
+        value if distinct else f"{row['run']} ({value})" if value else row["run"]
+        for row, value in zip(rows, values, strict=True)
+    ]
+    return [Series(label, (run,)) for run, label in zip(runs, labels, strict=True)]
+
+
+def group_series(runs: Sequence[RunFolder], grouped: Mapping[str, Any]) -> list[Series]:
+    """One series per configuration, numbered as the table's rows: its values of the keys
+    that differ and its seeds."""
+    by_path = {str(run.path): run for run in runs}
+    keys = grouped["differing_keys"]
+    series = []
+    for group in grouped["groups"]:
+        what = key_values(keys, group["keys"]) if keys else str(group["recipe"])
+        seeds = ",".join(map(str, group["seeds"]))
+        label = f"{group['config']}: {what} (seed{'s' * (len(group['seeds']) != 1)} {seeds})"
+        series.append(Series(label, tuple(by_path[path] for path in group["runs"])))
+    return series
 
 
 # --- the command --------------------------------------------------------------------------
@@ -333,8 +391,9 @@ def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
     default="compare.png",
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the overlay of the loss curves (.png, .pdf, .svg ...). An existing "
-    "file is never overwritten: the command stops with an error instead.",
+    help="Where to write the plot (.png, .pdf or .svg). A plot that ganlab compare wrote "
+    "before is replaced; any other existing file is never overwritten: the command stops "
+    "with an error instead.",
 )
 @click.option(
     "--json",
@@ -345,36 +404,47 @@ def legend_labels(comparison: Mapping[str, Any]) -> list[str]:
 @click.option(
     "--over-seeds",
     is_flag=True,
-    help="One row per recipe: runs that differ only in their seed are merged, and each "
-    "metric's final and best value shown as mean ± standard deviation over the seeds.",
+    help="One row and one plot line per configuration: runs that differ only in their seed "
+    "are merged; the table shows each metric's final and best value as mean ± standard "
+    "deviation over the seeds, the plot their mean with a band of ± one standard deviation.",
 )
 @user_command
 def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool, over_seeds: bool) -> None:
-    """Compare runs: a table and an overlay plot of their loss curves.
+    """Compare runs: a table, and a plot with one panel per metric and loss.
 
     Each RUN_DIR is a run folder (it holds run.json) or a folder with runs under it at any
     depth, such as runs/quickstart: every run there is compared. The table has one row
     per run: recipe, status, seed, steps, wall time, images per second, the final loss_d
-    and loss_g, the final and best (lowest) value of any other metric, and one column per
-    recipe key that differs between the runs (keys in only some runs count as differing).
+    and loss_g, the final and best value of every other logged value, and one column per
+    recipe key that differs between the runs (keys in only some runs count as differing);
+    it is wrapped into blocks of at most 120 columns. The plot has one panel per metric,
+    per plugin's logged value and per loss, against the training step.
 
     \b
     Examples:
       ganlab compare runs/quickstart
-      ganlab compare runs/quickstart/20250101-120000-s0 runs/quickstart/20250101-121500-s1 \\
-          --plot seeds.png
+      ganlab compare runs/ --over-seeds --plot seeds.png
     """
     paths = find_run_dirs(Path(p) for p in run_dirs)
     plot = Path(plot_path)
     check_plot_path(plot)
     runs = [read_run_folder(path) for path in paths]
     comparison = compare_runs(runs)
-    wrote_plot = any(is_number(r.get(n)) for run in runs for r in run.rows for n in LOSSES)
-    if wrote_plot:
-        plot_loss_curves(runs, legend_labels(comparison), plot)
-    plotted = str(plot) if wrote_plot else None
-    if over_seeds:
-        grouped = over_seeds_of(comparison)
+    grouped = over_seeds_of(comparison) if over_seeds else None
+    panels = panels_of(runs, comparison["metrics"])
+    if panels:
+        if grouped is not None:
+            series = group_series(runs, grouped)
+            title = (
+                f"{len(series)} configuration{'s' * (len(series) != 1)}, {len(runs)} runs: "
+                "mean ± sd over the seeds"
+            )
+        else:
+            series = run_series(runs, comparison)
+            title = f"{len(runs)} run{'s' * (len(runs) != 1)}"
+        save_plot(figure_of(panels, series, f"ganlab compare: {title}"), plot)
+    plotted = str(plot) if panels else None
+    if grouped is not None:
         click.echo(to_json({**grouped, "plot": plotted}) if as_json else render_over_seeds(grouped))
     elif as_json:
         click.echo(to_json({**comparison, "plot": plotted}))
@@ -383,7 +453,8 @@ def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool, over_seeds
     if as_json:
         return
     click.echo("")
-    if wrote_plot:
-        click.echo(f"Loss curves: {plot}")
+    if panels:
+        names = ", ".join(panel.key for panel in panels)
+        click.echo(fill(f"Plot: {plot} (one panel each: {names})"))
     else:
-        click.echo("Loss curves: none written (no run has a loss row in metrics.jsonl yet).")
+        click.echo("Plot: none written (no run has logged a row in metrics.jsonl yet).")
