@@ -1,5 +1,5 @@
 """The W&B logger, offline and for real: tiny runs through the CLI, then the run's own
-``run-<id>.wandb`` file read back record by record."""
+``run-<id>.wandb`` files read back record by record."""
 
 from __future__ import annotations
 
@@ -24,13 +24,19 @@ from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 PLUGIN = "ganlab_plugins.wandb_logger"
 
 
-#: A metric that reads step / 10 (so its minimum and its last value differ), and a
-#: callback that fails at a given step.
+#: A metric that reads step / 10 (so its minimum and its last value differ), a callback
+#: that logs a value of its own (namespace "diagnostics", higher is better) every 2 steps,
+#: one that fails at a given step, and one that kills its own process (SIGKILL, no clean-up
+#: at all) at a given step, once per run folder.
 HELPERS = """
+import os
+import signal
+import time
+
 import ganlab
 
 
-class FailParams(ganlab.Params):
+class StepParams(ganlab.Params):
     step: int = 2
 
 
@@ -44,6 +50,26 @@ class Fail:
             raise RuntimeError(f"planned failure at step {stats.step}")
 
 
+class Diagnostic:
+    @ganlab.hookimpl
+    def ganlab_step_end(self, run, stats):
+        if stats.step % 2 == 0:
+            run.log({"gap": stats.step / 2}, namespace="diagnostics", better="higher")
+
+
+class KillOnce:
+    def __init__(self, step):
+        self.step = step
+
+    @ganlab.hookimpl
+    def ganlab_step_end(self, run, stats):
+        marker = run.dir / "killed-once"
+        if stats.step == self.step and not marker.exists():
+            marker.touch()
+            time.sleep(3)  # W&B writes its records every 2 s (the logger's FLUSH_SECONDS)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 @ganlab.hookimpl
 def ganlab_register_metrics(register):
     register("tenth_step", lambda params: lambda run: {"tenth_step": run.step / 10})
@@ -51,14 +77,29 @@ def ganlab_register_metrics(register):
 
 @ganlab.hookimpl
 def ganlab_register_callbacks(register):
-    register("fail_at", lambda params: Fail(params.step), params=FailParams)
+    register("diag", lambda params: Diagnostic())
+    register("fail_at", lambda params: Fail(params.step), params=StepParams)
+    register("kill_once", lambda params: KillOnce(params.step), params=StepParams)
 """
 
 
 @pytest.fixture(autouse=True)
 def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A clean W&B environment per test: no mode, no key, W&B's own folders in tmp_path."""
-    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_DIR", "RANK"):
+    for name in (
+        "WANDB_MODE",
+        "WANDB_API_KEY",
+        "WANDB_IDENTITY_TOKEN_FILE",
+        "WANDB_DIR",
+        "RANK",
+        "WANDB_NAME",
+        "WANDB_NOTES",
+        "WANDB_TAGS",
+        "WANDB_RUN_GROUP",
+        "WANDB_PROJECT",
+        "WANDB_ENTITY",
+        "WANDB_JOB_TYPE",
+    ):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
@@ -87,13 +128,23 @@ def invoke_run(*args: str):
     return result
 
 
-def run_quickstart(out: Path, *sets: str, plugins: tuple[str, ...] = ()):
+def quickstart_args(out: Path, *sets: str, plugins: tuple[str, ...] = ()) -> list[str]:
     args = [str(RECIPES / "quickstart.yaml"), "--out", str(out), "-p", PLUGIN]
     for plugin in plugins:
         args += ["-p", plugin]
     for override in (*TINY_QUICKSTART, *sets):
         args += ["--set", override]
-    return invoke_run(*args)
+    return args
+
+
+def run_quickstart(out: Path, *sets: str, plugins: tuple[str, ...] = (), options=()):
+    return invoke_run(*quickstart_args(out, *sets, plugins=plugins), *options)
+
+
+def write_helpers(tmp_path: Path) -> str:
+    helpers = tmp_path / "helpers.py"
+    helpers.write_text(HELPERS, encoding="utf-8")
+    return str(helpers)
 
 
 # --- reading a .wandb file ------------------------------------------------------------------
@@ -101,7 +152,7 @@ def run_quickstart(out: Path, *sets: str, plugins: tuple[str, ...] = ()):
 # wandb.sdk.internal.datastore is gone). The format is LevelDB's log format with W&B's header:
 # ":W&B", magic 0xBEE1, version 0; then 32 KiB blocks of chunks, each with a 7-byte header
 # (CRC-32 of type + data, length, type: 1 full, 2 first, 3 middle, 4 last) and a serialized
-# wandb_internal_pb2.Record.
+# wandb_internal_pb2.Record. (The logger has its own reader; this one is the test's, strict.)
 
 BLOCK = 32 * 1024
 HEADER = struct.pack("<4sHB", b":W&B", 0xBEE1, 0)
@@ -150,9 +201,38 @@ def items(message: Any, field: str) -> dict[str, Any]:
     return row
 
 
+def wandb_files(run_dir: Path) -> list[Path]:
+    """The run folder's W&B transaction logs, one per piece (session), oldest first."""
+    return sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+
+
 def wandb_file(run_dir: Path) -> Path:
-    (found,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    (found,) = wandb_files(run_dir)
     return found
+
+
+def rows_of(records: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [items(h, "item") for h in records["history"]]
+
+
+def summary_of(records: dict[str, list[Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for update in records["summary"]:
+        summary.update(items(update, "update"))
+    return summary
+
+
+def config_of(run: Any) -> dict[str, Any]:
+    return {u.key: json.loads(u.value_json) for u in run.config.update}
+
+
+def assert_one_step_axis(rows: list[dict[str, Any]]) -> None:
+    """Every history row sits at its training step, media rows included, in order."""
+    assert rows, "no history"
+    for row in rows:
+        assert row["_step"] == row["train/step"], row
+    steps = [row["_step"] for row in rows]
+    assert steps == sorted(set(steps)), steps  # increasing, none twice
 
 
 # --- tests ----------------------------------------------------------------------------------
@@ -160,14 +240,16 @@ def wandb_file(run_dir: Path) -> Path:
 
 def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))  # the run folder wins
-    helpers = tmp_path / "helpers.py"
-    helpers.write_text(HELPERS, encoding="utf-8")
     result = run_quickstart(
         tmp_path / "runs",
         "train.eval_every=2",
+        "train.log_every=3",  # rows reach the loggers in blocks (1-2 before the evaluation)
         "metrics=[{name: tenth_step}]",
+        "callbacks=[{name: console, params: {every: 100}}, {name: samples, params: {every: 2}},"
+        " {name: figures, params: {every: 500}}, {name: best, params: {metric: tenth_step}},"
+        " {name: diag}]",
         "loggers=[{name: wandb, params: {mode: offline, tags: [smoke]}}]",
-        plugins=(str(helpers),),
+        plugins=(write_helpers(tmp_path),),
     )
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(tmp_path / "runs")
@@ -185,22 +267,39 @@ def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, m
 
     records = by_type(read_records(wandb_file(run_dir)))
 
+    # The run: one group per configuration (recipe name and a hash), named after its folder.
     (run,) = records["run"]
     assert run.run_id == info["id"] and run.project == "ganlab"
-    assert run.run_group == "quickstart" and run.job_type == "train"
+    assert run.run_group == info["group"] and run.job_type == "train"
+    prefix, digest = run.run_group.rsplit("-", 1)
+    assert prefix == "quickstart" and len(digest) == 8 and int(digest, 16) >= 0
     assert run.display_name == run_dir.name
     assert "seed-0" in run.tags and "smoke" in run.tags
+    assert not run.resume  # a first session starts its W&B run
     if run_json["git"]:  # the short commit hash, when the recipe is in a git checkout
         assert run_json["git"]["commit"][:7] in run.tags
     assert not (tmp_path / "elsewhere").exists()
-    config = {u.key: json.loads(u.value_json) for u in run.config.update}
-    assert config["seed"] == 0 and config["name"] == "quickstart"
-    assert config["generator"]["params"]["ngf"] == 8
-    assert config["train"]["steps"] == 4
 
-    # Step statistics: all four rows of the one burst (log_every is 50), at their step.
-    rows = [items(h, "item") for h in records["history"]]
-    train = {r["train/step"]: r for r in rows if "train/loss_d" in r}
+    # The config: the recipe with its lists keyed by component name, and what made the run.
+    config = config_of(run)
+    assert config["seed"] == 0 and config["name"] == "quickstart"
+    assert config["generator"]["params"]["ngf"] == 8 and config["loss"]["name"] == "bce"
+    assert config["train"]["steps"] == 4
+    assert config["callbacks"]["samples"]["every"] == 2  # callbacks.samples.every
+    assert config["callbacks"]["best"] == {"metric": "tenth_step", "mode": "min"}
+    assert config["metrics"] == {"tenth_step": {}}
+    assert config["loggers"]["wandb"]["tags"] == ["smoke"]
+    assert config["device"] == "cpu" == run_json["device"]  # the recipe says auto
+    assert config["versions"]["torch"] == run_json["versions"]["torch"]
+    assert config["versions"]["wandb"] == wandb.__version__
+    assert config["git"] == run_json["git"]
+    assert config["plugins"]["wandb_logger"]["kind"] == "built-in"
+    assert config["plugins"]["helpers"]["kind"] == "file" and config["plugins"]["helpers"]["sha256"]
+
+    # One step axis: every row, media included, at its training step, in order.
+    rows = rows_of(records)
+    assert_one_step_axis(rows)
+    train = {r["_step"]: r for r in rows if "train/loss_d" in r}
     assert sorted(train) == [1, 2, 3, 4]
     for row in train.values():
         assert {"train/loss_g", "train/d_real", "train/d_fake", "train/d_fake_after"} <= set(row)
@@ -208,50 +307,71 @@ def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, m
         logged = json.loads(line)
         if "loss_d" in logged:  # the same numbers as metrics.jsonl
             assert train[logged["step"]]["train/loss_d"] == logged["loss_d"]
-    metrics = {r["train/step"]: r["eval/tenth_step"] for r in rows if "eval/tenth_step" in r}
+    metrics = {r["_step"]: r["eval/tenth_step"] for r in rows if "eval/tenth_step" in r}
     assert metrics == {2: 0.2, 4: 0.4}
+    gaps = {r["_step"]: r["diagnostics/gap"] for r in rows if "diagnostics/gap" in r}
+    assert gaps == {2: 1.0, 4: 2.0}  # a plugin's value, under its own namespace
 
-    # The sample grids (PNG) and the animation (GIF, no moviepy needed), by training step.
-    images = {r["train/step"]: r["media/samples"] for r in rows if "media/samples" in r}
-    assert sorted(images) == [1, 4]
+    # The sample grids (PNG) and the animation (GIF, no moviepy needed), by training step:
+    # the grid of step 2 was announced before the rows of steps 1 and 2 reached W&B.
+    images = {r["_step"]: r["media/samples"] for r in rows if "media/samples" in r}
+    assert sorted(images) == [1, 2, 4]
     assert images[4]["_type"] == "image-file" and images[4]["format"] == "png"
     assert (offline / "files" / images[4]["path"]).is_file()
+    assert [r["_step"] for r in rows if "media/real_images" in r] == [0]  # before training
     (video,) = [r["media/progress"] for r in rows if "media/progress" in r]
     assert video["_type"] == "video-file" and video["path"].endswith(".gif")
 
-    # The final checkpoint as a model artifact.
-    (artifact,) = records["artifact"]
-    assert artifact.type == "model" and artifact.name == "quickstart-model"
-    assert {"final", "step-4"} <= set(artifact.aliases)
-    assert [c.path for c in artifact.manifest.contents] == ["final.pt"]
+    # The checkpoints: versions of the run's own artifact model-<id>, by role and step.
+    versions = {tuple(sorted(a.aliases)): a for a in records["artifact"]}
+    assert set(versions) == {("best", "latest", "step-2"), ("final", "latest", "step-4")}
+    for artifact in versions.values():
+        assert artifact.type == "model" and artifact.name == f"model-{info['id']}"
+        (entry,) = artifact.manifest.contents
+        assert entry.path == "model.pt"
+        # kept in the run folder, not copied to W&B's staging folder (WANDB_DATA_DIR)
+        assert Path(entry.local_path).parent == run_dir / "wandb" / "models"
+    (final,) = versions["final", "latest", "step-4"].manifest.contents
+    assert Path(final.local_path).samefile(run_dir / "checkpoints" / "final.pt")  # no copy
+    best = json.loads(versions["best", "latest", "step-2"].metadata)
+    assert (best["metric"], best["value"], best["step"]) == ("tenth_step", 0.2, 2)
+    assert run_json["best"] == {"metric": "tenth_step", "value": 0.2, "step": 2}
+    assert json.loads(versions["final", "latest", "step-4"].metadata)["metrics"] == {
+        "tenth_step": 0.4
+    }
+    staging = Path(os.environ["WANDB_DATA_DIR"]) / "artifacts" / "staging"
+    assert not [p for p in staging.rglob("*") if p.is_file()]
 
-    # Summary: last values, and the min, max and last of each metric.
-    summary: dict[str, Any] = {}
-    for update in records["summary"]:
-        summary.update(items(update, "update"))
+    # Summary: last values, and the min (lower is better) and last value of the metric.
+    summary = summary_of(records)
     assert summary["train/step"] == 4 and summary["steps"] == 4
     assert summary["train/loss_d"] == train[4]["train/loss_d"]
-    assert summary["eval/tenth_step"] == {"min": 0.2, "max": 0.4, "last": 0.4}
+    assert summary["eval/tenth_step"] == {"min": 0.2, "last": 0.4}
+    assert summary["diagnostics/gap"] == {"max": 2.0, "last": 2.0}
+    assert summary["train/d_real"] == train[4]["train/d_real"]  # no direction: the last value
 
-    # Charts use the training step as their x-axis.
+    # Charts use the training step as their x-axis; a namespace each; the metric's direction.
     globs = {m.glob_name: m for m in records["metric"] if m.glob_name}
+    assert set(globs) == {"train/*", "eval/*", "media/*", "diagnostics/*"}
     assert {g.step_metric for g in globs.values()} == {"train/step"}
-    assert set(globs) == {"train/*", "eval/*", "media/*"}
-    summary_of_eval = globs["eval/*"].summary
-    assert summary_of_eval.min and summary_of_eval.max and summary_of_eval.last
+    (metric,) = [m for m in records["metric"] if m.name == "eval/tenth_step"]
+    assert metric.step_metric == "train/step"
+    assert metric.summary.min and metric.summary.last and not metric.summary.max
+
+    # W&B's System tab: system metrics. (Its Logs tab, the console, is checked in a process
+    # of its own below: W&B captures the process's own stdout, which the CLI runner replaces.)
+    assert records["stats"]
 
     (exit_record,) = records["exit"]
     assert exit_record.exit_code == 0
 
 
 def test_failed_run_finishes_wandb_with_exit_code_1(tmp_path: Path) -> None:
-    helpers = tmp_path / "helpers.py"
-    helpers.write_text(HELPERS, encoding="utf-8")
     result = run_quickstart(
         tmp_path / "runs",
         "callbacks=[{name: fail_at, params: {step: 2}}]",
         "loggers=[{name: wandb}]",  # no mode: offline by default
-        plugins=(str(helpers),),
+        plugins=(write_helpers(tmp_path),),
     )
     assert result.exit_code == 1  # a plugin's code failed (docs/errors.md)
     assert "planned failure at step 2" in result.output
@@ -262,8 +382,9 @@ def test_failed_run_finishes_wandb_with_exit_code_1(tmp_path: Path) -> None:
     records = by_type(read_records(wandb_file(run_dir)))
     (exit_record,) = records["exit"]
     assert exit_record.exit_code == 1
-    rows = [items(h, "item") for h in records["history"]]
-    assert [r["train/step"] for r in rows if "train/loss_d" in r] == [1, 2]  # flushed on error
+    rows = rows_of(records)
+    assert [r["_step"] for r in rows if "train/loss_d" in r] == [1, 2]  # flushed on error
+    assert_one_step_axis(rows)
 
 
 @pytest.mark.parametrize(
@@ -353,6 +474,8 @@ def test_unknown_wandb_mode_in_environment_is_an_error(tmp_path: Path, monkeypat
 
 
 def test_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
+    from ganlab_plugins.wandb_logger import ganlab_run_columns
+
     result = run_quickstart(tmp_path / "runs", "train.steps=2", "loggers=[{name: wandb}]")
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(tmp_path / "runs")
@@ -360,13 +483,136 @@ def test_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
 
     result = invoke_run("--resume", str(run_dir), "--set", "train.steps=4")
     assert result.exit_code == 0, result.output
-    info = json.loads((run_dir / "run.json").read_text())["wandb"]
-    assert info["id"] == first["id"]
+    run_json = json.loads((run_dir / "run.json").read_text())
+    info = run_json["wandb"]
+    assert info["id"] == first["id"] and info["group"] == first["group"]
     assert info["paths"] == [first["path"], info["path"]] and info["path"] != first["path"]
     assert shlex.split(info["sync"]) == ["wandb", "sync", *info["paths"]]
-    steps = []
-    for path in info["paths"]:
-        (found,) = Path(path).glob("run-*.wandb")
-        rows = [items(h, "item") for h in by_type(read_records(found))["history"]]
-        steps.append([r["train/step"] for r in rows if "train/loss_d" in r])
-    assert steps == [[1, 2], [3, 4]]
+    assert info["sync"] in result.output and "2 pieces of one W&B run" in result.output
+
+    # Two pieces of one W&B run: the second asks W&B to resume it, and continues its steps.
+    pieces = [by_type(read_records(f)) for f in wandb_files(run_dir)]
+    assert [Path(p) for p in info["paths"]] == [f.parent for f in wandb_files(run_dir)]
+    runs = [piece["run"][0] for piece in pieces]
+    assert {r.run_id for r in runs} == {info["id"]}
+    assert [r.resume for r in runs] == [False, True]
+    assert runs[0].run_group == runs[1].run_group and runs[0].display_name == runs[1].display_name
+    rows = [rows_of(piece) for piece in pieces]
+    assert [[r["_step"] for r in rs if "train/loss_d" in r] for rs in rows] == [[1, 2], [3, 4]]
+    assert_one_step_axis(rows[0] + rows[1])
+    assert not [r for r in rows[1] if "media/real_images" in r]  # logged once, by the first
+    assert [[e.exit_code for e in piece["exit"]] for piece in pieces] == [[0], [0]]
+    assert [json.loads(a.metadata)["step"] for p in pieces for a in p["artifact"]] == [2, 4]
+
+    # W&B's own command line takes the printed command, and would upload exactly the pieces.
+    dry_run = [sys.executable, "-m", "wandb", *shlex.split(info["sync"])[1:], "--dry-run"]
+    listed = subprocess.run(dry_run, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "Would sync 2 run(s)" in listed.stderr + listed.stdout
+
+    # `ganlab runs`: the W&B id, and which pieces `wandb sync` uploaded. (It leaves
+    # run-<id>.wandb.synced beside each, wandb 0.31 core/internal/runsync/runsyncer.go.)
+    assert ganlab_run_columns(run_dir, run_json) == {"W&B id": info["id"], "W&B synced": "no"}
+    logs = wandb_files(run_dir)
+    logs[0].with_name(logs[0].name + ".synced").touch()
+    assert ganlab_run_columns(run_dir, run_json)["W&B synced"] == "1/2"
+    logs[1].with_name(logs[1].name + ".synced").touch()
+    assert ganlab_run_columns(run_dir, run_json)["W&B synced"] == "yes"
+    assert ganlab_run_columns(tmp_path, {}) is None  # no W&B run there
+
+
+def test_killed_run_resumes_into_the_same_wandb_run(tmp_path: Path) -> None:
+    """A session killed outright (SIGKILL: no hook, no run.json, no W&B finish) and resumed
+    from its checkpoint: one W&B run in two pieces, no step twice and none missing."""
+    args = quickstart_args(
+        tmp_path / "runs",
+        "train.steps=10",
+        "train.log_every=3",
+        "train.checkpoint_every=4",
+        "callbacks=[{name: console, params: {every: 100}}, {name: samples, params: {every: 5}},"
+        " {name: kill_once, params: {step: 7}}]",
+        "loggers=[{name: wandb}]",
+        plugins=(write_helpers(tmp_path),),
+    )
+    killed = subprocess.run(
+        [sys.executable, "-m", "ganlab", "run", *args], capture_output=True, text=True, timeout=300
+    )
+    assert killed.returncode == -9, killed.stderr  # SIGKILL
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert "wandb" not in json.loads((run_dir / "run.json").read_text())  # never got to it
+
+    result = invoke_run("--resume", str(run_dir))  # from checkpoints/step_000004.pt
+    assert result.exit_code == 0, result.output
+    info = json.loads((run_dir / "run.json").read_text())["wandb"]
+    logs = wandb_files(run_dir)
+    assert [str(f.parent) for f in logs] == info["paths"]
+    assert shlex.split(info["sync"]) == ["wandb", "sync", *info["paths"]]
+    first, second = (by_type(read_records(f)) for f in logs)
+
+    # One id; the second piece is marked as resuming it; only the second finished the run.
+    assert {r.run_id for r in (*first["run"], *second["run"])} == {info["id"]}
+    assert [r.resume for r in (*first["run"], *second["run"])] == [False, True]
+    assert not first["exit"] and [e.exit_code for e in second["exit"]] == [0]
+    # W&B's System and Logs tabs, from the session that ran in a process of its own.
+    assert first["stats"]
+    assert "Starting Training Loop" in "".join(o.line for o in first["output_raw"])
+
+    # The killed piece holds the rows W&B wrote before the kill; the resumed piece goes on
+    # from the next step (the steps between the checkpoint and the kill are trained again,
+    # but logged only once), to the end.
+    rows = rows_of(first) + rows_of(second)
+    assert_one_step_axis(rows)
+    before = [r["_step"] for r in rows_of(first) if "train/loss_d" in r]
+    after = [r["_step"] for r in rows_of(second) if "train/loss_d" in r]
+    assert len(before) >= 3 and before + after == list(range(1, 11))
+    assert [json.loads(a.metadata)["step"] for a in second["artifact"]] == [10]
+
+
+def test_name_notes_tags_group_from_the_command_line_and_the_recipe(tmp_path: Path) -> None:
+    recipe_params = (
+        "{notes: from the recipe, group: recipe-group, tags: [recipe-tag],"
+        " system_metrics: false, console: false}"
+    )
+    result = run_quickstart(
+        tmp_path / "runs",
+        "train.steps=1",
+        f"loggers=[{{name: wandb, params: {recipe_params}}}]",
+        options=("--name", "my run", "--group", "cli-group", "--tags", "a", "--tags", "b"),
+    )
+    assert result.exit_code == 0, result.output
+    assert not any(os.environ.get(n) for n in ("WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_TAGS"))
+    run_dir = only_run_dir(tmp_path / "runs")
+    records = by_type(read_records(wandb_file(run_dir)))
+    (run,) = records["run"]
+    assert run.display_name == "my run" and run.run_group == "cli-group"  # the command wins
+    assert run.notes == "from the recipe" and run.job_type == "train"
+    tags = list(run.tags)  # seed, git commit (in a checkout), the recipe's, the command's
+    assert tags[0] == "seed-0" and tags[-3:] == ["recipe-tag", "a", "b"]
+    info = json.loads((run_dir / "run.json").read_text())["wandb"]
+    assert (info["name"], info["group"], info["notes"]) == ("my run", "cli-group", run.notes)
+    assert not records["stats"] and not records["output_raw"]  # switched off by the recipe
+
+    assert {"--name", "--notes", "--tags", "--group", "--wandb"} <= set(
+        invoke("run", "--help").output.split()
+    )
+    refused = invoke("run", str(RECIPES / "quickstart.yaml"), "--tags", "a,b")
+    assert refused.exit_code == 2 and "no comma" in refused.output
+
+
+def test_a_group_holds_the_seeds_of_one_configuration(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    plain = ("train.steps=1", "loggers=[{name: wandb}]")
+    for sets, options in (
+        (plain, ()),
+        ((*plain, "train.steps=2"), ("--seed", "1")),  # another seed, another length
+        ((*plain, "train.ema=0.9"), ()),  # another configuration
+    ):
+        assert run_quickstart(out, *sets, options=options).exit_code == 0
+    groups = {}
+    for run_json in sorted(out.glob("*/*/run.json")):
+        info = json.loads(run_json.read_text())
+        (run,) = by_type(read_records(wandb_file(run_json.parent)))["run"]
+        assert run.run_group == info["wandb"]["group"]
+        groups[(info["seed"], config_of(run)["train"]["ema"])] = run.run_group
+    assert groups[0, None] == groups[1, None] != groups[0, 0.9]
+    assert all(group.startswith("quickstart-") for group in groups.values())
