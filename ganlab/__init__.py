@@ -4,14 +4,17 @@ This module is the public API: what built-in and third-party plugins import.
 """
 
 from ganlab.cache import cache_dir
+from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
 from ganlab.fields import MetricKey
 from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
+from ganlab.recipe import Resolved
 from ganlab.registry import NoParams, Params, Register
 from ganlab.run import Generator, Run, StepStats
+from ganlab.yamlfile import load_yaml
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,7 @@ __all__ = [
     "NoParams",
     "Params",
     "Register",
+    "Resolved",
     "Run",
     "StepStats",
     "TensorImages",
@@ -32,9 +36,14 @@ __all__ = [
     "cache_dir",
     "grid",
     "hookimpl",
+    "load_yaml",
+    "plugin_option",
+    "prepare_recipe",
     "save_gif",
     "save_grid",
     "save_png",
+    "set_option",
     "to_uint8",
     "to_unit_range",
+    "user_command",
 ]

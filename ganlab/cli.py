@@ -19,6 +19,7 @@ from ganlab.compare import compare
 from ganlab.evaluate import eval_command
 from ganlab.folders import newest_unfinished, resumable_folder
 from ganlab.lifecycle import train_recipe
+from ganlab.overrides import recipe_and_overrides
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
 from ganlab.runs_list import runs
@@ -34,8 +35,11 @@ def cli() -> None:
     """
 
 
-@cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
+# Options click does not know reach `arguments` (ignore_unknown_options), where
+# `recipe_and_overrides` takes --KEY=VALUE as an override, as a W&B sweep agent writes it,
+# and refuses every other unknown option as click would.
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("arguments", metavar="[RECIPE] [KEY=VALUE]...", nargs=-1, type=click.UNPROCESSED)
 @click.option(
     "--resume",
     metavar="RUN_DIR|auto",
@@ -55,7 +59,7 @@ def cli() -> None:
 @plugin_option
 @user_command
 def run(
-    recipe: str | None,
+    arguments: tuple[str, ...],
     resume: str | None,
     overrides: tuple[str, ...],
     seed: int | None,
@@ -65,9 +69,15 @@ def run(
 ) -> None:
     """Train the recipe RECIPE (a .yaml file) and write a run folder.
 
+    KEY=VALUE after RECIPE overrides a recipe value as --set KEY=VALUE does, and so does
+    --KEY=VALUE (the two ways a W&B sweep agent passes its values; docs/sweeps.md). They
+    apply after every --set, in the order given; --seed and --device apply last.
+
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
     continue with --resume.
     """
+    recipe, assigned = recipe_and_overrides(arguments, click.get_current_context())
+    overrides = (*overrides, *assigned)
     extra = [f"seed={seed}"] * (seed is not None) + [f"device={device}"] * (device is not None)
     run_dir = None
     if resume is not None and resume != "auto":

@@ -16,4 +16,5 @@ MODULES = (
     "metrics",
     "fid",
     "wandb_logger",
+    "sweeps",
 )
