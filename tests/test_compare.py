@@ -101,13 +101,12 @@ def test_two_runs_show_exactly_the_keys_that_differ_and_an_overlay_plot(
 
 
 def test_a_parent_folder_compares_every_run_under_it(
-    runs: tuple[Path, Path, Path], tmp_path: Path
+    runs: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out, first, second = runs
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(compare, [str(out), "--json"])
-        assert Path("compare.png").is_file()  # the default plot, in the current folder
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(compare, [str(out), "--json"])
+    assert (tmp_path / "compare.png").is_file()  # the default plot, in the current folder
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [run["path"] for run in data["runs"]] == [str(first), str(second)]
