@@ -229,7 +229,8 @@ def figure_of(panels: Sequence[Panel], series: Sequence[Series], title: str) -> 
         ax.set_xlabel("step")
         # One step axis: every panel spans the same steps, with room for the last markers.
         ax.set_xlim(0, max(last_step, 1) * 1.03)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Ticks at round steps (100, 200, ...; not matplotlib's 80, 160, ...).
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
         ax.grid(alpha=0.3)
     for ax in axes[len(panels) :]:
         ax.remove()
