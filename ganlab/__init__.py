@@ -3,14 +3,16 @@
 This module is the public API: what built-in and third-party plugins import.
 """
 
+from ganlab.augment import Augmentation
 from ganlab.cache import cache_dir
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
-from ganlab.data import ImageDataset, TensorImages, to_uint8, to_unit_range
+from ganlab.data import ImageDataset, Labels, TensorImages, labels_of, to_uint8, to_unit_range
 from ganlab.errors import GanlabError
 from ganlab.fields import MetricKey
 from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
+from ganlab.penalty import Penalty
 from ganlab.recipe import Resolved
 from ganlab.registry import NoParams, Params, Register
 from ganlab.run import Generator, Run, StepStats
@@ -19,14 +21,17 @@ from ganlab.yamlfile import load_yaml
 __version__ = "0.1.0"
 
 __all__ = [
+    "Augmentation",
     "GanLoss",
     "GanlabError",
     "Generator",
     "ImageDataset",
+    "Labels",
     "Metric",
     "MetricKey",
     "NoParams",
     "Params",
+    "Penalty",
     "Register",
     "Resolved",
     "Run",
@@ -36,6 +41,7 @@ __all__ = [
     "cache_dir",
     "grid",
     "hookimpl",
+    "labels_of",
     "load_yaml",
     "plugin_option",
     "prepare_recipe",

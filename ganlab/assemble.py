@@ -9,7 +9,7 @@ the models, with `build_models`): a plugin's build function is called through
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, overload
@@ -17,19 +17,22 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import torch
 from pydantic import BaseModel
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganlab.augment import Augmentation
 from ganlab.blame import blamed_on, broken_contract, describe
 from ganlab.cache import CacheableImages, cached
-from ganlab.data import Batches, ImageDataset, TensorImages
+from ganlab.data import Batches, ImageDataset, Labels, TensorImages, labels_of
 from ganlab.device import memory_format
 from ganlab.distributed import Group
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, did_you_mean
 from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
+from ganlab.penalty import Penalty
 from ganlab.precision import Precision
-from ganlab.recipe import OptimizerSpec, Resolved, TrainSpec
+from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec
 from ganlab.registry import Component
 from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
 
@@ -64,7 +67,10 @@ def assemble_run(
     if recipe.train.data_cache and isinstance(dataset, CacheableImages):
         with blamed_on(data_component, "data", "while decoding its images"):
             dataset = cached(dataset, workers=recipe.train.workers)
-    generator, discriminator = build_models(resolved, image_shape, device)
+    labels = labels_of(dataset)
+    g_conditional, d_conditional = conditional_models(resolved, labels)
+    num_classes = len(labels.names) if labels is not None else None
+    generator, discriminator = build_models(resolved, image_shape, device, num_classes)
     loss = build_component("loss", *resolved.get("loss"))
     batches = Batches(
         dataset,
@@ -82,26 +88,113 @@ def assemble_run(
             f"{len(dataset)} images are fewer than one batch for each of {group.world} "
             "processes: use a smaller train.batch_size or fewer processes."
         )
-    ema = recipe.train.ema
+    train, optimizers = recipe.train, recipe.optimizers
+    opt_g = make_optimizer(optimizers.generator, generator.parameters())
+    opt_d = make_optimizer(optimizers.discriminator, discriminator.parameters())
+    fixed_labels = grid_labels(labels) if g_conditional and labels is not None else None
+    count = FIXED_LATENTS if fixed_labels is None else len(fixed_labels)
     return Run(
         recipe=recipe,
         dir=folder,
         device=device,
         generator=generator,
         discriminator=discriminator,
-        opt_g=make_optimizer(recipe.optimizers.generator, generator.parameters()),
-        opt_d=make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+        opt_g=opt_g,
+        opt_d=opt_d,
         loss=loss,
         dataset=dataset,
         batches=batches,
-        fixed_latents=seeded_latents(generator, FIXED_LATENTS, recipe.seed).to(device),
-        total_steps=total_steps(recipe.train, len(batches)),
+        fixed_latents=seeded_latents(generator, count, recipe.seed).to(device),
+        total_steps=total_steps(train, len(batches)),
         hook=hook,
         group=group,
-        precision=Precision(recipe.train.precision, device),
-        generator_ema=generator_average(generator, ema) if ema is not None else None,
+        precision=Precision(train.precision, device),
+        generator_ema=(
+            generator_average(generator, train.ema, train.ema_warmup) if train.ema else None
+        ),
         info=info if info is not None else {},
+        labels=labels,
+        g_takes_labels=g_conditional,
+        d_takes_labels=d_conditional,
+        fixed_labels=None if fixed_labels is None else fixed_labels.to(device),
+        augmentations=[built.obj for built in build_listed(resolved, "augment")],
+        penalties=penalty_list(resolved),
+        schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}),
     )
+
+
+#: Rows of a conditional run's progress grid: one per class, for the first this many.
+GRID_CLASSES = 16
+#: Images per row of a conditional run's progress grid.
+GRID_COLUMNS = 8
+
+
+def grid_labels(labels: Labels) -> torch.Tensor:
+    """The classes of a conditional run's fixed latent vectors: one grid row per class."""
+    rows = min(len(labels.names), GRID_CLASSES)
+    return torch.arange(rows).repeat_interleave(GRID_COLUMNS)
+
+
+def conditional_models(resolved: Resolved, labels: Labels | None) -> tuple[bool, bool]:
+    """Whether G and D take class labels; a conditional one on a data set without classes
+    is the recipe's mistake."""
+    flags = []
+    for place in ("generator", "discriminator"):
+        component = resolved.get(place)[0]
+        if component.conditional and labels is None:
+            data = resolved.get("data")[0]
+            raise GanlabError(
+                f"{place} {component.name!r} takes class labels, but data set {data.name!r} "
+                "gives its images none. Use a data set with classes (image_folder with one "
+                "subfolder per class, cartoon_faces with `classes:`), or an unconditional "
+                f"{place}."
+            )
+        flags.append(component.conditional)
+    return flags[0], flags[1]
+
+
+def penalty_list(resolved: Resolved) -> list[tuple[str, Penalty]]:
+    """The recipe's penalties, each with the name its statistic is logged under."""
+    built = build_listed(resolved, "penalties")
+    names = [b.component.name for b in built]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GanlabError(
+            f"penalties: {', '.join(twice)} is listed twice; give each penalty once, with "
+            "its weight."
+        )
+    return [(b.component.name, b.obj) for b in built]
+
+
+def schedules(
+    optimizers: Optimizers, built: dict[str, torch.optim.Optimizer]
+) -> dict[str, LRScheduler]:
+    """The learning-rate schedules the recipe names, one of torch's per optimizer."""
+    found = {}
+    for net, optimizer in built.items():
+        spec = getattr(optimizers, net).schedule
+        if spec is None:
+            continue
+        where = f"optimizers.{net}.schedule"
+        kind = getattr(torch.optim.lr_scheduler, spec.name, None)
+        if not (isinstance(kind, type) and issubclass(kind, LRScheduler)):
+            known = [
+                n
+                for n, v in vars(torch.optim.lr_scheduler).items()
+                if isinstance(v, type)
+                and issubclass(v, LRScheduler)
+                and not n.startswith("_")
+                and n != "LRScheduler"
+            ]
+            raise GanlabError(
+                f"{where}.name: {spec.name!r} is not a scheduler of torch.optim.lr_scheduler."
+                f"{did_you_mean(spec.name, known)} Known: {', '.join(sorted(known))}."
+            )
+        try:
+            found[net] = kind(optimizer, **spec.params)
+        except (TypeError, ValueError) as exc:
+            raise GanlabError(f"{where}.params: {spec.name} refuses them: {exc}.") from None
+    return found
 
 
 class NoHooks:
@@ -116,9 +209,28 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[nn.Parameter]) -> torch
     return kind(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
 
 
-def generator_average(generator: Generator, decay: float) -> AveragedModel:
-    """An exponential moving average of G's weights and batch-norm statistics."""
-    return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+def generator_average(generator: Generator, decay: float, warmup: bool = True) -> AveragedModel:
+    """An exponential moving average of G's weights and batch-norm statistics.
+
+    With ``warmup``, the decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, as
+    TensorFlow's ``ExponentialMovingAverage(num_updates=n)``: early on the average follows G
+    closely, so it never keeps most of G's initial, untrained weights (0.999 ** 580 = 56%).
+    """
+    if not warmup:
+        return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @torch.no_grad()
+    def average(
+        averaged: Sequence[torch.Tensor],
+        current: Sequence[torch.Tensor],
+        num_averaged: torch.Tensor | int,
+    ) -> None:
+        # The average's own counter (saved in checkpoints, so a resumed run continues its
+        # ramp); AveragedModel reads it on the host at every update anyway.
+        n = int(num_averaged)
+        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, num_averaged)
+
+    return AveragedModel(generator, multi_avg_fn=average, use_buffers=True)
 
 
 def total_steps(train: TrainSpec, steps_per_epoch: int) -> int:
@@ -142,14 +254,21 @@ def build_component(place: str, component: Component, params: BaseModel, *args: 
 
 def contract_problem(kind: str, built: object) -> str | None:
     """What is wrong with what a build function of ``kind`` returned (None: nothing)."""
-    wanted = {
+    wanted: dict[str, tuple[tuple[type, ...], str]] = {
         "datasets": ((ImageDataset, TensorImages), "a data set (ganlab.ImageDataset)"),
         "generators": ((nn.Module,), "a torch.nn.Module"),
         "discriminators": ((nn.Module,), "a torch.nn.Module"),
         "losses": ((GanLoss,), "a ganlab.GanLoss"),
     }
+    wanted |= {
+        "augmentations": ((Augmentation,), "a ganlab.Augmentation"),
+        "penalties": ((Penalty,), "a ganlab.Penalty"),
+    }
     if kind in wanted and not isinstance(built, wanted[kind][0]):
         return f"returned {type(built).__name__} from its build function, not {wanted[kind][1]}"
+    labels = labels_of(built) if kind == "datasets" else None
+    if labels is not None and (problem := labels.problem(len(built))):  # type: ignore[arg-type]
+        return f"returned a data set whose {problem}"
     if kind == "generators" and not hasattr(built, "latent_shape"):
         return "has no `latent_shape` attribute; the runner needs it to draw latent vectors"
     if kind == "metrics" and not callable(built):
@@ -198,6 +317,14 @@ def build_listed(
 ) -> list[Built[Observer]]: ...
 
 
+@overload
+def build_listed(resolved: Resolved, section: Literal["augment"]) -> list[Built[Augmentation]]: ...
+
+
+@overload
+def build_listed(resolved: Resolved, section: Literal["penalties"]) -> list[Built[Penalty]]: ...
+
+
 def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:
     """Build every component of a list section (loggers, callbacks, metrics); what each
     build function returned was checked (`contract_problem`)."""
@@ -208,18 +335,26 @@ def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:
 
 
 def build_models(
-    resolved: Resolved, image_shape: tuple[int, int, int], device: torch.device
+    resolved: Resolved,
+    image_shape: tuple[int, int, int],
+    device: torch.device,
+    num_classes: int | None = None,
 ) -> tuple[Generator, nn.Module]:
-    """The recipe's generator and discriminator, on ``device``, checked on a test batch."""
-    g_component, g_params = resolved.get("generator")
-    # An nn.Module with `latent_shape` (`contract_problem`): the core's `Generator` type.
-    generator: Generator = build_component("generator", g_component, g_params, image_shape)
-    d_component, d_params = resolved.get("discriminator")
-    discriminator: nn.Module = build_component("discriminator", d_component, d_params, image_shape)
+    """The recipe's generator and discriminator, on ``device``, checked on a test batch.
+
+    A conditional one (registered with ``conditional=True``) is built with ``num_classes``,
+    the number of the data set's classes, as its third argument.
+    """
+    built = []
+    for place in ("generator", "discriminator"):
+        component, params = resolved.get(place)
+        classes = (num_classes,) if component.conditional else ()
+        built.append(build_component(place, component, params, image_shape, *classes))
     layout = memory_format(resolved.recipe.train)
     # Module.to takes a device and a memory format together; torch's overloads leave it out.
-    generator = generator.to(device, memory_format=layout)  # type: ignore[call-overload]
-    discriminator = discriminator.to(device, memory_format=layout)  # type: ignore[call-overload]
+    # An nn.Module with `latent_shape` (`contract_problem`): the core's `Generator` type.
+    generator: Generator = built[0].to(device, memory_format=layout)
+    discriminator: nn.Module = built[1].to(device, memory_format=layout)
     check_shapes(resolved, generator, discriminator, image_shape, device)
     return generator, discriminator
 
@@ -239,9 +374,13 @@ def check_shapes(
     the models and the training RNG stream are exactly as they were.
     """
     g_component, d_component = resolved.get("generator")[0], resolved.get("discriminator")[0]
+    # Class 0 for a conditional model: every conditional model has at least one class.
+    labels = torch.zeros(2, dtype=torch.int64, device=device)
+    g_labels = (labels,) if g_component.conditional else ()
+    d_labels = (labels,) if d_component.conditional else ()
     with untouched(generator, train=False), untouched(discriminator, train=False):
         with blamed_on(g_component, "generator", "on a test batch of 2"), torch.no_grad():
-            fake = generator(seeded_latents(generator, 2, seed=0).to(device))
+            fake = generator(seeded_latents(generator, 2, seed=0).to(device), *g_labels)
         if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (2, *image_shape):
             made = tuple(fake.shape[1:]) if isinstance(fake, torch.Tensor) else type(fake)
             raise broken_contract(
@@ -251,7 +390,7 @@ def check_shapes(
                 type(generator).forward,
             )
         with blamed_on(d_component, "discriminator", "on a test batch of 2"), torch.no_grad():
-            scores = discriminator(fake)
+            scores = discriminator(fake, *d_labels)
         if not isinstance(scores, torch.Tensor) or scores.numel() != 2:
             count = scores.numel() if isinstance(scores, torch.Tensor) else type(scores)
             raise broken_contract(

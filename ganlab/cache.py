@@ -18,13 +18,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab.data import TensorImages, guarded_loader
+from ganlab.data import Labels, TensorImages, guarded_loader, labels_of
 from ganlab.errors import GanlabError
 from ganlab.memory import check_disk
 
@@ -57,9 +57,35 @@ def cache_path(dataset: CacheableImages) -> Path:
 
 
 def open_cache(path: Path, shape: tuple[int, ...]) -> TensorImages:
+    """The cache at ``path`` as `TensorImages`, with the labels stored beside it if any."""
     # Copy-on-write: a writable view for torch that never writes back to the file.
     array = np.memmap(path, dtype=np.uint8, mode="c", shape=shape)
-    return TensorImages(torch.from_numpy(array))
+    return TensorImages(torch.from_numpy(array), read_labels(path, shape[0]))
+
+
+def labels_path(path: Path) -> Path:
+    """Where a cache's class labels are kept: ``<key>.labels``, int64, one per image."""
+    return path.with_suffix(".labels")
+
+
+def write_labels(path: Path, labels: Labels | None) -> dict[str, Any]:
+    """Store a data set's labels beside its cache; the class names go in the cache's record."""
+    if labels is None:
+        return {}
+    labels.values.cpu().numpy().astype(np.int64).tofile(labels_path(path))
+    return {"class_names": list(labels.names)}
+
+
+def read_labels(path: Path, count: int) -> Labels | None:
+    """The labels stored beside a cache, or None (a data set without classes)."""
+    record = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    names = record.get("class_names")
+    if not names or not labels_path(path).is_file():
+        return None
+    values = np.fromfile(labels_path(path), dtype=np.int64)
+    if values.shape != (count,):
+        return None  # written for another set of images: not these labels
+    return Labels(torch.from_numpy(values), tuple(names))
 
 
 def prepare_cache(
@@ -82,7 +108,11 @@ def prepare_cache(
 def cached(dataset: CacheableImages, workers: int = 0, quiet: bool = False) -> TensorImages:
     """The data set as `TensorImages` over its cache, building the cache on first use."""
     path, _, _ = prepare_cache(dataset, workers, quiet)
-    return open_cache(path, (len(dataset), *dataset.image_shape))
+    images = open_cache(path, (len(dataset), *dataset.image_shape))
+    # The data set's own labels when it has them: a cache made before it had classes holds
+    # none, and the same files give the same labels anyway.
+    images.labels = labels_of(dataset) or images.labels
+    return images
 
 
 class _Items:
@@ -154,5 +184,6 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
             tmp.unlink(missing_ok=True)
     rate = shape[0] / max(time.perf_counter() - started, 1e-9)
     meta = {"shape": list(shape), "key": dataset.cache_key()[:2000], "images_per_second": rate}
+    meta |= write_labels(path, labels_of(dataset))
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return rate

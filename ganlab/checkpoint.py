@@ -116,6 +116,8 @@ CONTENTS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "rng_by_rank": ((list,), "every process's random number generators", False),
     "processes": ((int,), "the number of processes", False),
     "versions": ((dict,), "the package versions", False),
+    "augmentations": ((list,), "the augmentations' states (ADA's probability)", False),
+    "schedulers": ((dict,), "the learning-rate schedules", False),
 }
 
 

@@ -19,6 +19,7 @@ import pickle
 import random
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,10 +41,47 @@ class ImageDataset(Protocol):
         ...
 
 
-class TensorImages:
-    """A data set held as one uint8 tensor ``(N, C, H, W)``: decoded once, sliced per batch."""
+@dataclass(frozen=True)
+class Labels:
+    """The class label of every image of a data set, and the classes' names.
 
-    def __init__(self, images: torch.Tensor) -> None:
+    A data set that has them sets its ``labels`` attribute to one (`labels_of` reads it);
+    conditional generators and discriminators need them.
+    """
+
+    values: torch.Tensor  #: int64 ``(N,)``: image ``i`` is of class ``values[i]``
+    names: tuple[str, ...]  #: class ``k`` is called ``names[k]``
+
+    def problem(self, count: int) -> str | None:
+        """What is wrong with these labels for a data set of ``count`` images (None: fine)."""
+        values = self.values
+        if not isinstance(values, torch.Tensor) or values.dtype != torch.int64:
+            return "labels.values must be an int64 tensor"
+        if values.shape != (count,):
+            return f"labels.values has shape {tuple(values.shape)}, not ({count},)"
+        if not self.names or not all(isinstance(n, str) and n for n in self.names):
+            return "labels.names must be the classes' names, non-empty strings"
+        if count and (int(values.min()) < 0 or int(values.max()) >= len(self.names)):
+            return f"labels.values must be class numbers from 0 to {len(self.names) - 1}"
+        return None
+
+    def frequencies(self) -> torch.Tensor:
+        """How often each class occurs, as weights summing to 1 (float64, on the CPU)."""
+        counts = torch.bincount(self.values.cpu(), minlength=len(self.names)).double()
+        return counts / counts.sum()
+
+
+def labels_of(dataset: object) -> Labels | None:
+    """A data set's labels, or None for a data set without classes."""
+    labels = getattr(dataset, "labels", None)
+    return labels if isinstance(labels, Labels) else None
+
+
+class TensorImages:
+    """A data set held as one uint8 tensor ``(N, C, H, W)``: decoded once, sliced per batch;
+    with ``labels``, each image's class."""
+
+    def __init__(self, images: torch.Tensor, labels: Labels | None = None) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(
                 f"TensorImages needs a uint8 tensor (N, C, H, W), got {images.dtype} "
@@ -51,6 +89,7 @@ class TensorImages:
             )
         self.images = images
         self.image_shape = image_shape_of(images)
+        self.labels = labels
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -110,6 +149,12 @@ class Batches:
             self._resident = dataset.images
             if device.type == "cuda" and fits_on_gpu(dataset.images, device):
                 self._resident = dataset.images.to(device)  # no host copy per batch at all
+        # Every image's class, on the device the batches are indexed on (None: no classes).
+        labels = labels_of(dataset)
+        self._labels = None
+        if labels is not None:
+            where = self._resident.device if self._resident is not None else torch.device("cpu")
+            self._labels = labels.values.to(where)
 
     def __len__(self) -> int:
         """Batches per epoch; the last one may be smaller (as in the tutorial's loader).
@@ -130,9 +175,13 @@ class Batches:
         steps = order[: len(self) * size * self.world].split(size * self.world)
         return [step[self.rank * size : (self.rank + 1) * size] for step in steps]
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """Yield the batches of ``epoch`` from batch index ``start`` on."""
+    def epoch(
+        self, epoch: int, start: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Yield the batches of ``epoch`` from batch index ``start`` on: the images, and their
+        class labels (None for a data set without classes)."""
         batches = self.indices(epoch)[start:]
+        labels = self._labels
         if self._resident is not None:
             # One copy of the order per epoch: a host-to-device copy per batch would make the
             # host wait for the device at every step.
@@ -141,7 +190,8 @@ class Batches:
             for index in order.split([len(b) for b in batches]):
                 # Into the models' layout while still uint8: a quarter of the bytes to move.
                 batch = images.index_select(0, index).contiguous(memory_format=self.layout)
-                yield to_unit_range(batch.to(self.device, non_blocking=True))
+                real = to_unit_range(batch.to(self.device, non_blocking=True))
+                yield real, None if labels is None else labels[index].to(self.device)
             return
         chunks = [b.tolist() for b in batches]
         loader = guarded_loader(
@@ -153,8 +203,9 @@ class Batches:
             # Its own generator, so the loader never draws from the training RNG stream.
             generator=torch.Generator().manual_seed(self.seed + epoch),
         )
-        for batch in loader:
-            yield batch.to(self.device, non_blocking=True)
+        for batch, chunk in zip(loader, batches, strict=True):
+            real = batch.to(self.device, non_blocking=True)
+            yield real, None if labels is None else labels[chunk].to(self.device)
 
 
 class LoaderFailure:

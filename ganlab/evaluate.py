@@ -28,8 +28,9 @@ def evaluate(
     overrides: tuple[str, ...] = (),
     plugin_specs: tuple[str, ...] = (),
     device_name: str = "auto",
-) -> tuple[Path, int, dict[str, float]]:
-    """Score a checkpoint (or a run folder's final one): (checkpoint, its step, results)."""
+) -> tuple[Path, int, dict[str, float], str]:
+    """Score a checkpoint (or a run folder's final one): (checkpoint, its step, results, the
+    weights the metrics used: the generator's, or their moving average with ``train.ema``)."""
     checkpoint, state = open_checkpoint(path)
     resolved = recipe_in(checkpoint, state, overrides, plugin_specs, metric_names)
     if not resolved.recipe.metrics:
@@ -38,7 +39,12 @@ def evaluate(
             "--metric swd (`ganlab plugins` lists every metric)."
         )
     run = restored_run(checkpoint, state, resolved, pick_device(device_name))
-    return checkpoint, run.step, score(run, build_listed(resolved, "metrics"))
+    results = score(run, build_listed(resolved, "metrics"))
+    return checkpoint, run.step, results, WEIGHTS[run.generator_ema is not None]
+
+
+#: What `evaluate` says the metrics scored, by whether the run keeps a moving average.
+WEIGHTS = {True: "the moving average of the generator", False: "the generator"}
 
 
 @click.command("eval")
@@ -66,14 +72,14 @@ def eval_command(
 ) -> None:
     """Score RUN_OR_CHECKPOINT (a run folder, whose checkpoints/final.pt is used, or a .pt
     file such as checkpoints/best.pt) with the recipe's metrics or those of --metric."""
-    checkpoint, step, results = evaluate(
+    checkpoint, step, results, weights = evaluate(
         Path(checkpoint_or_run), metric_names, overrides, plugin_specs, device
     )
     if as_json:
-        report: dict[str, Any] = {"checkpoint": str(checkpoint), "step": step, **results}
-        click.echo(strict_json(report))
+        report: dict[str, Any] = {"checkpoint": str(checkpoint), "step": step}
+        click.echo(strict_json({**report, "weights": weights, **results}))
         return
-    click.echo(f"{checkpoint} (step {step}):")
+    click.echo(f"{checkpoint} (step {step}, {weights}):")
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"  {key:<{width}}  {value:.4g}")

@@ -101,6 +101,24 @@ def ganlab_register_losses(register: Register) -> None:
 
 
 @hookspec
+def ganlab_register_augmentations(register: Register) -> None:
+    """Register augmentations: ``register(name, build, params=Model)``.
+
+    ``build(params)`` returns a `ganlab.Augmentation`, applied to real and fake images before
+    every D call. See docs/plugins.md, `ganlab_register_augmentations`.
+    """
+
+
+@hookspec
+def ganlab_register_penalties(register: Register) -> None:
+    """Register penalties on D: ``register(name, build, params=Model)``.
+
+    ``build(params)`` returns a `ganlab.Penalty`, added to D's loss with its weight. See
+    docs/plugins.md, `ganlab_register_penalties`.
+    """
+
+
+@hookspec
 def ganlab_register_callbacks(register: Register) -> None:
     """Register callbacks: ``register(name, build, params=Model)``.
 

@@ -18,8 +18,9 @@ from typing import Any, Literal
 Better = Literal["lower", "higher"] | None
 BETTER: tuple[Better, ...] = ("lower", "higher", None)
 
-#: The namespaces ganlab itself logs into: the step statistics, and the metrics' results.
-TRAIN, EVAL = "train", "eval"
+#: The namespaces ganlab itself logs into: the step statistics (and penalties), the
+#: metrics' results, and what augmentations report (ADA's probability ``p``).
+TRAIN, EVAL, AUG = "train", "eval", "aug"
 #: A namespace is one W&B section name: letters, digits, '_', '-'.
 _NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

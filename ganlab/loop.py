@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn import Module
 
 from ganlab.assemble import Built
 from ganlab.blame import blamed_on, broken_contract, called_code, describe
@@ -37,7 +38,7 @@ from ganlab.distributed import (
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.folders import MetricsLog
 from ganlab.hookspecs import Metric
-from ganlab.logkeys import EVAL, TRAIN, KeyInfo
+from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo
 from ganlab.run import Run, StepStats
 from ganlab.seeding import rng_state, rng_untouched
 
@@ -57,45 +58,67 @@ class Step:
         compiled = run.recipe.train.compile
         self.generator = torch.compile(run.generator) if compiled else run.generator
         self.discriminator = torch.compile(run.discriminator) if compiled else run.discriminator
+        # Fakes get classes, on the device, as often as the data's (G or D takes them).
+        self.class_weights = None
+        if (run.g_takes_labels or run.d_takes_labels) and run.labels is not None:
+            self.class_weights = run.labels.frequencies().float().to(run.device)
 
-    def __call__(self, real: torch.Tensor, index: int) -> StepStats:
-        """Train on ``real`` (the step's real images, every D update's batch in a row), the
-        batch ``index`` of the epoch; return the step's statistics."""
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, index: int) -> StepStats:
+        """Train on ``real`` (the step's real images, every D update's batch in a row) and
+        their class ``labels`` (None: no classes), the batch ``index`` of the epoch; return
+        the step's statistics."""
         run = self.run
-        generator, discriminator, loss = self.generator, self.discriminator, run.loss
-        precision = run.precision
+        discriminator, loss = self.discriminator, run.loss
+        precision, train = run.precision, run.recipe.train
         real = real.contiguous(memory_format=self.layout)
+        extra: dict[str, torch.Tensor] = {}
 
         # (1) D, on each real batch of the step and detached fakes.
-        real_batches = real.split(run.recipe.train.batch_size)
+        real_batches = real.split(train.batch_size)
+        label_batches = labels.split(train.batch_size) if labels is not None else None
         for i, real_batch in enumerate(real_batches):
+            real_labels = label_batches[i] if label_batches is not None else None
             with precision.autocast():
-                real_scores = discriminator(real_batch).reshape(-1).float()
-                shape = (real_batch.shape[0], *run.generator.latent_shape)
+                real_scores = self.scores(discriminator, real_batch, real_labels)
                 # Only the last fakes go on to G's update: the others need no graph through G.
                 with torch.set_grad_enabled(i == len(real_batches) - 1):
-                    fake = generator(torch.randn(shape, device=run.device))
-                fake_scores = discriminator(fake.detach()).reshape(-1).float()
+                    fake, fake_labels = self.fakes(real_batch.shape[0])
+                fake_scores = self.scores(discriminator, fake.detach(), fake_labels)
                 loss_d = loss.discriminator_loss(real_scores, fake_scores)
                 self.check_scalar(loss_d, "discriminator_loss")
                 # The plain D: a compiled one cannot take the penalty's double backward.
-                penalty = loss.discriminator_penalty(run.discriminator, real_batch, fake.detach())
+                critic = self.critic(real_labels)
+                penalty = loss.discriminator_penalty(critic, real_batch, fake.detach())
                 if penalty is not None:
                     self.check_scalar(penalty, "discriminator_penalty")
                     loss_d = loss_d + penalty
+                for name, term in run.penalties:
+                    if run.step % term.every == 0:  # lazily, every k-th step (StyleGAN2)
+                        value = term.value(critic, real_batch, fake.detach())
+                        self.check_scalar(value, "value", f"penalty {name!r}", term)
+                        loss_d = loss_d + term.weight * term.every * value
+                        extra[name] = value.detach()
             self.update(loss_d, run.opt_d, "discriminator")
+            for augmentation in run.augmentations:
+                augmentation.observe(real_scores.detach())
 
-        # (2) G: the last fakes through the updated D.
+        # (2) G: the last fakes (or fresh ones, train.g_batch_size) through the updated D.
+        if train.g_batch_size is not None:
+            fake, fake_labels = self.fakes(train.g_batch_size)
         with precision.autocast():
-            fake_scores_after = discriminator(fake).reshape(-1).float()
+            fake_scores_after = self.scores(discriminator, fake, fake_labels)
             loss_g = loss.generator_loss(fake_scores_after)
             self.check_scalar(loss_g, "generator_loss")
         self.update(loss_g, run.opt_g, "generator")
         if run.generator_ema is not None:
             run.generator_ema.update_parameters(run.generator)
+        for scheduler in run.schedulers.values():
+            scheduler.step()
 
         run.step += 1
         run.images_seen += real.shape[0] * run.group.world  # every process's share
+        for augmentation in run.augmentations:
+            extra.update(augmentation.statistics())
         with torch.no_grad():
             return StepStats(
                 step=run.step,
@@ -106,7 +129,40 @@ class Step:
                 d_real=loss.readout(real_scores.detach()).mean(),
                 d_fake=loss.readout(fake_scores.detach()).mean(),
                 d_fake_after=loss.readout(fake_scores_after.detach()).mean(),
+                extra=extra,
             )
+
+    def fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` fakes from fresh latent vectors, and their classes when G or D takes them:
+        drawn (from the training RNG stream) as often as the classes occur in the data."""
+        run = self.run
+        latents = torch.randn((n, *run.generator.latent_shape), device=run.device)
+        labels = None
+        if self.class_weights is not None:
+            labels = torch.multinomial(self.class_weights, n, replacement=True)
+        g_labels = (labels,) if run.g_takes_labels else ()
+        return self.generator(latents, *g_labels), labels
+
+    def scores(
+        self,
+        discriminator: Callable[..., torch.Tensor],
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """D's scores for ``images`` as D's updates see them: augmented by the recipe's
+        ``augment:`` list, with their classes for a conditional D; flat, in float32."""
+        for augmentation in self.run.augmentations:
+            images = augmentation(images)
+        d_labels = (labels,) if self.run.d_takes_labels else ()
+        return discriminator(images, *d_labels).reshape(-1).float()
+
+    def critic(self, labels: torch.Tensor | None) -> Module:
+        """D as penalties see it: the plain module (a compiled one cannot take their double
+        backward), augmented and given the real batch's classes as in D's update."""
+        run = self.run
+        if not run.augmentations and not run.d_takes_labels:
+            return run.discriminator
+        return _Critic(self, labels)
 
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
         """Backward and one optimizer step in the run's precision; with several processes, on
@@ -116,8 +172,10 @@ class Step:
             loss, optimizer, net, before_step=lambda: average_gradients(model, self.run.group)
         )
 
-    def check_scalar(self, value: Any, method: str) -> None:
-        """A loss method must return one number: a 0-dim tensor."""
+    def check_scalar(
+        self, value: Any, method: str, subject: str | None = None, owner: object = None
+    ) -> None:
+        """A loss or penalty method must return one number: a 0-dim tensor."""
         if isinstance(value, torch.Tensor) and value.dim() == 0:
             return
         got = (
@@ -126,11 +184,22 @@ class Step:
             else f"a {type(value).__name__}"
         )
         raise broken_contract(
-            self.loss_subject,
-            f"returned {got} from {method}; a loss must be one number, a 0-dim tensor (for "
-            "example the .mean() of per-image losses)",
-            getattr(type(self.run.loss), method),
+            subject or self.loss_subject,
+            f"returned {got} from {method}; it must be one number, a 0-dim tensor (for "
+            "example the .mean() of per-image values)",
+            getattr(type(owner if owner is not None else self.run.loss), method),
         )
+
+
+class _Critic(Module):
+    """The plain D as the step calls it, for penalties: augmented, with the batch's labels."""
+
+    def __init__(self, step: Step, labels: torch.Tensor | None) -> None:
+        super().__init__()
+        self.step, self.labels = step, labels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.step.scores(self.step.run.discriminator, images, self.labels)
 
 
 class Loop:
@@ -160,8 +229,8 @@ class Loop:
         self.hook.ganlab_run_start(run=run)
         while run.step < run.total_steps and not run.should_stop:
             start = run.step - run.epoch * run.steps_per_epoch
-            for index, real in enumerate(run.batches.epoch(run.epoch, start), start):
-                stats = self.step(real, index)
+            for index, (real, labels) in enumerate(run.batches.epoch(run.epoch, start), start):
+                stats = self.step(real, labels, index)
                 self.pending.append(stats)
                 self.hook.ganlab_step_end(run=run, stats=stats)
                 if run.step % train.log_every == 0:
@@ -216,9 +285,11 @@ class Loop:
         if self.pending:
             stacked = torch.stack([s.values() for s in self.pending])
             values = mean_over_ranks(stacked, run.group).cpu().tolist()
+            extras = self.extra_values()
             for stats, row_values in zip(self.pending, values, strict=True):
                 row: dict[str, float] = {"step": stats.step, "epoch": stats.epoch}
                 row.update(zip(StepStats.NAMES, row_values, strict=True))
+                row.update(extras.get(stats.step, {}))
                 rows.append(row)
                 if bad is None and not all(math.isfinite(v) for v in row_values):
                     bad = row
@@ -239,6 +310,24 @@ class Loop:
                 f"Training diverged at step {bad['step']}: {name} is {bad[name]}; {last}. "
                 "Try a lower learning rate (optimizers.*.lr) or fp32 precision."
             )
+
+    def extra_values(self) -> dict[int, dict[str, float]]:
+        """The pending steps' other statistics (penalties, augmentations), by step, moved to
+        the host in one transfer like the rest; each key described once (`Run.keys`)."""
+        run = self.run
+        found = [(s.step, key, value) for s in self.pending for key, value in s.extra.items()]
+        if not found:
+            return {}
+        penalties = {name for name, _ in run.penalties}
+        for _, key, _ in found:
+            if key not in run.keys:
+                run.describe_keys([key], KeyInfo(TRAIN if key in penalties else AUG))
+        stacked = torch.stack([value.detach().float() for _, _, value in found])
+        values = mean_over_ranks(stacked, run.group).cpu().tolist()
+        by_step: dict[int, dict[str, float]] = {}
+        for (step, key, _), value in zip(found, values, strict=True):
+            by_step.setdefault(step, {})[key] = value
+        return by_step
 
     def evaluate(self) -> None:
         """Compute every metric of the recipe at the current step, and log the results."""

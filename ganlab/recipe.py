@@ -51,6 +51,19 @@ class ComponentSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="the component's own settings")
 
 
+class LRSchedule(_Strict):
+    """A torch learning-rate scheduler by class name, with its arguments."""
+
+    name: str = Field(
+        min_length=1,
+        description="a class of `torch.optim.lr_scheduler` (`LinearLR`, `CosineAnnealingLR`, ...)",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the scheduler's arguments but the optimizer (`total_iters`, `T_max`, ...)",
+    )
+
+
 class OptimizerSpec(_Strict):
     """Adam (the tutorial's) or AdamW for one network."""
 
@@ -63,6 +76,13 @@ class OptimizerSpec(_Strict):
         default=(0.5, 0.999), description="Adam's β1 and β2, each in `[0, 1)`"
     )
     weight_decay: float = Field(default=0.0, ge=0, description="weight decay")
+    schedule: LRSchedule | None = Field(
+        default=None,
+        description="a learning-rate schedule: one of torch's `torch.optim.lr_scheduler` "
+        "classes by name, with its arguments (all but the optimizer), stepped once per "
+        "training step and saved in checkpoints, e.g. `{name: LinearLR, params: "
+        "{start_factor: 1.0, end_factor: 0.0, total_iters: 50000}}` for SNGAN's linear decay",
+    )
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> OptimizerSpec:
@@ -107,6 +127,14 @@ class TrainSpec(_Strict):
             "updates, with the images that are left"
         ),
     )
+    g_batch_size: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "G's update on this many fresh latent vectors (SNGAN uses twice D's batch); null: "
+            "on the last fakes of D's update, as in the tutorial"
+        ),
+    )
     ema: float | None = Field(
         default=None,
         gt=0,
@@ -117,6 +145,15 @@ class TrainSpec(_Strict):
             "(`torch.optim.swa_utils.AveragedModel`). The metrics, `ganlab sample` and `ganlab "
             "eval` then use the average; the progress grids show G itself. Saved in checkpoints, so"
             " resuming stays exact"
+        ),
+    )
+    ema_warmup: bool = Field(
+        default=True,
+        description=(
+            "ramp the average's decay up from the start, min(ema, (1 + n) / (10 + n)) after n "
+            "updates (TensorFlow's ExponentialMovingAverage with num_updates), so that a short "
+            "run's average does not keep most of G's initial weights; false: `ema` from the first "
+            "update"
         ),
     )
     workers: int = Field(
@@ -245,6 +282,17 @@ class Recipe(_Strict):
     train: TrainSpec = Field(
         description="the training length and loop settings; `epochs` or `steps` must be set"
     )
+    augment: list[ComponentSpec] = Field(
+        default_factory=list,
+        description=(
+            "differentiable augmentations applied, in order, to real and fake images before "
+            "every D call (DiffAugment, ADA)"
+        ),
+    )
+    penalties: list[ComponentSpec] = Field(
+        default_factory=list,
+        description="regularizers added to D's loss, each with its weight (R1, gradient penalty)",
+    )
     callbacks: list[ComponentSpec] = Field(
         default_factory=list, description="event-hook objects for this run (console, samples, ...)"
     )
@@ -279,7 +327,13 @@ SINGLE = {
     "discriminator": "discriminators",
     "loss": "losses",
 }
-LISTS = {"callbacks": "callbacks", "metrics": "metrics", "loggers": "loggers"}
+LISTS = {
+    "augment": "augmentations",
+    "penalties": "penalties",
+    "callbacks": "callbacks",
+    "metrics": "metrics",
+    "loggers": "loggers",
+}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ KINDS = (
     "generators",
     "discriminators",
     "losses",
+    "augmentations",
+    "penalties",
     "callbacks",
     "metrics",
     "loggers",
@@ -30,7 +32,8 @@ KINDS = (
 
 def singular(kind: str) -> str:
     """'losses' -> 'loss', 'datasets' -> 'data set': for messages."""
-    return {"datasets": "data set", "losses": "loss"}.get(kind, kind.removesuffix("s"))
+    names = {"datasets": "data set", "losses": "loss", "penalties": "penalty"}
+    return names.get(kind, kind.removesuffix("s"))
 
 
 class Params(StrictNumbers):
@@ -60,6 +63,7 @@ class Register(Protocol):
         description: str | None = None,
         results: Results | None = None,
         better: Better = "lower",
+        conditional: bool = False,
     ) -> None: ...
 
 
@@ -78,6 +82,9 @@ class Component:
     results: tuple[str, ...] | Callable[[BaseModel], Iterable[str]] | None = None
     #: which way a metric's results are better ("lower", "higher", or None: neither)
     better: Better = "lower"
+    #: a generator or discriminator that takes class labels: built with the number of
+    #: classes (``build(params, image_shape, num_classes)``) and called with the labels
+    conditional: bool = False
 
     def parse_params(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw params against this component's model (raises pydantic's error)."""
@@ -109,8 +116,9 @@ class Registry:
             description: str | None = None,
             results: Results | None = None,
             better: Better = "lower",
+            conditional: bool = False,
         ) -> None:
-            self.add(kind, name, build, params, plugin, description, results, better)
+            self.add(kind, name, build, params, plugin, description, results, better, conditional)
 
         return register
 
@@ -124,6 +132,7 @@ class Registry:
         description: str | None = None,
         results: Results | None = None,
         better: Better = "lower",
+        conditional: bool = False,
     ) -> None:
         """Add a component; a second component of the same kind and name is an error."""
         where = f"plugin {plugin!r} registers {singular(kind)} {name!r}"
@@ -152,6 +161,11 @@ class Registry:
                 f"{where}: better={better!r}: give a metric's better as 'lower', 'higher' "
                 "or None (neither); leave it out for other components."
             )
+        if conditional and kind not in ("generators", "discriminators"):
+            raise GanlabError(
+                f"{where}: conditional=True is for generators and discriminators (they take "
+                "class labels); leave it out for other components."
+            )
         existing = self._components[kind].get(name)
         if existing is not None:
             raise GanlabError(
@@ -161,7 +175,7 @@ class Registry:
         doc = description if description is not None else (build.__doc__ or "")
         summary = doc.strip().splitlines()[0] if doc.strip() else ""
         self._components[kind][name] = Component(
-            kind, name, build, params, plugin, summary, declared, better
+            kind, name, build, params, plugin, summary, declared, better, conditional
         )
 
     def get(self, kind: str, name: str, where: str) -> Component:

@@ -16,14 +16,17 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 
+from ganlab.augment import Augmentation
 from ganlab.checkpoint import CONTENTS, save_checkpoint
-from ganlab.data import Batches, ImageDataset, TensorImages, epoch_order
+from ganlab.data import Batches, ImageDataset, Labels, TensorImages, epoch_order, to_uint8
 from ganlab.distributed import Group
 from ganlab.errors import GanlabError
 from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.loss import GanLoss
+from ganlab.penalty import Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
 from ganlab.seeding import rng_state, set_rng_state
@@ -65,6 +68,9 @@ class StepStats:
     d_real: torch.Tensor  #: mean readout of D on the real batch: the tutorial's D(x)
     d_fake: torch.Tensor  #: ... on the fakes before D's update: D(G(z)) "before"
     d_fake_after: torch.Tensor  #: ... on the fakes during G's update: D(G(z)) "after"
+    #: the step's other statistics: each penalty's value (namespace train) and what the
+    #: augmentations report (namespace aug, such as ADA's ``p``)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     #: The statistics' names: the columns of a training row in metrics.jsonl (after "step"
     #: and "epoch"), the keys W&B logs under train/, the curves `ganlab compare` plots.
@@ -99,6 +105,20 @@ class Run:
     #: the moving average of G's weights (``train.ema``), a torch ``AveragedModel`` whose
     #: ``.module`` is a generator; None without ``train.ema``
     generator_ema: AveragedModel | None = None
+    #: the data set's classes (None for a data set without them)
+    labels: Labels | None = None
+    #: whether the generator and the discriminator take class labels (registered with
+    #: ``conditional=True``): the runner then calls ``G(z, y)`` and ``D(x, y)``
+    g_takes_labels: bool = False
+    d_takes_labels: bool = False
+    #: the class of each fixed latent vector (a conditional G: one row of the grid per class)
+    fixed_labels: torch.Tensor | None = None
+    #: the recipe's ``augment:`` list, applied in order to every image D sees
+    augmentations: list[Augmentation] = field(default_factory=list)
+    #: the recipe's ``penalties:`` list: (its statistic's name, the penalty)
+    penalties: list[tuple[str, Penalty]] = field(default_factory=list)
+    #: learning-rate schedules by network ("generator", "discriminator"), stepped per step
+    schedulers: dict[str, LRScheduler] = field(default_factory=dict)
     #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
     #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +204,8 @@ class Run:
             "history": self.history,
             "scalers": self.precision.state_dict(),
             "generator_ema": ema.state_dict() if ema is not None else None,
+            "augmentations": [augmentation.state_dict() for augmentation in self.augmentations],
+            "schedulers": {net: s.state_dict() for net, s in self.schedulers.items()},
             "rng": rng_by_rank[0],
             "rng_by_rank": rng_by_rank,
             "processes": len(rng_by_rank),
@@ -207,6 +229,10 @@ class Run:
         if self.generator_ema is not None:
             ema = self.generator_ema
             parts["generator_ema"] = lambda: ema.load_state_dict(state["generator_ema"])
+        if any(a.state_dict() for a in self.augmentations):
+            parts["augmentations"] = lambda: self._load_augmentations(state["augmentations"])
+        if self.schedulers:
+            parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"])
         by_rank = state.get("rng_by_rank", [state["rng"]])
         parts["rng"] = lambda: set_rng_state(by_rank[self.group.rank])
         for key, restore in parts.items():
@@ -222,6 +248,16 @@ class Run:
         self.step = state["step"]
         self.epoch = state["epoch"]
         self.history = list(state["history"])
+
+    def _load_schedulers(self, states: dict[str, Any]) -> None:
+        for net, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(states[net])
+
+    def _load_augmentations(self, states: list[dict[str, Any]]) -> None:
+        if len(states) != len(self.augmentations):
+            raise ValueError(f"{len(states)} augmentations' states for {len(self.augmentations)}")
+        for augmentation, state in zip(self.augmentations, states, strict=True):
+            augmentation.load_state_dict(state)
 
     def _load_latents(self, latents: torch.Tensor) -> None:
         shape = tuple(self.generator.latent_shape)
@@ -264,12 +300,44 @@ class Run:
         """``n`` latent vectors from their own seeded generator (never the training stream)."""
         return seeded_latents(self.generator, n, seed).to(self.device)
 
-    def real_images(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample_labels(self, n: int, seed: int) -> torch.Tensor | None:
+        """``n`` class labels drawn as often as the classes occur in the data set, from their
+        own seeded generator; None when the generator takes no labels. Metrics pair them with
+        `sample_latents` for a conditional run."""
+        if not self.g_takes_labels or self.labels is None:
+            return None
+        rng = torch.Generator().manual_seed(seed)
+        return torch.multinomial(self.labels.frequencies(), n, True, generator=rng).to(self.device)
+
+    def real_images(
+        self, n: int, seed: int | None = None, label: int | None = None
+    ) -> torch.Tensor:
         """``n`` real images, on the CPU, in [-1, 1]: the first ``n`` of the run's first epoch,
         or with ``seed`` the first ``n`` of that seed's order, the same for every run on the
-        data set whatever its own seed."""
+        data set whatever its own seed; with ``label``, the first ``n`` of that class (fewer
+        if the class has fewer)."""
         order = epoch_order(len(self.dataset), self.seed if seed is None else seed, 0)
+        if label is not None and self.labels is not None:
+            order = order[self.labels.values[order] == label]
         return torch.stack([self.dataset[i].cpu() for i in order[:n].tolist()])
+
+    def sample_images(
+        self, n: int, seed: int, label: int | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
+        """``n`` of the evaluated generator's images (eval mode: the moving average when the
+        recipe keeps one) for the seed's latent vectors, as uint8 on the CPU, made
+        ``batch_size`` at a time; the same images at every call with the same seed, so scores
+        at different steps compare. A conditional generator gets labels as often as the
+        classes occur in the data (`sample_labels`), or all ``label``."""
+        latents = self.sample_latents(n, seed)
+        labels = self.sample_labels(n, seed)
+        if labels is not None and label is not None:
+            labels = torch.full_like(labels, label)
+        chunks = [
+            self.generate(z, None if labels is None else labels[i : i + batch_size], True)
+            for i, z in zip(range(0, n, batch_size), latents.split(batch_size), strict=True)
+        ]
+        return torch.cat([to_uint8(chunk).cpu() for chunk in chunks])
 
     @property
     def evaluated_generator(self) -> nn.Module:
@@ -278,8 +346,11 @@ class Run:
         return self.generator_ema.module if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def generate(self, latents: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:
-        """Images for ``latents``, leaving the generator exactly as it was.
+    def generate(
+        self, latents: torch.Tensor, labels: torch.Tensor | None = None, eval_mode: bool = False
+    ) -> torch.Tensor:
+        """Images for ``latents`` (and, for a conditional generator, their ``labels``),
+        leaving the generator exactly as it was.
 
         By default G itself, in training mode, as in the tutorial's progress grids (batch-norm
         uses the batch's statistics); its running statistics are put back afterwards, so
@@ -289,7 +360,31 @@ class Run:
         """
         model = self.evaluated_generator if eval_mode else self.generator
         with untouched(model, train=not eval_mode):
-            return model(latents).float()
+            return model(*self._with_labels(latents, labels, self.g_takes_labels)).float()
+
+    @torch.no_grad()
+    def discriminate(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """D's raw scores ``(N,)`` for ``images`` (and their ``labels``, for a conditional D),
+        in eval mode and leaving D exactly as it was: its batch-norm statistics and
+        spectral-norm vectors are put back, so scoring never changes training."""
+        with untouched(self.discriminator, train=False):
+            scores = self.discriminator(*self._with_labels(images, labels, self.d_takes_labels))
+            return scores.reshape(-1).float()
+
+    @staticmethod
+    def _with_labels(
+        inputs: torch.Tensor, labels: torch.Tensor | None, takes_labels: bool
+    ) -> tuple[torch.Tensor, ...]:
+        if not takes_labels:
+            return (inputs,)
+        if labels is None:
+            raise ValueError(
+                "this run's model takes class labels: pass labels (run.fixed_labels with "
+                "run.fixed_latents, or run.sample_labels(n, seed) with run.sample_latents)"
+            )
+        return inputs, labels
 
 
 def seeded_latents(generator: Generator, n: int, seed: int) -> torch.Tensor:

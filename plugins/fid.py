@@ -245,12 +245,8 @@ class InceptionFeatures:
             ref, step, last_asked, features = _last_fake
             if ref() is run and step == run.step and last_asked == asked:
                 return features
-        latents = run.sample_latents(self.params.images, self.params.seed)
-        images = torch.cat(
-            [
-                ganlab.to_uint8(run.generate(chunk, eval_mode=True)).cpu()
-                for chunk in latents.split(self.params.batch_size)
-            ]
+        images = run.sample_images(
+            self.params.images, self.params.seed, batch_size=self.params.batch_size
         )
         features = self.compute(images, run.device)
         _last_fake = (weakref.ref(run), run.step, asked, features)

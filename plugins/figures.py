@@ -65,7 +65,8 @@ class Figures:
     def _draw(self, run: ganlab.Run) -> tuple[Path, Path]:
         # run.history holds the rows flushed so far (every train.log_every steps).
         figures = run.dir / "figures"
-        fake = run.generate(run.fixed_latents[: self.images]).cpu()
+        labels = None if run.fixed_labels is None else run.fixed_labels[: self.images]
+        fake = run.generate(run.fixed_latents[: self.images], labels).cpu()
         return (
             plot_losses(run.history, figures / "losses.png"),
             plot_real_vs_fake(run.real_images(len(fake)), fake, figures / "real_vs_fake.png"),

@@ -18,6 +18,11 @@ from ganlab_plugins.swd import swd
 class SWDParams(ganlab.Params):
     images: int = Field(default=512, gt=0, description="real and generated images compared")
     seed: int = Field(default=0, ge=0, description="seed of the latent vectors and patches")
+    per_class: bool = Field(
+        default=False,
+        description="also score each class of a conditional run on its own (`swd_class_<name>`: "
+        "its real images against G's images of that class)",
+    )
 
 
 class SlicedWasserstein:
@@ -26,17 +31,24 @@ class SlicedWasserstein:
 
     def __init__(self, params: SWDParams) -> None:
         self.params = params
-        self.real: torch.Tensor | None = None  # decoded once per run
+        self.real: dict[int | None, torch.Tensor] = {}  # decoded once per run, by class
 
     def __call__(self, run: ganlab.Run) -> dict[str, float]:
+        p = self.params
+        results = self.score(run, None)
+        if p.per_class and run.labels is not None and run.g_takes_labels:
+            for label, name in enumerate(run.labels.names):
+                results[f"swd_class_{name}"] = self.score(run, label)["swd"]
+        return results
+
+    def score(self, run: ganlab.Run, label: int | None) -> dict[str, float]:
+        """SWD of the whole data set (``label`` None), or of one class."""
         count = min(self.params.images, len(run.dataset))
-        if self.real is None:
-            self.real = ganlab.to_uint8(run.real_images(count))
-        latents = run.sample_latents(count, self.params.seed)
-        fake = torch.cat(
-            [run.generate(chunk, eval_mode=True).cpu() for chunk in latents.split(256)]
-        )
-        return swd(self.real, ganlab.to_uint8(fake), seed=self.params.seed)
+        if label not in self.real:
+            self.real[label] = ganlab.to_uint8(run.real_images(count, label=label))
+        real = self.real[label]
+        fake = run.sample_images(len(real), self.params.seed, label=label)
+        return swd(real, fake, seed=self.params.seed)
 
 
 def build_swd(params: SWDParams) -> ganlab.Metric:

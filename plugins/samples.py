@@ -29,7 +29,7 @@ class Samples:
         self.last_saved = -1
 
     def _save(self, run: ganlab.Run) -> Path:
-        frame = ganlab.grid(run.generate(run.fixed_latents), self.nrow)
+        frame = ganlab.grid(run.generate(run.fixed_latents, run.fixed_labels), self.nrow)
         path = ganlab.save_png(frame, run.dir / "samples" / f"step_{run.step:06d}.png")
         self.frames.append(frame)
         self.last_saved = run.step

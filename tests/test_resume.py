@@ -257,8 +257,9 @@ def test_ema_and_critic_steps_resume_exactly(tmp_path: Path) -> None:
 
 
 def test_ema_is_the_moving_average_of_the_generator(tmp_path: Path) -> None:
-    """After step 1 the average is G; after step 2 it is G1 + (1 - decay) (G2 - G1)."""
-    path = recipe(tmp_path, steps=2, ema=0.75, checkpoint_every=1)
+    """After step 1 the average is G; after step 2 it is G1 + (1 - decay) (G2 - G1) (the decay
+    from the first update: `ema_warmup: false`; tests/test_step_options.py has the ramp)."""
+    path = recipe(tmp_path, steps=2, ema=0.75, checkpoint_every=1, ema_warmup=False)
     assert invoke("run", str(path), "--out", str(tmp_path)).exit_code == 0
     run_dir = only_run_dir(tmp_path)
     step1 = load_checkpoint(run_dir / "checkpoints" / "step_000001.pt")
