@@ -10,6 +10,8 @@ MODULES = (
     "faces",
     "dcgan",
     "losses",
+    "augment",
+    "penalties",
     "console",
     "samples",
     "figures",

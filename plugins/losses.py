@@ -10,6 +10,7 @@ from pydantic import Field
 from torch import nn
 
 import ganlab
+from ganlab_plugins.penalties import gradient_penalty
 
 
 class BCEParams(ganlab.Params):
@@ -96,7 +97,12 @@ def build_lsgan(params: LSGANParams) -> LeastSquaresLoss:
 
 class WGANGPParams(ganlab.Params):
     penalty_weight: float = Field(
-        default=10.0, ge=0.0, description="weight of the gradient penalty (lambda)"
+        default=10.0,
+        ge=0.0,
+        description=(
+            "weight of the gradient penalty (lambda); 0 leaves it out, e.g. for the "
+            "`gradient_penalty` entry of `penalties:`, the same penalty"
+        ),
     )
 
 
@@ -117,15 +123,10 @@ class WassersteinGPLoss(ganlab.GanLoss):
 
     def discriminator_penalty(
         self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
-    ) -> torch.Tensor:
-        # The 1-Lipschitz constraint, enforced softly where it matters: on the straight
-        # lines between real and generated images.
-        mix = torch.rand((real.shape[0], 1, 1, 1), device=real.device)
-        between = torch.lerp(real, fake.to(real.dtype), mix).requires_grad_(True)
-        scores = discriminator(between).float()
-        (gradient,) = torch.autograd.grad(scores.sum(), between, create_graph=True)
-        norms = gradient.float().flatten(1).norm(dim=1)
-        return self.penalty_weight * (norms - 1).square().mean()
+    ) -> torch.Tensor | None:
+        if self.penalty_weight == 0:
+            return None  # no double backward for nothing (the `penalties:` list may have it)
+        return self.penalty_weight * gradient_penalty(discriminator, real, fake)
 
 
 def build_wgan_gp(params: WGANGPParams) -> WassersteinGPLoss:
