@@ -111,6 +111,7 @@ CONTENTS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "rng": ((dict,), "the random number generators' states", True),
     "recipe": ((dict,), "the resolved recipe", True),
     "image_shape": ((list, tuple), "the images' shape", False),
+    "class_names": ((list, type(None)), "the data set's class names", False),
     "scalers": ((dict,), "the fp16 gradient scalers", False),
     "generator_ema": ((dict, type(None)), "the moving average of the generator", False),
     "rng_by_rank": ((list,), "every process's random number generators", False),

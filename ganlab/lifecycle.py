@@ -120,6 +120,11 @@ def started(
     folder = from_main(made.path if made else None, group)
     with made.removed_on_error() if made else contextlib.nullcontext():
         run = assemble_run(resolved, device, folder, hook, group, info)
+        if run.labels is not None and group.is_main:
+            # The data set's classes are known once it is built: into run.json now, where
+            # loggers find them (W&B's config) and a resumed run keeps them.
+            run.info["classes"] = list(run.labels.names)
+            write_json_atomic(folder / "run.json", run.info)
     if group.distributed:
         # The same models everywhere, then different latent vectors in each process.
         torch.manual_seed(rank_seed(recipe.seed, group.rank))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import torch
@@ -192,10 +192,22 @@ def restored_run(
     return run
 
 
-def restored_generator(path: Path, device: torch.device) -> tuple[Generator, dict[str, Any], Path]:
+class RestoredGenerator(NamedTuple):
+    """A run's generator rebuilt from a checkpoint, in eval mode (`restored_generator`)."""
+
+    generator: Generator
+    state: dict[str, Any]  #: the checkpoint's contents
+    checkpoint: Path  #: the checkpoint file it came from
+    #: the classes a conditional generator takes (class ``k`` is ``classes[k]``); None when
+    #: the generator takes no labels
+    classes: tuple[str, ...] | None
+
+
+def restored_generator(path: Path, device: torch.device) -> RestoredGenerator:
     """A run's generator, in eval mode, from a checkpoint file or a run folder: the moving
     average of G's weights when the run kept one (``train.ema``). Also the checkpoint's
-    contents and its path. The data set is not needed: the checkpoint holds the image shape.
+    contents, its path, and the classes of a conditional generator. The data set is not
+    needed: the checkpoint holds the image shape and the class names.
     """
     checkpoint, state = open_checkpoint(path)
     if "image_shape" not in state:
@@ -204,17 +216,28 @@ def restored_generator(path: Path, device: torch.device) -> tuple[Generator, dic
             "its generator cannot be rebuilt. Sample from a checkpoint of this version."
         )
     resolved = recipe_in(checkpoint, state)
-    generator, _ = build_models(resolved, tuple(state["image_shape"]), torch.device("cpu"))
+    component, _ = resolved.get("generator")
+    conditional = component.conditional or resolved.get("discriminator")[0].conditional
+    names = state.get("class_names")
+    if conditional and not names:
+        raise GanlabError(
+            f"{checkpoint}: its models take class labels, but the checkpoint holds no class "
+            "names (an older ganlab wrote it), so they cannot be rebuilt with their number of "
+            "classes. Sample from a checkpoint of this version."
+        )
+    num_classes = len(names) if conditional and names else None
+    shape = tuple(state["image_shape"])
+    generator, _ = build_models(resolved, shape, torch.device("cpu"), num_classes)
     try:
         generator.load_state_dict(generator_weights(state))
     except RuntimeError as exc:
-        component, _ = resolved.get("generator")
         raise GanlabError(
             f"{checkpoint}: the saved weights do not fit generator {component.name!r} as plugin "
             f"{component.plugin!r} builds it now ({str(exc).splitlines()[0]}). The plugin has "
             "probably changed since the run; sample with the version that trained it."
         ) from None
-    return generator.eval().to(device), state, checkpoint
+    classes = tuple(names) if component.conditional and names else None
+    return RestoredGenerator(generator.eval().to(device), state, checkpoint, classes)
 
 
 def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -200,6 +200,8 @@ class Run:
             "step": self.step,
             "epoch": self.epoch,
             "image_shape": list(self.dataset.image_shape),
+            # A conditional generator is rebuilt from these (`ganlab sample`), without data.
+            "class_names": list(self.labels.names) if self.labels is not None else None,
             "fixed_latents": self.fixed_latents.cpu(),
             "history": self.history,
             "scalers": self.precision.state_dict(),

@@ -10,6 +10,11 @@ Latent vectors come from their own ``torch.Generator`` on the CPU, one vector af
 and only then move to the device: a seed gives the same vectors on any device, and image ``i``
 is the same whatever ``-n`` is.
 
+A conditional run's generator (one that takes class labels) gives a grid with one row per
+class instead: ``-n`` images of each class (8 by default), every class unless ``--class``
+names some. Column ``j`` is the same latent vector in every row, so a column shows one ``z``
+across the classes.
+
 ``--interpolate`` walks through latent space as in the DCGAN paper (Radford et al. 2015,
 fig. 4): a series of random points ``z_0, z_1, ..., z_rows``, walk ``i`` going from ``z_i`` to
 ``z_(i+1)`` by spherical interpolation (slerp), which keeps the intermediate points at the
@@ -20,6 +25,7 @@ networks").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +36,7 @@ from torch import nn
 from ganlab.cliutil import user_command
 from ganlab.data import to_uint8
 from ganlab.device import pick_device
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, did_you_mean
 from ganlab.folders import find_checkpoint, folder_of
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.memory import check_memory
@@ -94,11 +100,56 @@ def walk_latents(generator: Generator, rows: int, frames: int, seed: int) -> tor
 
 @torch.no_grad()
 def images_of(
-    generator: nn.Module, latents: torch.Tensor, device: torch.device
+    generator: nn.Module,
+    latents: torch.Tensor,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
-    """G's images for ``latents`` (on the CPU), in batches: float ``[-1, 1]`` on the CPU."""
-    for chunk in latents.split(BATCH):
-        yield generator(chunk.to(device)).float().cpu()
+    """G's images for ``latents`` (on the CPU), and for a conditional G their class
+    ``labels``, in batches: float ``[-1, 1]`` on the CPU."""
+    for i, chunk in enumerate(latents.split(BATCH)):
+        if labels is None:
+            yield generator(chunk.to(device)).float().cpu()
+        else:
+            batch_labels = labels[i * BATCH : i * BATCH + len(chunk)].to(device)
+            yield generator(chunk.to(device), batch_labels).float().cpu()
+
+
+# --- classes ------------------------------------------------------------------------------
+
+
+def class_number(spec: str, classes: tuple[str, ...]) -> int:
+    """The class ``--class`` names: by its name first (a folder may be called ``3``), else
+    by its number."""
+    if spec in classes:
+        return classes.index(spec)
+    if spec.isdigit() and int(spec) < len(classes):
+        return int(spec)
+    shown = ", ".join(f"{k}={name}" for k, name in enumerate(classes[:20]))
+    more = f", ... ({len(classes)} in all)" if len(classes) > 20 else ""
+    raise click.BadParameter(
+        f"{spec!r} is not a class of this run.{did_you_mean(spec, list(classes))} "
+        f"Give a name or a number from 0 to {len(classes) - 1}: {shown}{more}.",
+        param_hint="'--class'",
+    )
+
+
+def class_rows(
+    generator: Generator, classes: list[int], per_class: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent vectors and labels for a grid with one row of ``per_class`` images per class:
+    the seed's first ``per_class`` vectors in every row, each row with its class."""
+    latents = latent_series(generator, per_class, seed)
+    rows = latents.repeat(len(classes), *([1] * (latents.dim() - 1)))
+    labels = torch.tensor(classes, dtype=torch.int64).repeat_interleave(per_class)
+    return rows, labels
+
+
+def folder_name(number: int, name: str) -> str:
+    """A class's folder for ``--separate``: its name when that is a plain file name, else
+    its number."""
+    plain = re.fullmatch(r"[\w.-]+", name) is not None and name not in (".", "..")
+    return name if plain else f"class-{number}"
 
 
 def frame_columns(count: int) -> int:
@@ -143,7 +194,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _check_options(ctx: click.Context, interpolate: bool, separate: bool) -> None:
-    """Refuse options that do not apply to the chosen output, rather than ignore them."""
+    """Refuse options that do not apply to the chosen output, rather than ignore them
+    (`_check_classes` does the same for a conditional run, once the checkpoint is read)."""
     conflicts = {
         "--interpolate": (interpolate, {"num": "-n/--num", "separate": "--separate"}),
         "--separate": (separate, {"nrow": "--nrow"}),
@@ -156,10 +208,46 @@ def _check_options(ctx: click.Context, interpolate: bool, separate: bool) -> Non
                 raise click.UsageError(f"{flag} does not apply {what}.", ctx)
 
 
+def _check_classes(
+    ctx: click.Context, class_specs: tuple[str, ...], classes: tuple[str, ...] | None, where: Path
+) -> list[int] | None:
+    """The classes to sample (None: the generator takes no labels); ``--class`` on an
+    unconditional run, and ``--nrow`` on a per-class grid, are usage errors."""
+    if classes is None:
+        if class_specs:
+            raise click.UsageError(
+                f"--class applies only to a conditional run (its generator takes class "
+                f"labels); the generator of {where} takes none. Leave --class out.",
+                ctx,
+            )
+        return None
+    interpolate, separate = ctx.params["interpolate"], ctx.params["separate"]
+    if not interpolate and not separate and _given(ctx, "nrow"):
+        raise click.UsageError(
+            "--nrow does not apply to a conditional run's grid: it has one row per class, "
+            "of -n images each.",
+            ctx,
+        )
+    chosen = [class_number(spec, classes) for spec in class_specs]
+    return chosen or list(range(len(classes)))
+
+
 @click.command("sample")
 @click.argument("checkpoint_or_run", metavar="CHECKPOINT_OR_RUN", type=click.Path())
 @click.option(
-    "-n", "--num", type=click.IntRange(min=1), default=64, show_default=True, help="Images."
+    "-n",
+    "--num",
+    type=click.IntRange(min=1),
+    help="Images [default: 64]; for a conditional run, images of each class [default: 8].",
+)
+@click.option(
+    "--class",
+    "class_specs",
+    multiple=True,
+    metavar="K",
+    help="For a conditional run: a class to sample, by name or number (repeatable), one row "
+    "of the grid each [default: every class]. With --interpolate, walk i is in the i-th "
+    "class given, in turn.",
 )
 @click.option(
     "--seed",
@@ -204,7 +292,8 @@ def _check_options(ctx: click.Context, interpolate: bool, separate: bool) -> Non
 @user_command
 def sample(
     checkpoint_or_run: str,
-    num: int,
+    num: int | None,
+    class_specs: tuple[str, ...],
     seed: int,
     nrow: int | None,
     separate: bool,
@@ -221,28 +310,35 @@ def sample(
     folder's samples/: sample-s<SEED>.png (a grid of -n images), sample-s<SEED>/ (with
     --separate: 0000.png, 0001.png, ...), or walk-s<SEED>.png and walk-s<SEED>.gif (with
     --interpolate: --rows walks through latent space between random points, --frames steps
-    each; walk i goes from point i to point i+1). An existing file is never overwritten:
-    choose --out or another --seed.
+    each; walk i goes from point i to point i+1). For a conditional run the grid has one row
+    per class, of -n images each (--class K, repeatable, names the classes; the file is then
+    sample-s<SEED>-class-K...png), and --separate writes a folder per class. An existing file
+    is never overwritten: choose --out or another --seed.
     """
-    _check_options(click.get_current_context(), interpolate, separate)
+    ctx = click.get_current_context()
+    _check_options(ctx, interpolate, separate)
     device = pick_device(device_name)
     checkpoint = find_checkpoint(Path(checkpoint_or_run))
     samples_dir = folder_of(checkpoint) / "samples"
+    generator, state, _, classes = restored_generator(checkpoint, device)
+    chosen = _check_classes(ctx, class_specs, classes, checkpoint)
+    tag = "" if not class_specs or chosen is None else "-class-" + "-".join(map(str, chosen))
 
     if interpolate:
-        png = _png(Path(out)) if out else samples_dir / f"walk-s{seed}.png"
+        png = _png(Path(out)) if out else samples_dir / f"walk-s{seed}{tag}.png"
         gif = png.with_suffix(".gif")
         _refuse_existing(png, gif)
     elif separate:
-        folder = Path(out) if out else samples_dir / f"sample-s{seed}"
+        folder = Path(out) if out else samples_dir / f"sample-s{seed}{tag}"
         _refuse_existing(folder, empty_folder_ok=True)
     else:
-        png = _png(Path(out)) if out else samples_dir / f"sample-s{seed}.png"
+        png = _png(Path(out)) if out else samples_dir / f"sample-s{seed}{tag}.png"
         _refuse_existing(png)
 
-    generator, state, _ = restored_generator(checkpoint, device)
+    # Images per class for a conditional run (a row of the grid each), else in all.
+    num = num or (64 if chosen is None else 8)
     # Every latent vector is held at once, and every image too unless written one by one.
-    count = rows * frames if interpolate else num
+    count = rows * frames if interpolate else num * (1 if chosen is None else len(chosen))
     held = math.prod(generator.latent_shape) + (0 if separate else math.prod(state["image_shape"]))
     check_memory(
         count * held * 4,
@@ -255,13 +351,28 @@ def sample(
 
     if interpolate:
         latents = walk_latents(generator, rows, frames, seed)
-        images = torch.cat(list(images_of(generator, latents.flatten(0, 1), device)))
+        labels = None
+        if chosen is not None:  # walk i in the i-th class, in turn
+            walk_classes = torch.tensor([chosen[i % len(chosen)] for i in range(rows)])
+            labels = walk_classes.repeat_interleave(frames)
+        images = torch.cat(list(images_of(generator, latents.flatten(0, 1), device, labels)))
         walks = images.reshape(rows, frames, *images.shape[1:])
         save_grid(images, png, nrow=frames)
         columns = nrow if nrow else frame_columns(rows)
         save_gif(walk_frames(walks, columns), gif, seconds_per_frame=SECONDS_PER_FRAME)
         click.echo(f"Wrote {png} ({rows} walks of {frames} steps, one per row)")
         click.echo(f"Wrote {gif} ({2 * frames - 2} frames, forward and back)")
+    elif separate and chosen is not None:
+        width = max(4, len(str(num - 1)))
+        latents, labels = class_rows(generator, chosen, num, seed)
+        flat = (image for batch in images_of(generator, latents, device, labels) for image in batch)
+        assert classes is not None
+        for k in chosen:
+            where = folder / folder_name(k, classes[k])
+            for i in range(num):
+                save_png(to_uint8(next(flat)), where / f"{i:0{width}d}.png")
+        shown = ", ".join(folder_name(k, classes[k]) for k in chosen)
+        click.echo(f"Wrote {num} images of each class to {folder}/: {shown}")
     elif separate:
         width = max(4, len(str(num - 1)))
         index = 0
@@ -272,6 +383,13 @@ def sample(
         click.echo(
             f"Wrote {num} images to {folder}/ ({0:0{width}d}.png to {num - 1:0{width}d}.png)"
         )
+    elif chosen is not None:
+        assert classes is not None
+        latents, labels = class_rows(generator, chosen, num, seed)
+        images = torch.cat(list(images_of(generator, latents, device, labels)))
+        save_grid(images, png, nrow=num)
+        shown = ", ".join(classes[k] for k in chosen[:8]) + (", ..." if len(chosen) > 8 else "")
+        click.echo(f"Wrote {png} (one row per class: {shown})")
     else:
         latents = latent_series(generator, num, seed)
         images = torch.cat(list(images_of(generator, latents, device)))

@@ -3,6 +3,9 @@
 Both apply the tutorial's transform: Resize (short side), CenterCrop, ToTensor,
 Normalize(0.5, 0.5), decoding with PIL exactly as torchvision's ImageFolder does. Both can be
 decoded once into ganlab's uint8 cache (``load_uint8`` and ``cache_key``).
+
+``image_folder`` also gives class labels as torchvision's ImageFolder does: an image's class
+is the first-level subfolder it lies in, the classes sorted by name (`folder_classes`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -68,11 +73,15 @@ class _Images:
     #: bump when decoding or the transform changes, so old caches are not reused
     TRANSFORM_VERSION = 1
 
-    def __init__(self, count: int, image_size: int, channels: int) -> None:
+    def __init__(
+        self, count: int, image_size: int, channels: int, labels: ganlab.Labels | None = None
+    ) -> None:
         self.count = count
         self.image_shape = (channels, image_size, image_size)
         self.mode = "RGB" if channels == 3 else "L"
         self.transform = resize_and_crop(image_size)
+        #: each image's class (`folder_classes`), or None
+        self.labels = labels
 
     def __len__(self) -> int:
         return self.count
@@ -84,14 +93,26 @@ class _Images:
         raise NotImplementedError
 
     def _key(self, sources: str) -> str:
-        return f"{sources}|{self.image_shape}|{self.mode}|v{self.TRANSFORM_VERSION}"
+        key = f"{sources}|{self.image_shape}|{self.mode}|v{self.TRANSFORM_VERSION}"
+        if self.labels is not None:
+            # Other classes (another root, a renamed folder) are another cache; a data set
+            # without classes keeps the key it always had, so its cache stays valid.
+            values = hashlib.sha256(self.labels.values.numpy().tobytes()).hexdigest()
+            key += f"|classes={','.join(self.labels.names)}|{values}"
+        return key
 
 
 class FileImages(_Images):
     """Images from files on disk, decoded on demand (in loader workers when there are any)."""
 
-    def __init__(self, files: list[Path], image_size: int, channels: int) -> None:
-        super().__init__(len(files), image_size, channels)
+    def __init__(
+        self,
+        files: list[Path],
+        image_size: int,
+        channels: int,
+        labels: ganlab.Labels | None = None,
+    ) -> None:
+        super().__init__(len(files), image_size, channels, labels)
         self.files = files
 
     def load_uint8(self, index: int) -> torch.Tensor:
@@ -110,8 +131,15 @@ class FileImages(_Images):
 class ZipImages(_Images):
     """Images read straight from a zip archive; each process opens its own handle."""
 
-    def __init__(self, archive: Path, names: list[str], image_size: int, channels: int) -> None:
-        super().__init__(len(names), image_size, channels)
+    def __init__(
+        self,
+        archive: Path,
+        names: list[str],
+        image_size: int,
+        channels: int,
+        labels: ganlab.Labels | None = None,
+    ) -> None:
+        super().__init__(len(names), image_size, channels, labels)
         self.archive = archive
         self.names = names
         self._zip: zipfile.ZipFile | None = None
@@ -160,20 +188,64 @@ def zip_image_names(archive: Path) -> list[str]:
         ) from None
 
 
+def folder_classes(paths: Sequence[tuple[str, ...]], root: str) -> ganlab.Labels | None:
+    """Each image's class, as torchvision's ImageFolder gives it: the first-level subfolder
+    of ``root`` it lies in (at any depth below it), the classes numbered in sorted order.
+
+    ``paths`` are the images' paths relative to ``root``, as tuples of parts. A folder whose
+    images lie directly in it has no classes. Images directly in it beside class
+    subfolders leave the data set without classes too (every image is still trained on):
+    ImageFolder would drop them, and a data set that silently loses images when a model
+    wants classes is worse than one that says it has none. A note says so.
+    """
+    loose = sum(1 for parts in paths if len(parts) == 1)
+    if loose:
+        if loose < len(paths):
+            print(
+                f"ganlab: note: {root} holds {loose} image(s) directly in it beside class "
+                "subfolders, so its images have no classes (a conditional model refuses it). "
+                "Move them into a class subfolder to train with classes.",
+                file=sys.stderr,
+            )
+        return None
+    names = tuple(sorted({parts[0] for parts in paths}))
+    number = {name: k for k, name in enumerate(names)}
+    values = torch.tensor([number[parts[0]] for parts in paths], dtype=torch.int64)
+    return ganlab.Labels(values, names)
+
+
+def archive_parts(names: list[str]) -> list[tuple[str, ...]]:
+    """Members' paths inside a zip as parts, without the one folder that holds them all
+    (``faces.zip`` made from ``faces/`` holds ``faces/cat/1.png``): the archive's root is
+    that folder, as ``root`` would be after unzipping it."""
+    parts = [tuple(name.split("/")) for name in names]
+    tops = {p[0] for p in parts}
+    if len(tops) == 1 and all(len(p) > 1 for p in parts):
+        parts = [p[1:] for p in parts]
+    return parts
+
+
 class ImageFolderParams(ganlab.Params):
-    root: str = Field(description="folder searched recursively for images, or a .zip of them")
+    root: str = Field(
+        description="folder searched recursively for images, or a .zip of them; its "
+        "first-level subfolders are the images' classes (as torchvision's ImageFolder)"
+    )
     image_size: int = Field(default=64, gt=0, description="side of the square crop")
     channels: Literal[1, 3] = Field(default=3, description="3 for RGB, 1 for grayscale")
 
 
 def build_image_folder(params: ImageFolderParams) -> FileImages | ZipImages:
-    """Every image under a folder (or in a zip), resized and center-cropped."""
+    """Every image under a folder (or zip), resized and center-cropped; subfolders are classes.
+
+    An image's class is the first-level subfolder it lies in (`folder_classes`); a zip's
+    members are read as the folder it was made from (`archive_parts`)."""
     root = Path(params.root).expanduser()
     if root.is_file() and root.suffix.lower() == ".zip":
         names = zip_image_names(root)
         if not names:
             raise ganlab.GanlabError(f"data.params.root: {root} holds no images.")
-        return ZipImages(root, names, params.image_size, params.channels)
+        labels = folder_classes(archive_parts(names), str(root))
+        return ZipImages(root, names, params.image_size, params.channels, labels)
     if not root.is_dir():
         raise ganlab.GanlabError(
             f"data.params.root: folder {str(root)!r} not found. Point it at a folder of "
@@ -185,7 +257,8 @@ def build_image_folder(params: ImageFolderParams) -> FileImages | ZipImages:
             f"data.params.root: {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
             "Put images there or point root at another folder."
         )
-    return FileImages(files, params.image_size, params.channels)
+    labels = folder_classes([f.relative_to(root).parts for f in files], str(root))
+    return FileImages(files, params.image_size, params.channels, labels)
 
 
 class CelebAParams(ganlab.Params):

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import contextlib
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import SupportsIndex
+from typing import Literal, SupportsIndex
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ from pydantic import Field
 
 import ganlab
 
-__all__ = ["build_cartoon_faces", "make_faces"]
+__all__ = ["build_cartoon_faces", "face_classes", "make_faces"]
 
 # Pixels drawn per chunk: ~1 MiB per float32 plane keeps the working set in
 # cache and the peak memory in the tens of MiB whatever `count` is.
@@ -118,6 +119,10 @@ _EYE_STYLE_P = (0.5, 0.3, 0.2)
 MOUTHS = ("smile", "flat", "open", "grin")
 _MOUTH_P = (0.4, 0.2, 0.2, 0.2)
 BROWS = ("level", "cross", "worried")
+# The palettes' names, for class names (`classes:`); index = row of the palette.
+HAIR_COLOUR_NAMES = ("black", "dark_brown", "chestnut", "blond", "ginger", "grey")
+BACKGROUND_NAMES = ("sky", "mint", "rose", "lavender", "lemon", "sand")
+SHIRT_NAMES = ("red", "blue", "green", "yellow", "purple", "teal")
 _GLASSES_P = 0.2
 _BLUSH_P = 0.35
 
@@ -161,6 +166,52 @@ def _choose(u: np.ndarray, n: int) -> np.ndarray:
     return np.minimum((u * n).astype(np.int64), n - 1)
 
 
+# The attributes a face's class can be (`classes:`), each read from its own column of the
+# face's uniforms: `_sample` draws the face with the same functions, so a face's class is
+# always what it shows.
+
+
+def _hair_colour(u: np.ndarray) -> np.ndarray:
+    return _choose(u[:, 6], len(HAIR_COLOURS))
+
+
+def _hair_style(u: np.ndarray) -> np.ndarray:
+    return _pick(u[:, 8], _HAIR_STYLE_P)
+
+
+def _eye_style(u: np.ndarray) -> np.ndarray:
+    return _pick(u[:, 10], _EYE_STYLE_P)
+
+
+def _mouth(u: np.ndarray) -> np.ndarray:
+    return _pick(u[:, 14], _MOUTH_P)
+
+
+def _glasses(u: np.ndarray) -> np.ndarray:
+    return (u[:, 16] < _GLASSES_P).astype(np.int64)
+
+
+def _background(u: np.ndarray) -> np.ndarray:
+    return _choose(u[:, 18], len(BACKGROUNDS))
+
+
+def _shirt(u: np.ndarray) -> np.ndarray:
+    return _choose(u[:, 19], len(SHIRT_COLOURS))
+
+
+#: What ``classes:`` may name: the classes' names (index = class number) and each face's
+#: class from its row of uniforms.
+FACE_CLASSES: dict[str, tuple[tuple[str, ...], Callable[[np.ndarray], np.ndarray]]] = {
+    "hair_style": (HAIR_STYLES, _hair_style),
+    "hair_colour": (HAIR_COLOUR_NAMES, _hair_colour),
+    "eyes": (EYE_STYLES, _eye_style),
+    "mouth": (MOUTHS, _mouth),
+    "glasses": (("no_glasses", "glasses"), _glasses),
+    "background": (BACKGROUND_NAMES, _background),
+    "shirt": (SHIRT_NAMES, _shirt),
+}
+
+
 def _sample(u: np.ndarray) -> _Faces:
     """Turn a (count, _N_DRAWS) array of uniforms into face attributes."""
 
@@ -170,7 +221,7 @@ def _sample(u: np.ndarray) -> _Faces:
     # Slight brightness jitter keeps the palettes recognisable as modes while
     # not making every pixel of a mode exactly equal.
     skin = SKIN_TONES[_choose(u[:, 4], len(SKIN_TONES))] * span(5, 0.95, 1.04)[:, None]
-    hair = HAIR_COLOURS[_choose(u[:, 6], len(HAIR_COLOURS))] * span(7, 0.92, 1.06)[:, None]
+    hair = HAIR_COLOURS[_hair_colour(u)] * span(7, 0.92, 1.06)[:, None]
     return _Faces(
         cx=span(0, -0.06, 0.06),
         cy=span(1, -0.10, 0.0),
@@ -178,18 +229,18 @@ def _sample(u: np.ndarray) -> _Faces:
         width=span(3, 0.46, 0.54),
         skin=np.minimum(skin, 1.0),
         hair=np.minimum(hair, 1.0),
-        hair_style=_pick(u[:, 8], _HAIR_STYLE_P),
+        hair_style=_hair_style(u),
         brow=_choose(u[:, 9], len(BROWS)),
-        eye_style=_pick(u[:, 10], _EYE_STYLE_P),
+        eye_style=_eye_style(u),
         eye_colour=EYE_COLOURS[_choose(u[:, 11], len(EYE_COLOURS))],
         eye_x=span(12, 0.18, 0.22),
         eye_y=span(13, -0.02, 0.04),
-        mouth=_pick(u[:, 14], _MOUTH_P),
+        mouth=_mouth(u),
         mouth_w=span(15, 0.85, 1.15),
-        glasses=u[:, 16] < _GLASSES_P,
+        glasses=_glasses(u).astype(bool),
         blush=u[:, 17] < _BLUSH_P,
-        background=BACKGROUNDS[_choose(u[:, 18], len(BACKGROUNDS))],
-        shirt=SHIRT_COLOURS[_choose(u[:, 19], len(SHIRT_COLOURS))],
+        background=BACKGROUNDS[_background(u)],
+        shirt=SHIRT_COLOURS[_shirt(u)],
     )
 
 
@@ -497,6 +548,19 @@ def make_faces(count: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def face_classes(count: int, attribute: str, seed: int = 0) -> ganlab.Labels:
+    """The class of each face ``make_faces(count, ..., seed)`` draws, by one of its
+    attributes (a key of `FACE_CLASSES`), as `ganlab.Labels`.
+
+    The classes come from the same uniforms as the faces, so face ``i`` of class ``k``
+    shows class ``k`` (hair style ``afro``, background ``sky``, ...) at every image size.
+    """
+    names, of = FACE_CLASSES[attribute]
+    rng = np.random.Generator(np.random.PCG64(_as_int("seed", seed)))
+    values = of(rng.random((_as_int("count", count), _N_DRAWS)))
+    return ganlab.Labels(torch.from_numpy(values.astype(np.int64)), names)
+
+
 # --- the ganlab plugin ----------------------------------------------------------------------
 
 
@@ -508,11 +572,24 @@ class CartoonFacesParams(ganlab.Params):
         ge=0,
         description="seed of the data set itself (the run's seed does not change the data)",
     )
+    classes: (
+        Literal["hair_style", "hair_colour", "eyes", "mouth", "glasses", "background", "shirt"]
+        | None
+    ) = Field(
+        default=None,
+        description="the attribute that is each face's class, for conditional models: "
+        "hair_style (bald, short, long, bob, afro), hair_colour (6), eyes (open, dots, "
+        "closed), mouth (smile, flat, open, grin), glasses (no_glasses, glasses), background "
+        "(6) or shirt (6 colours); null: no classes",
+    )
 
 
 def build_cartoon_faces(params: CartoonFacesParams) -> ganlab.TensorImages:
     """Cartoon faces generated in code (no download): many skin, hair, eye and mouth modes."""
-    return ganlab.TensorImages(make_faces(params.count, params.image_size, params.seed))
+    images = make_faces(params.count, params.image_size, params.seed)
+    if params.classes is None:
+        return ganlab.TensorImages(images)
+    return ganlab.TensorImages(images, face_classes(params.count, params.classes, params.seed))
 
 
 @ganlab.hookimpl

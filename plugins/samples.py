@@ -15,7 +15,12 @@ import ganlab
 
 class SamplesParams(ganlab.Params):
     every: int = Field(default=500, gt=0, description="save a grid every N iterations")
-    nrow: int = Field(default=8, gt=0, description="images per row of the grid")
+    nrow: int = Field(
+        default=8,
+        gt=0,
+        description="images per row of the grid (a conditional run's grid has one row per "
+        "class instead, of the images of that class)",
+    )
 
 
 class Samples:
@@ -29,7 +34,10 @@ class Samples:
         self.last_saved = -1
 
     def _save(self, run: ganlab.Run) -> Path:
-        frame = ganlab.grid(run.generate(run.fixed_latents, run.fixed_labels), self.nrow)
+        labels = run.fixed_labels
+        # A conditional run's fixed latents come a row per class: as many columns as class 0 has.
+        nrow = self.nrow if labels is None else int((labels == labels[0]).sum())
+        frame = ganlab.grid(run.generate(run.fixed_latents, labels), nrow)
         path = ganlab.save_png(frame, run.dir / "samples" / f"step_{run.step:06d}.png")
         self.frames.append(frame)
         self.last_saved = run.step

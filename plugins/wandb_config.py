@@ -73,7 +73,7 @@ def run_config(run: ganlab.Run) -> dict[str, Any]:
     """The W&B config of ``run``: the resolved recipe with its lists keyed by name, the
     device actually used (the recipe may say ``auto``), and what ``run.json`` records of the
     run's making: versions, the git commit, every plugin loaded (in place of the recipe's
-    ``plugins`` list, which they include)."""
+    ``plugins`` list, which they include), and the data set's class names when it has any."""
     config = run.recipe.model_dump(mode="json")
     for section in LISTS:
         config[section] = by_name(config[section])
@@ -81,4 +81,6 @@ def run_config(run: ganlab.Run) -> dict[str, Any]:
     config["plugins"] = plugins_by_name(run.info.get("plugins") or [])
     config["versions"] = dict(run.info.get("versions") or {})
     config["git"] = run.info.get("git")
+    if "classes" in run.info:  # the data set's class names, as run.json has them
+        config["classes"] = run.info["classes"]
     return config

@@ -112,7 +112,7 @@ def test_separate_writes_n_files_equal_to_the_grid(run_dir: Path, tmp_path: Path
 
 
 def test_generator_is_in_eval_mode(run_dir: Path, tmp_path: Path) -> None:
-    generator, state, _ = restored_generator(run_dir, torch.device("cpu"))
+    generator, state, _, _ = restored_generator(run_dir, torch.device("cpu"))
     assert state["step"] == 3
     assert not any(m.training for m in generator.modules())
     # In eval mode an image depends only on its own latent vector ...
@@ -140,7 +140,7 @@ def test_a_run_with_ema_samples_with_the_averaged_weights(tmp_path: Path) -> Non
         args += ["--set", override]
     assert invoke(*args).exit_code == 0
     run_dir = only_run_dir(tmp_path)
-    generator, state, _ = restored_generator(run_dir, torch.device("cpu"))
+    generator, state, _, _ = restored_generator(run_dir, torch.device("cpu"))
     loaded = generator.state_dict()
     for key, value in loaded.items():
         assert torch.equal(value, state["generator_ema"][f"module.{key}"]), key
