@@ -26,13 +26,13 @@ from ganlab.cache import CacheableImages, cached
 from ganlab.data import Batches, ImageDataset, Labels, TensorImages, labels_of
 from ganlab.device import memory_format
 from ganlab.distributed import Group
-from ganlab.errors import GanlabError, did_you_mean
+from ganlab.errors import GanlabError
 from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
 from ganlab.penalty import Penalty
 from ganlab.precision import Precision
-from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec
+from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec, lr_scheduler_class
 from ganlab.registry import Component
 from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
 
@@ -175,25 +175,8 @@ def schedules(
         spec = getattr(optimizers, net).schedule
         if spec is None:
             continue
-        where = f"optimizers.{net}.schedule"
-        kind = getattr(torch.optim.lr_scheduler, spec.name, None)
-        if not (isinstance(kind, type) and issubclass(kind, LRScheduler)):
-            known = [
-                n
-                for n, v in vars(torch.optim.lr_scheduler).items()
-                if isinstance(v, type)
-                and issubclass(v, LRScheduler)
-                and not n.startswith("_")
-                and n != "LRScheduler"
-            ]
-            raise GanlabError(
-                f"{where}.name: {spec.name!r} is not a scheduler of torch.optim.lr_scheduler."
-                f"{did_you_mean(spec.name, known)} Known: {', '.join(sorted(known))}."
-            )
-        try:
-            found[net] = kind(optimizer, **spec.params)
-        except (TypeError, ValueError) as exc:
-            raise GanlabError(f"{where}.params: {spec.name} refuses them: {exc}.") from None
+        # The recipe checked the name and the params (`LRSchedule`'s validators).
+        found[net] = lr_scheduler_class(spec.name)(optimizer, **spec.params)
     return found
 
 

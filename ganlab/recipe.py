@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,7 +19,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from torch.optim.lr_scheduler import LRScheduler
 
+from ganlab.errors import did_you_mean
 from ganlab.fields import StrictNumbers
 from ganlab.registry import Component
 from ganlab.yamlfile import dump_yaml
@@ -51,6 +54,31 @@ class ComponentSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="the component's own settings")
 
 
+#: Schedulers a recipe cannot drive: they take a Python function or other schedulers, or
+#: step on a metric rather than once per training step.
+NOT_FROM_A_RECIPE = {"LambdaLR", "MultiplicativeLR", "ChainedScheduler", "SequentialLR"} | {
+    "ReduceLROnPlateau"
+}
+
+
+def lr_scheduler_class(name: str) -> type[LRScheduler]:
+    """The class ``name`` of `torch.optim.lr_scheduler`; ValueError naming the usable ones."""
+    known = sorted(
+        n
+        for n, v in vars(torch.optim.lr_scheduler).items()
+        if isinstance(v, type) and issubclass(v, LRScheduler) and v is not LRScheduler
+        if not n.startswith("_") and n not in NOT_FROM_A_RECIPE
+    )
+    if name in known:
+        kind: type[LRScheduler] = getattr(torch.optim.lr_scheduler, name)
+        return kind
+    if name in NOT_FROM_A_RECIPE:
+        why = "takes a Python function, other schedulers or a metric, which a recipe cannot give."
+    else:
+        why = f"is not a scheduler of torch.optim.lr_scheduler.{did_you_mean(name, known)}"
+    raise ValueError(f"{name!r} {why} Usable: {', '.join(known)}.")
+
+
 class LRSchedule(_Strict):
     """A torch learning-rate scheduler by class name, with its arguments."""
 
@@ -62,6 +90,22 @@ class LRSchedule(_Strict):
         default_factory=dict,
         description="the scheduler's arguments but the optimizer (`total_iters`, `T_max`, ...)",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_scheduler(cls, name: str) -> str:
+        lr_scheduler_class(name)
+        return name
+
+    @model_validator(mode="after")
+    def _params_are_accepted(self) -> LRSchedule:
+        # Made once on a throwaway optimizer, so `recipe validate` finds what the run would.
+        throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        try:
+            lr_scheduler_class(self.name)(throwaway, **self.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.name} refuses its params: {str(exc).rstrip('.')}") from None
+        return self
 
 
 class OptimizerSpec(_Strict):

@@ -115,6 +115,28 @@ def test_an_unknown_schedule_is_refused(tmp_path: Path) -> None:
     assert 'Did you mean "LinearLR"?' in result.output
 
 
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("{name: LinearLR, params: {total_iter: 5}}", "LinearLR refuses its params"),
+        ("{name: ReduceLROnPlateau}", "a recipe cannot give. Usable: ConstantLR"),
+    ],
+)
+def test_recipe_validate_refuses_a_schedule_the_run_could_not_make(
+    tmp_path: Path, schedule: str, message: str
+) -> None:
+    path = recipe(tmp_path, steps=2)
+    result = invoke(
+        "recipe", "validate", str(path), "--set", f"optimizers.generator.schedule={schedule}"
+    )
+    assert result.exit_code == 2, result.output
+    assert (
+        f"optimizers.generator.schedule{'.name' if 'Plateau' in schedule else ''}: "
+        in result.output
+    )
+    assert message in result.output
+
+
 def test_g_updates_on_fresh_latents_of_its_own_batch_size(tmp_path: Path) -> None:
     folder = run(
         tmp_path,
