@@ -27,6 +27,7 @@ from ganlab.data import Batches, ImageDataset, Labels, TensorImages, labels_of
 from ganlab.device import memory_format
 from ganlab.distributed import Group
 from ganlab.errors import GanlabError
+from ganlab.graphs import eager_reason
 from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
@@ -89,8 +90,16 @@ def assemble_run(
             "processes: use a smaller train.batch_size or fewer processes."
         )
     train, optimizers = recipe.train, recipe.optimizers
-    opt_g = make_optimizer(optimizers.generator, generator.parameters())
-    opt_d = make_optimizer(optimizers.discriminator, discriminator.parameters())
+    augmentations = [built.obj for built in build_listed(resolved, "augment")]
+    penalties = penalty_list(resolved)
+    eager = None
+    if train.cuda_graphs:
+        eager = eager_reason(
+            device, train.precision, group.world, loss, len(augmentations), len(penalties)
+        )
+    graphs = train.cuda_graphs and eager is None
+    opt_g = make_optimizer(optimizers.generator, generator.parameters(), fused=graphs)
+    opt_d = make_optimizer(optimizers.discriminator, discriminator.parameters(), fused=graphs)
     fixed_labels = grid_labels(labels) if g_conditional and labels is not None else None
     count = FIXED_LATENTS if fixed_labels is None else len(fixed_labels)
     return Run(
@@ -117,8 +126,10 @@ def assemble_run(
         g_takes_labels=g_conditional,
         d_takes_labels=d_conditional,
         fixed_labels=None if fixed_labels is None else fixed_labels.to(device),
-        augmentations=[built.obj for built in build_listed(resolved, "augment")],
-        penalties=penalty_list(resolved),
+        augmentations=augmentations,
+        penalties=penalties,
+        cuda_graphs=graphs,
+        eager_reason=eager,
         schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}),
     )
 
@@ -187,9 +198,19 @@ class NoHooks:
         return lambda **kwargs: None
 
 
-def make_optimizer(spec: OptimizerSpec, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(
+    spec: OptimizerSpec, params: Iterable[nn.Parameter], fused: bool = False
+) -> torch.optim.Optimizer:
+    """The optimizer ``spec`` names; ``fused``: its one-kernel CUDA update (`ganlab.graphs`)."""
     kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[spec.name]
-    return kind(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
+    # fused=None, not False: torch's own default, so a run without the option is unchanged.
+    return kind(
+        params,
+        lr=spec.lr,
+        betas=spec.betas,
+        weight_decay=spec.weight_decay,
+        fused=True if fused else None,
+    )
 
 
 def generator_average(generator: Generator, decay: float, warmup: bool = True) -> AveragedModel:

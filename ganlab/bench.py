@@ -13,7 +13,11 @@ Three measurements in one process, one after the other, with the recipe's models
   read from files.
 
 All three count images the same way: every real image a step trains D on (``d_steps`` batches
-of ``batch_size``).
+of ``batch_size``), and all three exclude their warm-up steps. ``--batch-sizes`` repeats the
+three for each batch size, ``--image-size`` sets the data set's image size (and so the
+models' depth) for all of them. Each loop's TFLOP/s are its images per second times the
+FLOPs one real image costs (`ganlab.flops`); on a GPU in `ganlab.flops.PEAK_BF16_TFLOPS`
+they are also given as a fraction of its bf16 peak.
 """
 
 from __future__ import annotations
@@ -34,22 +38,32 @@ from ganlab.assemble import build_component, build_models, make_optimizer
 from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.data import TensorImages, image_shape_of, to_unit_range
-from ganlab.device import memory_format, pick_device
+from ganlab.device import memory_format, pick_device, set_determinism
+from ganlab.flops import peak_bf16_tflops, step_flops_per_image
 from ganlab.lifecycle import train_recipe
 from ganlab.precision import Precision
 from ganlab.recipe import Resolved
 from ganlab.reference import MinimalStep, TutorialStep, images_per_second, synchronize
 from ganlab.seeding import seed_everything
+from ganlab.texttable import format_table
 
 
 class _Timer:
     """Times the runner from the end of step ``start`` to the end of step ``stop``, counting
-    the run's own `images_seen`."""
+    the run's own `images_seen`; notes whether its step ran through CUDA graphs."""
 
     def __init__(self, start: int, stop: int) -> None:
         self.start, self.stop = start, stop
         self.t0 = self.t1 = 0.0
         self.images0 = self.images1 = 0
+        self.cuda_graphs = "off"
+
+    @ganlab.hookimpl
+    def ganlab_run_start(self, run: ganlab.Run) -> None:
+        if run.cuda_graphs:
+            self.cuda_graphs = "on"
+        elif run.eager_reason is not None:
+            self.cuda_graphs = f"off ({run.eager_reason})"
 
     @ganlab.hookimpl
     def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
@@ -66,8 +80,9 @@ class _Timer:
 
 def time_ganlab(
     recipe_path: str, overrides: list[str], plugins: tuple[str, ...], warmup: int, steps: int
-) -> float:
-    """Images per second of ganlab's own loop over ``steps`` steps after ``warmup``."""
+) -> tuple[float, str]:
+    """Images per second of ganlab's own loop over ``steps`` steps after ``warmup``, and
+    whether its step ran through CUDA graphs (``on``, ``off`` or ``off (why)``)."""
     bench_overrides = [
         *overrides,
         "train.epochs=null",
@@ -82,7 +97,7 @@ def time_ganlab(
     loaded.pm.register(timer, name="ganlab-bench-timer")
     with tempfile.TemporaryDirectory() as out:
         train_recipe(resolved, loaded, Path(out))
-    return timer.images_per_second()
+    return timer.images_per_second(), timer.cuda_graphs
 
 
 def time_minimal(
@@ -148,6 +163,26 @@ def time_reference(
     return images_per_second(step, batch, warmup, steps, device)
 
 
+def parse_batch_sizes(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, ...] | None:
+    """``--batch-sizes 128,256,512``: positive whole numbers, each once, in the given order."""
+    if value is None:
+        return None
+    sizes: list[int] = []
+    for part in value.split(","):
+        text = part.strip()
+        if not text.isdigit() or int(text) == 0:
+            raise click.BadParameter(
+                f"{text!r} is not a batch size; give positive whole numbers separated by "
+                "commas, e.g. 128,256,512,1024."
+            )
+        if int(text) in sizes:
+            raise click.BadParameter(f"{text} is given twice; give each batch size once.")
+        sizes.append(int(text))
+    return tuple(sizes)
+
+
 @click.command("bench")
 @click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
 @click.option(
@@ -162,9 +197,22 @@ def time_reference(
     type=click.IntRange(min=1),
     default=3,
     show_default=True,
-    help="Untimed steps before (first-call and allocator costs).",
+    help="Untimed steps before (first-call, allocator and autotuning costs), in every loop.",
 )
 @click.option("--device", help="cpu, cuda, ... (overrides the recipe).")
+@click.option(
+    "--batch-sizes",
+    callback=parse_batch_sizes,
+    metavar="B1,B2,...",
+    help="Time every loop at each of these batch sizes (default: the recipe's), one row each.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The data set's image size (data.params.image_size) for every loop; the models "
+    "follow it (dcgan: a power of two from 8).",
+)
 @click.option(
     "--reference/--no-reference",
     default=True,
@@ -180,61 +228,148 @@ def bench(
     steps: int,
     warmup: int,
     device: str | None,
+    batch_sizes: tuple[int, ...] | None,
+    image_size: int | None,
     reference: bool,
     as_json: bool,
     overrides: tuple[str, ...],
     plugin_specs: tuple[str, ...],
 ) -> None:
     """Measure images per second of ganlab's loop on RECIPE beside a minimal hand-written
-    loop in the same precision and the DCGAN tutorial's loop (fp32, 2 loader workers)."""
+    loop in the same precision and the DCGAN tutorial's loop (fp32, 2 loader workers), with
+    the TFLOP/s each reaches."""
     sets = [*overrides, *([f"device={device}"] if device else [])]
+    if image_size is not None:
+        sets.append(f"data.params.image_size={image_size}")
     resolved, _ = prepare_recipe(recipe_path, tuple(sets), plugin_specs)
     recipe = resolved.recipe
     where = pick_device(recipe.device)
+    set_determinism(recipe.train.deterministic, where)  # for every loop, not only ganlab's
+    sizes = batch_sizes or (recipe.train.batch_size,)
     dataset = build_component("data", *resolved.get("data"))
+    shape = tuple(dataset.image_shape)
     results: dict[str, Any] = {
         "recipe": recipe.name,
         "device": str(where),
+        "device_name": torch.cuda.get_device_name(where) if where.type == "cuda" else where.type,
         "precision": recipe.train.precision,
-        "batch_size": recipe.train.batch_size,
+        "image_size": shape[-1],
         "steps": steps,
+        "warmup": warmup,
+        "deterministic": recipe.train.deterministic,
+        "flops_per_image": step_flops_per_image(resolved, (shape[0], shape[1], shape[2])),
+        "peak_bf16_tflops": None,
     }
-    images: torch.Tensor
-    if isinstance(dataset, CacheableImages):
-        _, results["data_prep_img_s"], _ = prepare_cache(dataset, workers=2)
-        count = min(len(dataset), recipe.train.batch_size * recipe.train.d_steps * 8)
-        images = torch.stack([dataset.load_uint8(i) for i in range(count)])
-    elif isinstance(dataset, TensorImages):
-        images = dataset.images[: recipe.train.batch_size * recipe.train.d_steps * 8]
-    else:
-        raise ganlab.GanlabError(
-            f"bench: data set {recipe.data.name!r} is neither file-backed nor in memory; "
-            "benchmark it with a recipe whose data set is."
+    if where.type == "cuda":
+        results["peak_bf16_tflops"] = peak_bf16_tflops(results["device_name"])
+    images = bench_images(resolved, dataset, max(sizes) * recipe.train.d_steps * 8, results)
+    results["runs"] = []
+    for size in sizes:
+        row_sets = [*sets, f"train.batch_size={size}"]
+        row_resolved, _ = prepare_recipe(recipe_path, tuple(row_sets), plugin_specs)
+        row: dict[str, Any] = {"batch_size": size}
+        row["ganlab_img_s"], results["cuda_graphs"] = time_ganlab(
+            recipe_path, row_sets, plugin_specs, warmup, steps
         )
-    results["ganlab_img_s"] = time_ganlab(recipe_path, sets, plugin_specs, warmup, steps)
-    results["minimal_img_s"] = time_minimal(resolved, images, where, warmup, steps)
-    results["overhead"] = 1 - results["ganlab_img_s"] / results["minimal_img_s"]
-    if reference and isinstance(dataset, CacheableImages):
-        results["reference_img_s"] = time_reference(resolved, dataset, where, warmup, steps)
-        results["speedup_vs_reference"] = results["ganlab_img_s"] / results["reference_img_s"]
+        row["minimal_img_s"] = time_minimal(row_resolved, images, where, warmup, steps)
+        row["overhead"] = 1 - row["ganlab_img_s"] / row["minimal_img_s"]
+        if reference and isinstance(dataset, CacheableImages):
+            row["reference_img_s"] = time_reference(row_resolved, dataset, where, warmup, steps)
+            row["speedup_vs_reference"] = row["ganlab_img_s"] / row["reference_img_s"]
+        add_arithmetic(row, results["flops_per_image"], results["peak_bf16_tflops"])
+        results["runs"].append(row)
     if as_json:
         click.echo(json.dumps(results, indent=1))
         return
     click.echo(_report(results))
 
 
+def bench_images(
+    resolved: Resolved, dataset: Any, count: int, results: dict[str, Any]
+) -> torch.Tensor:
+    """Up to ``count`` of the data set's images as uint8, for the minimal loop; a data set
+    read from files is decoded into its cache first, timed (``data_prep_img_s``)."""
+    if isinstance(dataset, CacheableImages):
+        _, results["data_prep_img_s"], _ = prepare_cache(dataset, workers=2)
+        return torch.stack([dataset.load_uint8(i) for i in range(min(len(dataset), count))])
+    if isinstance(dataset, TensorImages):
+        return dataset.images[:count]
+    raise ganlab.GanlabError(
+        f"bench: data set {resolved.recipe.data.name!r} is neither file-backed nor in memory; "
+        "benchmark it with a recipe whose data set is."
+    )
+
+
+#: The loops of a row, as (key prefix, what the table calls it).
+LOOPS = ("ganlab", "minimal", "reference")
+
+
+def add_arithmetic(row: dict[str, Any], flops_per_image: float, peak: float | None) -> None:
+    """Each loop's achieved TFLOP/s in ``row`` and, given the GPU's ``peak``, its fraction."""
+    for loop in LOOPS:
+        if f"{loop}_img_s" in row:
+            tflops = row[f"{loop}_img_s"] * flops_per_image / 1e12
+            row[f"{loop}_tflops"] = tflops
+            if peak is not None:
+                row[f"{loop}_peak_fraction"] = tflops / peak
+
+
 def _report(r: dict[str, Any]) -> str:
+    """The bench's results as a header and one table row per loop and batch size."""
+    precision = r["precision"]
+    labels = {
+        "ganlab": f"ganlab ({precision}, full loop)",
+        "minimal": f"minimal loop ({precision}, same step)",
+        "reference": "reference (tutorial: fp32, 2 workers)",
+    }
+    where = (
+        r["device"] if r["device_name"] == r["device"] else f"{r['device']} ({r['device_name']})"
+    )
     lines = [
-        f"{r['recipe']} on {r['device']}, batch {r['batch_size']}, {r['steps']} timed steps",
-        f"  ganlab ({r['precision']}, full loop)         {r['ganlab_img_s']:9.1f} img/s",
-        f"  minimal loop ({r['precision']}, same step)   {r['minimal_img_s']:9.1f} img/s"
-        f"   ganlab's overhead: {100 * r['overhead']:+.1f}%",
+        f"{r['recipe']} on {where}, {r['image_size']}x{r['image_size']} images, "
+        f"{r['steps']} timed steps after {r['warmup']} warm-up steps",
+        f"deterministic: {'on' if r['deterministic'] else 'off'}; "
+        f"train.cuda_graphs: {r.get('cuda_graphs', 'off')}",
+        f"one step costs {r['flops_per_image'] / 1e9:.3g} GFLOP per real image (G and D, "
+        "forward and backward, counted by torch's FlopCounterMode)",
+        _peak_line(r),
+        "",
     ]
-    if "reference_img_s" in r:
-        lines.append(
-            f"  reference (tutorial: fp32, 2 workers)  {r['reference_img_s']:9.1f} img/s"
-            f"   ganlab is {r['speedup_vs_reference']:.2f}x the reference"
-        )
+    peak = r["peak_bf16_tflops"] is not None
+    header = ["batch", "loop", "img/s", "TFLOP/s", *(["of bf16 peak"] if peak else []), "ganlab"]
+    rows = []
+    for run in r["runs"]:
+        for loop in LOOPS:
+            if f"{loop}_img_s" not in run:
+                continue
+            cells = [str(run["batch_size"]), labels[loop], f"{run[f'{loop}_img_s']:.1f}"]
+            cells.append(f"{run[f'{loop}_tflops']:.3g}")
+            if peak:
+                cells.append(f"{100 * run[f'{loop}_peak_fraction']:.1f}%")
+            cells.append(_versus(loop, run))
+            rows.append(cells)
+    right = {0, 2, 3, 4} if peak else {0, 2, 3}
+    lines.append(format_table(header, rows, right))
     if r.get("data_prep_img_s"):
-        lines.append(f"  data prep (decode once into the cache) {r['data_prep_img_s']:9.1f} img/s")
+        lines.append(f"\ndata prep (decode once into the cache): {r['data_prep_img_s']:.1f} img/s")
     return "\n".join(lines)
+
+
+def _peak_line(r: dict[str, Any]) -> str:
+    if r["peak_bf16_tflops"] is not None:
+        return f"{r['device_name']}: bf16 peak {r['peak_bf16_tflops']:.0f} TFLOP/s (dense)"
+    if r["device"].startswith("cuda"):
+        return (
+            f"{r['device_name']} is not in ganlab's table of bf16 peaks "
+            "(ganlab.flops.PEAK_BF16_TFLOPS): achieved TFLOP/s only, no fraction of the peak"
+        )
+    return f"on {r['device_name']}: achieved TFLOP/s only (the peak fraction is for known GPUs)"
+
+
+def _versus(loop: str, run: dict[str, Any]) -> str:
+    """What the ganlab column says of a loop: ganlab's overhead, or its speed-up."""
+    if loop == "minimal":
+        return f"overhead {100 * run['overhead']:+.1f}%"
+    if loop == "reference":
+        return f"{run['speedup_vs_reference']:.2f}x this"
+    return ""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ganlab.distributed import (
 )
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.folders import MetricsLog
+from ganlab.graphs import graphed, step_begins
 from ganlab.hookspecs import Metric
 from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo
 from ganlab.run import Run, StepStats
@@ -58,6 +60,11 @@ class Step:
         compiled = run.recipe.train.compile
         self.generator = torch.compile(run.generator) if compiled else run.generator
         self.discriminator = torch.compile(run.discriminator) if compiled else run.discriminator
+        if run.cuda_graphs:
+            self.generator, self.discriminator = graphed(run.generator), graphed(run.discriminator)
+        elif run.eager_reason is not None and run.group.is_main:
+            # Once per run, on the console: the option was asked for and is not in effect.
+            print(f"ganlab: note: train.cuda_graphs is off: {run.eager_reason}.", file=sys.stderr)
         # Fakes get classes, on the device, as often as the data's (G or D takes them).
         self.class_weights = None
         if (run.g_takes_labels or run.d_takes_labels) and run.labels is not None:
@@ -68,6 +75,8 @@ class Step:
         their class ``labels`` (None: no classes), the batch ``index`` of the epoch; return
         the step's statistics."""
         run = self.run
+        if run.cuda_graphs:
+            step_begins()
         discriminator, loss = self.discriminator, run.loss
         precision, train = run.precision, run.recipe.train
         real = real.contiguous(memory_format=self.layout)

@@ -268,6 +268,16 @@ class TrainSpec(_Strict):
             "weights"
         ),
     )
+    cuda_graphs: bool = Field(
+        default=False,
+        description=(
+            "on CUDA, replay the step's forward and backward passes as CUDA graphs "
+            "(`torch.compile` in mode `reduce-overhead`) and use Adam's fused kernels: fewer "
+            "kernel launches for small models. Where it cannot apply (not CUDA, several "
+            "processes, fp16, a penalty's double backward, augmentations) the run trains "
+            "eagerly, exactly as without it, and says why in one line"
+        ),
+    )
     deterministic: bool = Field(
         default=False,
         description=(

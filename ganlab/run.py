@@ -119,6 +119,10 @@ class Run:
     penalties: list[tuple[str, Penalty]] = field(default_factory=list)
     #: learning-rate schedules by network ("generator", "discriminator"), stepped per step
     schedulers: dict[str, LRScheduler] = field(default_factory=dict)
+    #: ``train.cuda_graphs``: whether the step runs through CUDA graphs, and when it was asked
+    #: for but cannot, why the run trains eagerly instead (`ganlab.graphs.eager_reason`)
+    cuda_graphs: bool = False
+    eager_reason: str | None = None
     #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
     #: after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)

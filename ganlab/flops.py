@@ -1,0 +1,63 @@
+"""How much arithmetic a training step does, and how much of a GPU's peak a loop reaches.
+
+`ganlab bench` reports the TFLOP/s each loop achieves (images per second times the FLOPs one
+real image costs) and, on a GPU it knows, the fraction of that GPU's bf16 peak. The FLOPs
+are counted, not estimated: torch's ``FlopCounterMode`` records every matrix multiplication
+and convolution of one step of `ganlab.reference.MinimalStep`, forward and backward, on the
+CPU (the count does not depend on the device or the precision).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganlab.assemble import build_component, build_models, make_optimizer
+from ganlab.precision import Precision
+from ganlab.recipe import Resolved
+from ganlab.reference import MinimalStep
+from ganlab.seeding import rng_untouched
+
+#: Dense bf16 tensor-core peaks in TFLOP/s, by a pattern of ``torch.cuda.get_device_name()``
+#: (NVIDIA's data sheets, without sparsity). H100 PCIe and NVL cards run lower clocks than
+#: the SXM ones and are left out: an unknown GPU gets no fraction rather than a wrong one.
+PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
+    (r"\bH200\b", 989.0),
+    (r"\bH100\b(?!.*\b(PCIe|NVL)\b)", 989.0),
+    (r"\bA100\b", 312.0),
+)
+
+
+def peak_bf16_tflops(device_name: str) -> float | None:
+    """The bf16 peak of the GPU called ``device_name``; None for a GPU not in the table."""
+    for pattern, peak in PEAK_BF16_TFLOPS:
+        if re.search(pattern, device_name, re.IGNORECASE):
+            return peak
+    return None
+
+
+def step_flops_per_image(resolved: Resolved, image_shape: tuple[int, int, int]) -> float:
+    """FLOPs of one training step per real image: ``train.d_steps`` D updates (D on reals and
+    fakes, G's forward) and one G update (G and D, forward and backward), as ganlab's step
+    computes them; optimizer updates and losses are left out (a few FLOPs per weight)."""
+    recipe = resolved.recipe
+    d_steps, batch = recipe.train.d_steps, 2  # counts scale with the batch: 2 is enough
+    cpu = torch.device("cpu")
+    with rng_untouched():  # the timed loops build their own models from the seed
+        generator, discriminator = build_models(resolved, image_shape, cpu)
+        step = MinimalStep(
+            generator,
+            discriminator,
+            build_component("loss", *resolved.get("loss")),
+            make_optimizer(recipe.optimizers.generator, generator.parameters()),
+            make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+            Precision("fp32", cpu),
+            batch,
+        )
+        real = torch.rand((batch * d_steps, *image_shape)) * 2 - 1
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step(real)
+    return counter.get_total_flops() / (batch * d_steps)
