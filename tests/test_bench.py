@@ -5,8 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
+import torch
+
+from ganlab.cliutil import prepare_recipe
+from ganlab.flops import peak_bf16_tflops, step_flops_per_image
 from tests.conftest import RECIPES, TINY, invoke, write_jpegs
+
+QUICKSTART = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]
+for _override in ("data.params.count=64", "data.params.image_size=16", "train.batch_size=8"):
+    QUICKSTART += ["--set", _override]
+
+
+def numbers_of(output: str) -> dict[str, Any]:
+    """The JSON that ``--json`` prints (among the console's notes and progress lines)."""
+    loaded: dict[str, Any] = json.JSONDecoder().raw_decode(output[output.index("{") :])[0]
+    return loaded
 
 
 def test_bench_on_a_folder_in_celebas_layout(tmp_path: Path) -> None:
@@ -17,23 +33,113 @@ def test_bench_on_a_folder_in_celebas_layout(tmp_path: Path) -> None:
         args += ["--set", override]
     result = invoke(*args, "--set", "train.precision=bf16", "--json")
     assert result.exit_code == 0, result.output
-    numbers = json.loads(result.output[result.output.index("{") :])
-    assert numbers["precision"] == "bf16" and numbers["batch_size"] == 8
-    for key in ("ganlab_img_s", "minimal_img_s", "reference_img_s", "data_prep_img_s"):
-        assert numbers[key] > 0, key
-    ratio = numbers["ganlab_img_s"] / numbers["reference_img_s"]
-    assert abs(numbers["speedup_vs_reference"] - ratio) < 1e-9
+    numbers = numbers_of(result.output)
+    assert numbers["precision"] == "bf16" and numbers["image_size"] == 16
+    assert numbers["device"] == "cpu" and numbers["peak_bf16_tflops"] is None
+    assert numbers["deterministic"] is False and numbers["cuda_graphs"] == "off"
+    assert numbers["data_prep_img_s"] > 0 and numbers["flops_per_image"] > 0
+    (row,) = numbers["runs"]
+    assert row["batch_size"] == 8
+    for loop in ("ganlab", "minimal", "reference"):
+        assert row[f"{loop}_img_s"] > 0, loop
+        tflops = row[f"{loop}_img_s"] * numbers["flops_per_image"] / 1e12
+        assert row[f"{loop}_tflops"] == pytest.approx(tflops)
+        assert f"{loop}_peak_fraction" not in row  # no peak known for a CPU
+    ratio = row["ganlab_img_s"] / row["reference_img_s"]
+    assert abs(row["speedup_vs_reference"] - ratio) < 1e-9
     text = invoke(*args, "--no-reference")
     assert text.exit_code == 0, text.output
     assert "ganlab (fp32, full loop)" in text.output and "overhead" in text.output
+    assert "TFLOP/s" in text.output and "achieved TFLOP/s only" in text.output
     assert "reference" not in text.output
 
 
 def test_bench_on_the_generated_data_set() -> None:
-    args = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]
-    for override in ("data.params.count=64", "data.params.image_size=16", "train.batch_size=8"):
-        args += ["--set", override]
-    result = invoke(*args)
+    result = invoke(*QUICKSTART)
     assert result.exit_code == 0, result.output
     assert "minimal loop (fp32, same step)" in result.output
     assert "reference" not in result.output  # no files to decode: no tutorial loader to time
+
+
+def test_a_batch_size_sweep_gives_one_row_per_size_and_loop() -> None:
+    result = invoke(*QUICKSTART, "--batch-sizes", "8, 16", "--json")
+    assert result.exit_code == 0, result.output
+    numbers = numbers_of(result.output)
+    assert [row["batch_size"] for row in numbers["runs"]] == [8, 16]
+    assert all(row["ganlab_img_s"] > 0 and row["minimal_img_s"] > 0 for row in numbers["runs"])
+    text = invoke(*QUICKSTART, "--batch-sizes", "16,8")
+    assert text.exit_code == 0, text.output
+    rows = [line.split()[:2] for line in text.output.splitlines() if "img/s" not in line]
+    assert [r for r in rows if r[1:] in (["ganlab"], ["minimal"])] == [
+        ["16", "ganlab"],
+        ["16", "minimal"],
+        ["8", "ganlab"],
+        ["8", "minimal"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("128,abc", "'abc' is not a batch size; give positive whole numbers separated by commas"),
+        ("0", "'0' is not a batch size"),
+        ("128,,256", "'' is not a batch size"),
+        ("64,64", "64 is given twice; give each batch size once."),
+    ],
+)
+def test_a_bad_batch_size_list_is_a_usage_error(given: str, says: str) -> None:
+    result = invoke(*QUICKSTART, "--batch-sizes", given)
+    assert result.exit_code == 2
+    assert "Invalid value for '--batch-sizes'" in result.output and says in result.output
+
+
+def test_the_image_size_reaches_every_loop_and_the_flops() -> None:
+    small = numbers_of(invoke(*QUICKSTART, "--json").output)
+    result = invoke(*QUICKSTART, "--image-size", "32", "--json")
+    assert result.exit_code == 0, result.output
+    large = numbers_of(result.output)
+    assert small["image_size"] == 16 and large["image_size"] == 32
+    # One more block in G and D and four times the pixels per layer: more than 4x the work.
+    assert large["flops_per_image"] > 4 * small["flops_per_image"]
+    refused = invoke(*QUICKSTART, "--image-size", "24")
+    assert refused.exit_code == 2 and "power of two" in refused.output
+
+
+def test_bench_reports_deterministic_and_why_cuda_graphs_are_off() -> None:
+    sets = ["--set", "train.deterministic=true", "--set", "train.cuda_graphs=true"]
+    result = invoke(*QUICKSTART, *sets, "--json")
+    assert result.exit_code == 0, result.output
+    numbers = numbers_of(result.output)
+    assert numbers["deterministic"] is True
+    assert numbers["cuda_graphs"].startswith("off (CUDA graphs need a CUDA device")
+    text = invoke(*QUICKSTART, *sets).output
+    assert "deterministic: on; train.cuda_graphs: off (CUDA graphs need" in text
+
+
+def test_flops_are_counted_per_real_image_without_touching_the_rng() -> None:
+    recipe = str(RECIPES / "quickstart.yaml")
+    sets = ("data.params.count=64", "data.params.image_size=16", "generator.params.ngf=8")
+    before = torch.get_rng_state()
+    once = step_flops_per_image(prepare_recipe(recipe, sets, ())[0], (3, 16, 16))
+    assert torch.equal(torch.get_rng_state(), before)  # the timed loops start from the seed
+    twice = step_flops_per_image(
+        prepare_recipe(recipe, (*sets, "train.d_steps=2"), ())[0], (3, 16, 16)
+    )
+    # Per real image D's updates cost the same, while G's one update is shared by twice the
+    # real images: less work per image, but more than D's share alone.
+    assert once / 2 < twice < once
+
+
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [
+        ("NVIDIA H200", 989.0),
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("NVIDIA A100-PCIE-40GB", 312.0),
+        ("NVIDIA H100 PCIe", None),
+        ("NVIDIA GeForce RTX 4090", None),
+    ],
+)
+def test_known_gpus_have_a_bf16_peak(name: str, peak: float | None) -> None:
+    assert peak_bf16_tflops(name) == peak
