@@ -3,6 +3,7 @@ test: it checks that the numbers are produced and consistent, not how large they
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 
 from ganlab.cliutil import prepare_recipe
 from ganlab.flops import peak_bf16_tflops, step_flops_per_image
-from tests.conftest import RECIPES, TINY, invoke, write_jpegs
+from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_jpegs
 
 QUICKSTART = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]
 for _override in ("data.params.count=64", "data.params.image_size=16", "train.batch_size=8"):
@@ -143,3 +144,43 @@ def test_flops_are_counted_per_real_image_without_touching_the_rng() -> None:
 )
 def test_known_gpus_have_a_bf16_peak(name: str, peak: float | None) -> None:
     assert peak_bf16_tflops(name) == peak
+
+
+def test_the_gpu_check_table_is_built_from_bench_json(tmp_path: Path) -> None:
+    """benchmarks/gpu_table.py, which ends benchmarks/gpu_check.sh, on a CPU bench's output:
+    a row per loop and batch size, the failed measurements named, the quickstart timed."""
+    spec = importlib.util.spec_from_file_location("gpu_table", ROOT / "benchmarks/gpu_table.py")
+    assert spec is not None and spec.loader is not None
+    gpu_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_table)
+    (tmp_path / "bench").mkdir()
+    result = invoke(*QUICKSTART, "--batch-sizes", "8,16", "--json")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "bench" / "sweep_bf16.json").write_text(result.output)
+    (tmp_path / "failures.txt").write_text("FAILED: tutorial_fp32 (see its log)\n")
+    quick = invoke(
+        "run",
+        str(RECIPES / "quickstart.yaml"),
+        "--out",
+        str(tmp_path / "quickstart_fp32"),
+        *[arg for o in TINY_QUICKSTART for arg in ("--set", o)],
+        "--set",
+        "loggers=[]",
+    )
+    assert quick.exit_code == 0, quick.output
+    (tmp_path / "quickstart_fp32.seconds").write_text("12.5\n")
+    text = gpu_table.table(tmp_path)
+    lines = text.splitlines()
+    assert lines[0].startswith("| measurement | loop | precision | batch |")
+    sweep = [line for line in lines if line.startswith("| batch-size sweep |")]
+    assert [line.split(" | ")[1:4] for line in sweep] == [
+        ["ganlab", "fp32", "8"],
+        ["minimal loop", "fp32", "8"],
+        ["ganlab", "fp32", "16"],
+        ["minimal loop", "fp32", "16"],
+    ]
+    assert "no peak known for cpu" in sweep[0] and "ganlab's overhead" in sweep[1]
+    assert "| tutorial settings (DCGAN-64, batch 128) | | | | | | | | tutorial_fp32: FAILED" in text
+    assert "whole command 12.5 s (under the 15 s target)" in text
+    assert "Deterministic resume on CUDA: not measured" in text
+    assert "- FAILED: tutorial_fp32 (see its log)" in text

@@ -42,8 +42,10 @@ def test_resolved_recipe_fills_every_default() -> None:
         "lr": 0.0002,
         "betas": [0.5, 0.999],
         "weight_decay": 0.0,
+        "schedule": None,
     }
     assert resolved["train"]["batch_size"] == 128 and resolved["train"]["epochs"] == 5
+    assert resolved["train"]["cuda_graphs"] is False  # off unless a recipe asks
     assert resolved["data"]["params"] == {"root": "data/celeba", "image_size": 64}
 
 
