@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganlab.assemble import make_optimizer
 from ganlab.checkpoint import load_checkpoint
 from ganlab.distributed import Group, check_supported
 from ganlab.errors import GanlabError
 from ganlab.folders import read_metrics
 from ganlab.graphs import eager_reason
+from ganlab.recipe import OptimizerSpec
 from ganlab_plugins.losses import BCELoss, WassersteinGPLoss
 from tests.conftest import invoke, only_run_dir, tiny_recipe, write_recipe
 
@@ -127,3 +129,21 @@ def test_on_cuda_a_graphed_run_resumes_exactly(tmp_path: Path) -> None:
     result = invoke("run", "--resume", str(run_dir), "--set", "train.steps=6")
     assert result.exit_code == 0, result.output
     assert read_metrics(run_dir / "metrics.jsonl") == straight
+
+
+def test_the_fused_adam_of_cuda_graphs_steps_like_the_default_one() -> None:
+    """`make_optimizer(fused=True)`, what a graphed run trains with, on the CPU (torch has a
+    fused CPU Adam too): the same update as the default Adam, to rounding."""
+    spec = OptimizerSpec(name="adam", lr=1e-2)
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    fused, plain = make_optimizer(spec, weights, fused=True), make_optimizer(spec, copies)
+    assert fused.param_groups[0]["fused"] is True and not plain.param_groups[0]["fused"]
+    for _ in range(3):
+        for group, optimizer in ((weights, fused), (copies, plain)):
+            optimizer.zero_grad()
+            sum((w**2).sum() for w in group).backward()
+            optimizer.step()
+    for w, c in zip(weights, copies, strict=True):
+        torch.testing.assert_close(w, c)
