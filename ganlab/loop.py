@@ -194,8 +194,8 @@ class Step:
         )
         raise broken_contract(
             subject or self.loss_subject,
-            f"returned {got} from {method}; it must be one number, a 0-dim tensor (for "
-            "example the .mean() of per-image values)",
+            f"returned {got} from {method}; {'a penalty' if owner is not None else 'a loss'} "
+            "must be one number, a 0-dim tensor (for example the .mean() of per-image values)",
             getattr(type(owner if owner is not None else self.run.loss), method),
         )
 

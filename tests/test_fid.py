@@ -212,4 +212,4 @@ def test_eval_of_a_run_without_metrics(tmp_path: Path) -> None:
         "metrics.0.params.images=32",
     )
     assert result.exit_code == 0, result.output
-    assert "step_000004.pt (step 4):" in result.output and "swd_16" in result.output
+    assert "step_000004.pt (step 4, the generator):" in result.output and "swd_16" in result.output
