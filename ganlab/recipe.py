@@ -56,8 +56,12 @@ class ComponentSpec(_Strict):
 
 #: Schedulers a recipe cannot drive: they take a Python function or other schedulers, or
 #: step on a metric rather than once per training step.
-NOT_FROM_A_RECIPE = {"LambdaLR", "MultiplicativeLR", "ChainedScheduler", "SequentialLR"} | {
-    "ReduceLROnPlateau"
+NOT_FROM_A_RECIPE = {
+    "LambdaLR",
+    "MultiplicativeLR",
+    "ChainedScheduler",
+    "SequentialLR",
+    "ReduceLROnPlateau",
 }
 
 
