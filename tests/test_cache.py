@@ -79,6 +79,26 @@ def test_a_changed_file_or_size_makes_a_new_cache(tmp_path: Path) -> None:
     assert len(set(cache.glob("*.u8")) - before) == 3
 
 
+def test_the_same_files_through_a_link_use_the_same_cache(tmp_path: Path) -> None:
+    # The key holds each file's real path: a folder reached through a symlinked folder, or
+    # a symlinked file, is the same data and decodes nothing again.
+    files = write_jpegs(tmp_path / "images", 4, (40, 52))
+    (tmp_path / "linked").symlink_to(tmp_path / "images")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for file in files:
+        (mixed / file.name).symlink_to(file)
+    cache = Path(os.environ["GANLAB_CACHE"])
+    before = set(cache.glob("*.u8"))
+    for folder in ("images", "linked", "mixed"):
+        recipe = tiny_recipe(tmp_path / folder)
+        recipe["train"] = {"steps": 1, "batch_size": 4}
+        OPENED.clear()
+        run(write_recipe(tmp_path / f"{folder}.yaml", recipe), tmp_path / "out" / folder)
+        assert len(set(cache.glob("*.u8")) - before) == 1
+        assert len(OPENED) == (4 if folder == "images" else 0), folder
+
+
 def test_data_prepare_builds_the_cache_ahead_of_time(tmp_path: Path) -> None:
     write_jpegs(tmp_path / "images", 9, (40, 52))
     recipe = tiny_recipe(tmp_path / "images")
