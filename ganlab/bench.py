@@ -242,6 +242,7 @@ def bench(
     if image_size is not None:
         sets.append(f"data.params.image_size={image_size}")
     resolved, _ = prepare_recipe(recipe_path, tuple(sets), plugin_specs)
+    refuse_conditional(resolved)
     recipe = resolved.recipe
     where = pick_device(recipe.device)
     set_determinism(recipe.train.deterministic, where)  # for every loop, not only ganlab's
@@ -282,6 +283,22 @@ def bench(
         click.echo(json.dumps(results, indent=1))
         return
     click.echo(_report(results))
+
+
+def refuse_conditional(resolved: Resolved) -> None:
+    """The minimal and tutorial loops call G(z) and D(x): they cannot time models that take
+    class labels, so such a recipe is refused before anything is built."""
+    takes = [
+        f"{place} {resolved.get(place)[0].name!r}"
+        for place in ("generator", "discriminator")
+        if resolved.get(place)[0].conditional
+    ]
+    if takes:
+        raise ganlab.GanlabError(
+            f"bench: the recipe's {' and '.join(takes)} take class labels, which the minimal "
+            "and tutorial loops it is timed against do not pass. Bench its unconditional "
+            "counterpart, e.g. --set generator.name=dcgan --set discriminator.name=dcgan."
+        )
 
 
 def bench_images(

@@ -184,3 +184,11 @@ def test_the_gpu_check_table_is_built_from_bench_json(tmp_path: Path) -> None:
     assert "whole command 12.5 s (under the 15 s target)" in text
     assert "Deterministic resume on CUDA: not measured" in text
     assert "- FAILED: tutorial_fp32 (see its log)" in text
+
+
+def test_a_conditional_recipe_is_refused_with_its_counterpart() -> None:
+    result = invoke("bench", str(RECIPES / "quickstart_conditional.yaml"), "--steps", "1")
+    assert result.exit_code == 2, result.output
+    assert "generator 'cdcgan' and discriminator 'cdcgan' take class labels" in result.output
+    assert "--set generator.name=dcgan --set discriminator.name=dcgan" in result.output
+    assert "Traceback" not in result.output
