@@ -41,7 +41,6 @@ from ganlab.data import TensorImages, image_shape_of, to_unit_range
 from ganlab.device import memory_format, pick_device, set_determinism
 from ganlab.flops import peak_bf16_tflops, step_flops_per_image
 from ganlab.lifecycle import train_recipe
-from ganlab.precision import Precision
 from ganlab.recipe import Resolved
 from ganlab.reference import MinimalStep, TutorialStep, images_per_second, synchronize
 from ganlab.seeding import seed_everything
@@ -106,15 +105,8 @@ def time_minimal(
     """Images per second of `MinimalStep`: same models, loss, batch and precision."""
     recipe = resolved.recipe
     seed_everything(recipe.seed)
-    generator, discriminator = build_models(resolved, image_shape_of(images), device)
-    step = MinimalStep(
-        generator,
-        discriminator,
-        build_component("loss", *resolved.get("loss")),
-        make_optimizer(recipe.optimizers.generator, generator.parameters()),
-        make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
-        Precision(recipe.train.precision, device),
-        recipe.train.batch_size,
+    step = MinimalStep.from_recipe(
+        resolved, image_shape_of(images), device, recipe.train.precision, recipe.train.batch_size
     )
     per_step = recipe.train.batch_size * recipe.train.d_steps
     resident = images.to(device).contiguous(memory_format=memory_format(recipe.train))

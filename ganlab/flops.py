@@ -14,8 +14,6 @@ import re
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganlab.assemble import build_component, build_models, make_optimizer
-from ganlab.precision import Precision
 from ganlab.recipe import Resolved
 from ganlab.reference import MinimalStep
 from ganlab.seeding import rng_untouched
@@ -46,16 +44,7 @@ def step_flops_per_image(resolved: Resolved, image_shape: tuple[int, int, int]) 
     d_steps, batch = recipe.train.d_steps, 2  # counts scale with the batch: 2 is enough
     cpu = torch.device("cpu")
     with rng_untouched():  # the timed loops build their own models from the seed
-        generator, discriminator = build_models(resolved, image_shape, cpu)
-        step = MinimalStep(
-            generator,
-            discriminator,
-            build_component("loss", *resolved.get("loss")),
-            make_optimizer(recipe.optimizers.generator, generator.parameters()),
-            make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
-            Precision("fp32", cpu),
-            batch,
-        )
+        step = MinimalStep.from_recipe(resolved, image_shape, cpu, "fp32", batch)
         real = torch.rand((batch * d_steps, *image_shape)) * 2 - 1
         counter = FlopCounterMode(display=False)
         with counter:

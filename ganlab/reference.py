@@ -17,8 +17,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ganlab.assemble import build_component, build_models, make_optimizer
 from ganlab.loss import GanLoss
 from ganlab.precision import Precision
+from ganlab.recipe import Resolved
 from ganlab.run import Generator
 
 
@@ -84,6 +86,29 @@ class MinimalStep:
         self.opt_g, self.opt_d = opt_g, opt_d
         self.precision = precision
         self.batch_size = batch_size
+
+    @classmethod
+    def from_recipe(
+        cls,
+        resolved: Resolved,
+        image_shape: tuple[int, int, int],
+        device: torch.device,
+        precision: str,
+        batch_size: int,
+    ) -> MinimalStep:
+        """The step of ``resolved``'s models, loss and optimizers (built anew, from the global
+        RNG as it stands), in ``precision``, ``batch_size`` images per D update."""
+        recipe = resolved.recipe
+        generator, discriminator = build_models(resolved, image_shape, device)
+        return cls(
+            generator,
+            discriminator,
+            build_component("loss", *resolved.get("loss")),
+            make_optimizer(recipe.optimizers.generator, generator.parameters()),
+            make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+            Precision(precision, device),
+            batch_size,
+        )
 
     def __call__(self, real: torch.Tensor) -> None:
         generator, discriminator, loss = self.generator, self.discriminator, self.loss
