@@ -22,7 +22,7 @@ from ganlab_plugins.augment import (
     translation,
 )
 from tests.conftest import invoke, only_run_dir
-from tests.test_docs import EXAMPLES_IN_PLUGINS_MD, _recipe_from
+from tests.test_docs import train_plugin_example
 from tests.test_resume import recipe
 
 #: A plugin that watches every D call: an augmentation (DiffAugment, recording what it was
@@ -255,16 +255,5 @@ def test_ada_run_resumes_exactly_with_its_probability(tmp_path: Path) -> None:
 def test_the_augmentation_example_of_docs_plugins_runs(tmp_path: Path) -> None:
     """docs/plugins.md's example augmentation, loaded from the docs and trained with its
     recipe line for a few steps."""
-    [example] = [e for e in EXAMPLES_IN_PLUGINS_MD if e.hook == "ganlab_register_augmentations"]
-    path = tmp_path / example.file
-    path.write_text(example.code, encoding="utf-8")
-    [fragments] = example.recipes
-    run_recipe = _recipe_from(fragments, "docs/plugins.md")
-    run_recipe["plugins"] = [str(path)]
-    run_recipe["data"]["params"] = {"count": 32, "image_size": 16}
-    run_recipe["train"] = {"steps": 3, "batch_size": 8, "log_every": 1}
-    (tmp_path / "flip.yaml").write_text(json.dumps(run_recipe))
-    result = invoke("run", str(tmp_path / "flip.yaml"), "--out", str(tmp_path / "runs"))
-    assert result.exit_code == 0, result.output
-    rows = read_metrics(only_run_dir(tmp_path / "runs") / "metrics.jsonl")
+    _, rows = train_plugin_example(tmp_path, "ganlab_register_augmentations")
     assert [row["step"] for row in rows] == [1, 2, 3]

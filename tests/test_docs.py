@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from ganlab import hookspecs
 from ganlab.errors import GanlabError, InternalError, PluginError, RunInterrupted
+from ganlab.folders import read_metrics
 from ganlab.plugins import load_plugins
 from ganlab.recipe import LISTS, SINGLE
 from ganlab.registry import KINDS, Register
@@ -231,6 +232,23 @@ def _recipe_from(fragments: list[str], where: str) -> dict[str, Any]:
                 node = node.setdefault(part, {})
             node[last] = value
     return raw
+
+
+def train_plugin_example(folder: Path, hook: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train docs/plugins.md's example for ``hook``, written to ``folder`` as its file, with
+    its recipe lines, for 3 steps on 32 faces: the recipe it ran and its metrics rows."""
+    [example] = [e for e in EXAMPLES_IN_PLUGINS_MD if e.hook == hook]
+    path = folder / example.file
+    path.write_text(example.code, encoding="utf-8")
+    [fragments] = example.recipes
+    raw = _recipe_from(fragments, "docs/plugins.md")
+    raw["plugins"] = [str(path)]
+    raw["data"]["params"] = {"count": 32, "image_size": 16}
+    raw["train"] = {"steps": 3, "batch_size": 8, "log_every": 1}
+    recipe = write_recipe(folder / "example.yaml", raw)
+    result = invoke("run", str(recipe), "--out", str(folder / "runs"))
+    assert result.exit_code == 0, result.output
+    return raw, read_metrics(only_run_dir(folder / "runs") / "metrics.jsonl")
 
 
 def _named_components(raw: dict[str, Any]) -> set[tuple[str, str]]:

@@ -15,7 +15,7 @@ from torch import nn
 from ganlab.folders import read_metrics
 from ganlab_plugins.penalties import R1, GradientPenalty
 from tests.conftest import invoke, only_run_dir
-from tests.test_docs import EXAMPLES_IN_PLUGINS_MD, _recipe_from
+from tests.test_docs import train_plugin_example
 from tests.test_resume import recipe
 
 
@@ -101,18 +101,7 @@ def test_the_penalty_example_of_docs_plugins_runs(tmp_path: Path) -> None:
     """docs/plugins.md's example penalty, loaded from the docs and trained with its recipe
     line for a few steps, beside a lazy built-in: each value is logged under its name at the
     steps it is computed."""
-    [example] = [e for e in EXAMPLES_IN_PLUGINS_MD if e.hook == "ganlab_register_penalties"]
-    path = tmp_path / example.file
-    path.write_text(example.code, encoding="utf-8")
-    [fragments] = example.recipes
-    run_recipe = _recipe_from(fragments, "docs/plugins.md")
-    run_recipe["plugins"] = [str(path)]
-    run_recipe["data"]["params"] = {"count": 32, "image_size": 16}
-    run_recipe["train"] = {"steps": 3, "batch_size": 8, "log_every": 1}
-    (tmp_path / "r2.yaml").write_text(json.dumps(run_recipe))
-    result = invoke("run", str(tmp_path / "r2.yaml"), "--out", str(tmp_path / "runs"))
-    assert result.exit_code == 0, result.output
-    rows = read_metrics(only_run_dir(tmp_path / "runs") / "metrics.jsonl")
+    run_recipe, rows = train_plugin_example(tmp_path, "ganlab_register_penalties")
     assert [spec["name"] for spec in run_recipe["penalties"]] == ["r2", "r1"]
     assert [row["step"] for row in rows] == [1, 2, 3]
     assert all(row["r2"] > 0 for row in rows)
