@@ -126,3 +126,13 @@ def only_run_dir(out: Path) -> Path:
     runs = [p for p in out.glob("*/*") if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def train(recipe: Path, out: Path, *sets: str) -> Path:
+    """``ganlab run RECIPE --out OUT --set ...``, which must succeed: the run folder."""
+    args = ["run", str(recipe), "--out", str(out)]
+    for override in sets:
+        args += ["--set", override]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return only_run_dir(out)

@@ -10,7 +10,7 @@ import torch
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.folders import read_metrics
-from tests.conftest import invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
+from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 
 OPENED: list[str] = []
 
@@ -23,22 +23,13 @@ def _audit(event: str, args: tuple) -> None:
 sys.addaudithook(_audit)  # records every JPEG this process opens (audit hooks cannot be removed)
 
 
-def run(recipe: Path, out: Path, *sets: str) -> Path:
-    args = ["run", str(recipe), "--out", str(out)]
-    for override in sets:
-        args += ["--set", override]
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output
-    return only_run_dir(out)
-
-
 def test_cached_and_uncached_runs_are_identical(tmp_path: Path) -> None:
     write_jpegs(tmp_path / "images", 12, (40, 52))
     recipe = tiny_recipe(tmp_path / "images")
     recipe["train"] = {"steps": 5, "batch_size": 4}
     path = write_recipe(tmp_path / "r.yaml", recipe)
-    plain = run(path, tmp_path / "plain", "train.data_cache=false")
-    cached = run(path, tmp_path / "cached")
+    plain = train(path, tmp_path / "plain", "train.data_cache=false")
+    cached = train(path, tmp_path / "cached")
     assert read_metrics(plain / "metrics.jsonl") == read_metrics(cached / "metrics.jsonl")
     a = load_checkpoint(plain / "checkpoints" / "final.pt")["generator"]
     b = load_checkpoint(cached / "checkpoints" / "final.pt")["generator"]
@@ -51,11 +42,11 @@ def test_decoded_once_then_no_jpeg_is_read(tmp_path: Path) -> None:
     recipe["train"] = {"epochs": 3, "batch_size": 4}  # 3 epochs of 3 steps
     path = write_recipe(tmp_path / "r.yaml", recipe)
     OPENED.clear()
-    run(path, tmp_path / "first")
+    train(path, tmp_path / "first")
     assert len(set(OPENED)) == 10 and len(OPENED) == 10  # each JPEG decoded exactly once
     caches = list(Path(os.environ["GANLAB_CACHE"]).glob("*.u8"))
     OPENED.clear()
-    run(path, tmp_path / "second")
+    train(path, tmp_path / "second")
     assert OPENED == []  # the second run reads the cache only
     assert list(Path(os.environ["GANLAB_CACHE"]).glob("*.u8")) == caches
 
@@ -67,15 +58,15 @@ def test_a_changed_file_or_size_makes_a_new_cache(tmp_path: Path) -> None:
     path = write_recipe(tmp_path / "r.yaml", recipe)
     cache = Path(os.environ["GANLAB_CACHE"])
     before = set(cache.glob("*.u8"))
-    run(path, tmp_path / "a")
+    train(path, tmp_path / "a")
     first = set(cache.glob("*.u8")) - before
     assert len(first) == 1
     write_jpegs(tmp_path / "other", 1, (52, 40))
     files[2].write_bytes((tmp_path / "other" / "000001.jpg").read_bytes())
     OPENED.clear()
-    run(path, tmp_path / "b")
+    train(path, tmp_path / "b")
     assert len(set(cache.glob("*.u8")) - before) == 2 and len(OPENED) == 6
-    run(path, tmp_path / "c", "data.params.image_size=32")
+    train(path, tmp_path / "c", "data.params.image_size=32")
     assert len(set(cache.glob("*.u8")) - before) == 3
 
 
@@ -94,7 +85,7 @@ def test_the_same_files_through_a_link_use_the_same_cache(tmp_path: Path) -> Non
         recipe = tiny_recipe(tmp_path / folder)
         recipe["train"] = {"steps": 1, "batch_size": 4}
         OPENED.clear()
-        run(write_recipe(tmp_path / f"{folder}.yaml", recipe), tmp_path / "out" / folder)
+        train(write_recipe(tmp_path / f"{folder}.yaml", recipe), tmp_path / "out" / folder)
         assert len(set(cache.glob("*.u8")) - before) == 1
         assert len(OPENED) == (4 if folder == "images" else 0), folder
 
@@ -110,7 +101,7 @@ def test_data_prepare_builds_the_cache_ahead_of_time(tmp_path: Path) -> None:
     again = invoke("data", "prepare", str(path))
     assert "Already prepared: 9 images" in again.output
     OPENED.clear()
-    run(path, tmp_path / "runs")
+    train(path, tmp_path / "runs")
     assert OPENED == []
     faces = invoke("data", "prepare", "recipes/quickstart.yaml")
     assert faces.exit_code == 0 and "needs no cache" in faces.output

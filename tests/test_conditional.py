@@ -24,7 +24,7 @@ from ganlab_plugins.dcgan import (
     build_conditional_discriminator,
     build_conditional_generator,
 )
-from tests.conftest import RECIPES, ROOT, invoke, only_run_dir, write_recipe
+from tests.conftest import RECIPES, ROOT, invoke, only_run_dir, train, write_recipe
 from tests.test_labels import LEVELS, coded_folder
 
 #: Conditional G and D that check every label they are given against the images: G paints
@@ -107,15 +107,6 @@ def probe_recipe(tmp_path: Path, **train: Any) -> Path:
     return write_recipe(tmp_path / "probe.yaml", spec)
 
 
-def run(recipe: Path, out: Path, *sets: str) -> Path:
-    args = ["run", str(recipe), "--out", str(out)]
-    for override in sets:
-        args += ["--set", override]
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output
-    return only_run_dir(out)
-
-
 def grid_grays(path: Path, rows: int, columns: int, side: int = 8, pad: int = 2) -> np.ndarray:
     """The gray level of every tile of a make_grid grid, (rows, columns)."""
     image = np.asarray(Image.open(path).convert("L")).astype(int)
@@ -135,7 +126,7 @@ def grid_grays(path: Path, rows: int, columns: int, side: int = 8, pad: int = 2)
 def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 steps of the probe models, 2 D updates a step, from the decode-once cache."""
     tmp = tmp_path_factory.mktemp("probe")
-    return run(probe_recipe(tmp), tmp / "runs")
+    return train(probe_recipe(tmp), tmp / "runs")
 
 
 def test_every_label_g_and_d_get_is_their_images_class(probe_run: Path) -> None:
@@ -202,7 +193,7 @@ def test_class_on_an_unconditional_run_is_a_usage_error(tmp_path: Path) -> None:
     """An unconditional DCGAN trains on the labelled folder (it ignores the classes); asked
     for a class, `sample` says it has none, and writes nothing."""
     recipe = probe_recipe(tmp_path, steps=2)
-    run_dir = run(
+    run_dir = train(
         recipe,
         tmp_path / "runs",
         "generator={name: dcgan, params: {nz: 4, ngf: 4}}",
@@ -271,8 +262,8 @@ def cdcgan_recipe(tmp_path: Path, steps: int) -> Path:
 def test_a_resumed_conditional_run_ends_as_one_run_straight_through(tmp_path: Path) -> None:
     """7 steps cross an epoch (5 steps of 8); stopped at step 3 and resumed, every row and
     weight is the same: the labels' order and the fakes' classes resume exactly."""
-    straight = run(cdcgan_recipe(tmp_path, 7), tmp_path / "a")
-    first = run(cdcgan_recipe(tmp_path, 3), tmp_path / "b")
+    straight = train(cdcgan_recipe(tmp_path, 7), tmp_path / "a")
+    first = train(cdcgan_recipe(tmp_path, 3), tmp_path / "b")
     resumed = invoke("run", "--resume", str(first), "--set", "train.steps=7")
     assert resumed.exit_code == 0, resumed.output
     assert read_metrics(first / "metrics.jsonl") == read_metrics(straight / "metrics.jsonl")
@@ -284,7 +275,7 @@ def test_a_resumed_conditional_run_ends_as_one_run_straight_through(tmp_path: Pa
 
 
 def test_eval_scores_swd_per_class(tmp_path: Path) -> None:
-    run_dir = run(cdcgan_recipe(tmp_path, 2), tmp_path / "runs")
+    run_dir = train(cdcgan_recipe(tmp_path, 2), tmp_path / "runs")
     result = invoke(
         "eval",
         str(run_dir),
@@ -315,7 +306,7 @@ def test_the_conditional_quickstart_runs_with_a_row_per_hair_style(tmp_path: Pat
         "callbacks=[{name: samples}]",
         "loggers=[]",
     ]
-    run_dir = run(RECIPES / "quickstart_conditional.yaml", tmp_path, *sets)
+    run_dir = train(RECIPES / "quickstart_conditional.yaml", tmp_path, *sets)
     assert Image.open(run_dir / "samples" / "final.png").size == (8 * 18 + 2, 5 * 18 + 2)
     final = [row for row in read_metrics(run_dir / "metrics.jsonl") if "swd" in row][-1]
     assert {f"swd_class_{k}" for k in ("bald", "short", "long", "bob", "afro")} <= final.keys()
@@ -339,7 +330,7 @@ def test_wandb_config_names_the_classes(tmp_path: Path, monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
     wandb.teardown()
     try:
-        run_dir = run(
+        run_dir = train(
             cdcgan_recipe(tmp_path, 1),
             tmp_path / "runs",
             "loggers=[{name: wandb, params: {mode: offline}}]",
@@ -373,7 +364,7 @@ def test_the_conditional_model_example_in_docs_plugins_trains(tmp_path: Path) ->
         "train": {"steps": 3, "batch_size": 8},
         "callbacks": [{"name": "samples"}],
     }
-    run_dir = run(write_recipe(tmp_path / "r.yaml", spec), tmp_path / "runs")
+    run_dir = train(write_recipe(tmp_path / "r.yaml", spec), tmp_path / "runs")
     assert Image.open(run_dir / "samples" / "final.png").size == (8 * 10 + 2, 2 * 10 + 2)
     sample = invoke("sample", str(run_dir), "--class", "glasses", "-n", "4")
     assert sample.exit_code == 0, sample.output
