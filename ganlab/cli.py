@@ -18,7 +18,7 @@ from ganlab.cliutil import GanlabGroup, plugin_option, prepare_recipe, set_optio
 from ganlab.compare import compare
 from ganlab.evaluate import eval_command
 from ganlab.folders import newest_unfinished, resumable_folder
-from ganlab.lifecycle import train_recipe
+from ganlab.lifecycle import interrupted_at_once, train_recipe
 from ganlab.overrides import recipe_and_overrides
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
@@ -85,17 +85,19 @@ def run(
         recipe = recipe or str(run_dir / "recipe.yaml")
     if recipe is None:
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
-    resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
-    if resume == "auto":
-        run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
-    train_recipe(
-        resolved,
-        plugins,
-        Path(out),
-        recipe_path=Path(recipe),
-        resume=run_dir,
-        on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
-    )
+    # A signal while the plugins load stops at once too (train_recipe says more once it runs).
+    with interrupted_at_once(lambda: "stopped before the run started; nothing was written"):
+        resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
+        if resume == "auto":
+            run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
+        train_recipe(
+            resolved,
+            plugins,
+            Path(out),
+            recipe_path=Path(recipe),
+            resume=run_dir,
+            on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
+        )
 
 
 cli.add_command(bench)
