@@ -244,7 +244,17 @@ class RunLock:
         """Lock ``run_dir`` for this process, or raise a `GanlabError` that names the live
         process that holds it. Nothing else in the folder is read or written first."""
         path = run_dir / LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # A folder this process may not write: the first file it writes says so, with
+            # nothing written. It may still lock what exists (a lock needs no write access).
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return cls(path, None)
         try:
             deadline = time.monotonic() + PROBE_GRACE_SECONDS
             while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
@@ -263,14 +273,16 @@ class RunLock:
             )
         found = path.read_bytes()
         record = {"pid": os.getpid(), "host": platform.node(), "since": _now()}
-        _rewrite(fd, json_text(record).encode("utf-8"))
+        with contextlib.suppress(OSError):  # opened read-only (above): the lock alone
+            _rewrite(fd, json_text(record).encode("utf-8"))
         return cls(path, fd, found)
 
     def put_back(self) -> None:
         """Write back the record the file held before `take` (still holding the lock), so
         that a resume refused before it wrote anything leaves the folder byte for byte."""
         if self._fd is not None:
-            _rewrite(self._fd, self._found)
+            with contextlib.suppress(OSError):
+                _rewrite(self._fd, self._found)
 
     def release(self) -> None:
         """Give the lock back (the OS does the same when the process ends)."""
@@ -396,9 +408,10 @@ def _now() -> str:
 def run_status(folder: Path, info: Mapping[str, Any]) -> str | None:
     """A run's status told from the facts: run.json's, except that a run it calls
     ``running`` whose lock no live process holds was killed (SIGKILL, a lost machine):
-    ``killed``."""
+    ``killed``. (A folder without ``run.lock`` was made by a ganlab from before the lock,
+    which recorded no one: its run.json is all there is to go by.)"""
     status = info.get("status")
-    if status == "running" and RunLock.holder(folder) is None:
+    if status == "running" and (folder / LOCK).is_file() and RunLock.holder(folder) is None:
         return "killed"
     return status if isinstance(status, str) else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import signal
 import threading
 import time
@@ -282,9 +283,22 @@ def handling_signals(
     if threading.current_thread() is not threading.main_thread():
         yield previous
         return
+    owner = os.getpid()
+
+    def dispatch(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # A forked child (a data loader worker) inherits the handler: there the signal
+            # does what it does without one, so that such a worker ends as it always did.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        handler(signum, frame)
+
     try:
         for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, handler)
+            previous[signum] = signal.signal(signum, dispatch)
         yield previous
     finally:
         for number, old in previous.items():
