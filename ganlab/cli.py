@@ -44,7 +44,8 @@ def cli() -> None:
     "--resume",
     metavar="RUN_DIR|auto",
     help="Continue a stopped run in place from its newest checkpoint; `auto` picks the "
-    "newest unfinished run of RECIPE under --out. Without RECIPE, the run's own recipe.",
+    "newest unfinished run of RECIPE under --out that no process trains. Without RECIPE, "
+    "the run's own recipe.",
 )
 @set_option
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
@@ -74,7 +75,8 @@ def run(
     apply after every --set, in the order given; --seed and --device apply last.
 
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
-    continue with --resume.
+    continue with --resume; before the first step it stops at once. One process at a time
+    trains a run folder (its run.lock): a second one is refused, naming the first.
     """
     recipe, assigned = recipe_and_overrides(arguments, click.get_current_context())
     overrides = (*overrides, *assigned)

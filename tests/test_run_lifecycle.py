@@ -20,7 +20,8 @@ from tests.conftest import invoke, only_run_dir, write_recipe
 #: A plugin with a data set and a generator that pause (write MARK, then sleep) in the phase
 #: that SLEEP_IN names: "plugin" (while it is imported), "data" or "generator" (while it is
 #: built); and a callback that SIGKILLs its own process at the run's end when KILL_AT_END
-#: is set, as a machine lost right after the last checkpoint would.
+#: is set, as a machine lost right after the last checkpoint would, and sends it SIGTERM
+#: at the step SIGTERM_AT_STEP names.
 PLUGIN = """
 import os
 import signal
@@ -65,6 +66,11 @@ def build_generator(params, image_shape):
 
 
 class KillAtEnd:
+    @ganlab.hookimpl
+    def ganlab_step_end(self, run, stats):
+        if os.environ.get("SIGTERM_AT_STEP") == str(run.step):
+            os.kill(os.getpid(), signal.SIGTERM)
+
     @ganlab.hookimpl
     def ganlab_run_end(self, run):
         if os.environ.get("KILL_AT_END"):
@@ -237,3 +243,21 @@ def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path: 
     assert [row["step"] for row in rows] == [1, 2, 3, 4]  # nothing trained or logged again
     again = invoke("run", "--resume", str(run_dir))
     assert again.exit_code == 2 and "already trained 4 steps" in again.output
+
+
+def test_a_run_stopped_at_its_last_step_is_finished_by_resume(tmp_path: Path) -> None:
+    """SIGTERM during the last step: the run writes its last checkpoint, exits 143 and says
+    how to continue; --resume then finishes it (final.pt, the final grid, completed)."""
+    path, out = recipe(tmp_path, steps=3), tmp_path / "runs"
+    proc = ganlab("run", str(path), "--out", str(out), SIGTERM_AT_STEP="3")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    run_dir = only_run_dir(out)
+    assert f"ganlab run --resume {run_dir}" in stderr
+    assert (run_dir / "checkpoints" / "step_000003.pt").is_file()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    finished = invoke("run", "--resume", str(run_dir))
+    assert finished.exit_code == 0, finished.output
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    assert (run_dir / "checkpoints" / "final.pt").is_file()
+    assert (run_dir / "samples" / "final.png").is_file()
