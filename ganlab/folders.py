@@ -201,6 +201,9 @@ def run_info(
 WINDOWS_LOCK_AT = 1 << 30
 #: How long `RunLock.take` retries a lock held for an instant by a reader (`RunLock.holder`).
 PROBE_GRACE_SECONDS = 0.5
+#: How long it retries a lock whose recorded holder is gone: its data loader workers
+#: (forked, so sharing its lock) notice within seconds that their parent died, and exit.
+ORPHANS_GRACE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -256,9 +259,15 @@ class RunLock:
             except OSError:
                 return cls(path, None)
         try:
-            deadline = time.monotonic() + PROBE_GRACE_SECONDS
-            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
-                time.sleep(0.02)  # `ganlab runs` may be looking at it for an instant
+            began = time.monotonic()
+            while not (locked := _try_lock(fd)):
+                # `ganlab runs` may be looking at it for an instant; a killed trainer's
+                # workers may hold it a few seconds more.
+                orphans = _gone(read_holder(path))
+                waited = time.monotonic() - began
+                if waited > (ORPHANS_GRACE_SECONDS if orphans else PROBE_GRACE_SECONDS):
+                    break
+                time.sleep(0.02)
         except OSError as exc:
             if exc.errno not in NO_LOCKS:
                 os.close(fd)
@@ -306,7 +315,9 @@ class RunLock:
             held = _record_alive(read_holder(path))
         finally:
             os.close(fd)
-        return read_holder(path) if held else None
+        holder = read_holder(path)
+        # Held by the data loader workers of a holder that is gone: they are ending too.
+        return holder if held and not _gone(holder) else None
 
 
 def _rewrite(fd: int, data: bytes) -> None:
@@ -381,24 +392,24 @@ def read_holder(path: Path) -> Holder:
     )
 
 
-def _record_alive(holder: Holder) -> bool:
-    """On a file system without locks: whether the recorded holder may still be alive
-    (its pid exists on this host; one on another host cannot be checked, so it may)."""
-    if holder.pid is None:
-        return False
-    if holder.host != platform.node():
-        return True
-    if holder.pid == os.getpid():
-        return False  # this very process: an earlier lock of its own, released since
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) would end the process there; NTFS and SMB lock anyway
+def _gone(holder: Holder) -> bool:
+    """Whether the recorded holder is known to have ended: a process of this host whose pid
+    no longer exists. (One on another host cannot be checked from here.)"""
+    if holder.pid is None or holder.host != platform.node() or sys.platform == "win32":
+        return False  # on Windows os.kill(pid, 0) would end the process; no forks there
     try:
         os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return False
+        return True
     except OSError:
-        return True  # exists, but belongs to someone else
-    return True
+        return False  # exists, but belongs to someone else
+    return False
+
+
+def _record_alive(holder: Holder) -> bool:
+    """On a file system without locks: whether the recorded holder may still be alive
+    (it has a pid, not this process's, that is not `_gone`)."""
+    return holder.pid is not None and holder.pid != os.getpid() and not _gone(holder)
 
 
 def _now() -> str:
