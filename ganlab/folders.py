@@ -329,7 +329,7 @@ def _rewrite(fd: int, data: bytes) -> None:
 
 
 #: errno values that mean "this file system has no locks".
-NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
 
 def _try_lock(fd: int) -> bool:

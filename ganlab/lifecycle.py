@@ -173,9 +173,10 @@ def kept_as_found(run_dir: Path, lock: RunLock) -> Iterator[None]:
                 stopped = isinstance(exc, (Signalled, KeyboardInterrupt))
                 if isinstance(info, dict) and info.get("status") == "running":
                     if changed or stopped:
+                        why = f"{exc}" if stopped else f"{type(exc).__name__}: {exc}"
                         info.update(
                             status="interrupted" if stopped else "failed",
-                            error=f"{type(exc).__name__}: {exc} (before the first step)",
+                            error=f"{why} (before the resumed run's first step)",
                         )
                         write_json_atomic(path, info)
                 elif changed:
