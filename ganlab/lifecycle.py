@@ -170,7 +170,7 @@ def kept_as_found(run_dir: Path, lock: RunLock) -> Iterator[None]:
             with contextlib.suppress(OSError, ValueError):  # best effort on the way out
                 info = json.loads(found)
                 changed = path.read_bytes() != found
-                stopped = isinstance(exc, (Signalled, KeyboardInterrupt))
+                stopped = isinstance(exc, KeyboardInterrupt)  # Signalled among them
                 if isinstance(info, dict) and info.get("status") == "running":
                     if changed or stopped:
                         why = f"{exc}" if stopped else f"{type(exc).__name__}: {exc}"
@@ -260,12 +260,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-class Signalled(BaseException):
+class Signalled(KeyboardInterrupt):
     """SIGINT or SIGTERM, raised at once where the main thread is (`interrupted_at_once`).
 
-    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` on the way
-    (in a plugin's code, say) swallows it; every clean-up (``finally``, ``except
-    BaseException``) runs.
+    A KeyboardInterrupt (what Ctrl-C raises without ganlab's handlers), so that no
+    ``except Exception`` on the way (in a plugin's code, say) swallows it, every clean-up
+    (``finally``, ``except BaseException``) runs, and a plugin's ``ganlab_run_error`` sees
+    what it always saw for a signal that stops a run at once.
     """
 
     def __init__(self, signum: int) -> None:
@@ -375,7 +376,7 @@ class Life:
         except BaseException as exc:
             with contextlib.suppress(OSError):  # best effort: the disk may be what failed
                 self.loop.flush(check=False)
-                interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted, Signalled))
+                interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted))
                 run.info["error"] = f"{type(exc).__name__}: {exc}"
                 self.finish("interrupted" if interrupted else "failed", started)
             try:
