@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ganlab.folders import RunLock
 from tests.conftest import invoke, only_run_dir, write_recipe
 
 #: A plugin with a data set and a generator that pause (write MARK, then sleep) in the phase
@@ -167,6 +168,41 @@ def test_a_run_folder_has_one_writer_at_a_time(tmp_path: Path) -> None:
     resumed = invoke("run", str(path), "--out", str(out), "--resume", "auto", "--set", steps)
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_killed_trainers_forked_workers_do_not_keep_its_lock(tmp_path: Path) -> None:
+    """Data loader workers are forked children of the trainer and outlive it by a few
+    seconds when it is killed: they do not keep its run folder locked."""
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from ganlab.folders import RunLock\n"
+        "RunLock.take(Path(sys.argv[1]))\n"
+        "worker = os.fork()\n"
+        "if worker == 0:\n"
+        "    time.sleep(60)\n"  # a worker that outlives its parent
+        "    os._exit(0)\n"
+        "print(worker, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert trainer.stdout is not None
+    worker = int(trainer.stdout.readline())
+    try:
+        holder = RunLock.holder(tmp_path)
+        assert holder is not None and holder.pid == trainer.pid
+        trainer.kill()
+        trainer.wait()
+        assert RunLock.holder(tmp_path) is None  # the worker lives on, without the lock
+        began = time.monotonic()
+        RunLock.take(tmp_path).release()
+        assert time.monotonic() - began < 1
+    finally:
+        trainer.kill()
+        os.kill(worker, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(
