@@ -201,9 +201,23 @@ def run_info(
 WINDOWS_LOCK_AT = 1 << 30
 #: How long `RunLock.take` retries a lock held for an instant by a reader (`RunLock.holder`).
 PROBE_GRACE_SECONDS = 0.5
-#: How long it retries a lock whose recorded holder is gone: its data loader workers
-#: (forked, so sharing its lock) notice within seconds that their parent died, and exit.
-ORPHANS_GRACE_SECONDS = 15.0
+#: The descriptors of the locks this process holds (`RunLock`).
+_held: set[int] = set()
+
+
+def _drop_held_in_child() -> None:
+    """In a forked child (a data loader worker): close the copies of this process's lock
+    descriptors. A forked child shares its parent's ``flock``; without this, the workers of
+    a killed trainer, which outlive it by a few seconds, would keep its run folder locked.
+    (Closing a copy releases nothing while the parent keeps its own.)"""
+    for fd in _held:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_drop_held_in_child)
 
 
 @dataclass(frozen=True)
@@ -259,14 +273,9 @@ class RunLock:
             except OSError:
                 return cls(path, None)
         try:
-            began = time.monotonic()
-            while not (locked := _try_lock(fd)):
-                # `ganlab runs` may be looking at it for an instant; a killed trainer's
-                # workers may hold it a few seconds more.
-                orphans = _gone(read_holder(path))
-                waited = time.monotonic() - began
-                if waited > (ORPHANS_GRACE_SECONDS if orphans else PROBE_GRACE_SECONDS):
-                    break
+            # `ganlab runs` may be looking at it for an instant (`holder`).
+            deadline = time.monotonic() + PROBE_GRACE_SECONDS
+            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
                 time.sleep(0.02)
         except OSError as exc:
             if exc.errno not in NO_LOCKS:
@@ -284,6 +293,7 @@ class RunLock:
         record = {"pid": os.getpid(), "host": platform.node(), "since": _now()}
         with contextlib.suppress(OSError):  # opened read-only (above): the lock alone
             _rewrite(fd, json_text(record).encode("utf-8"))
+        _held.add(fd)
         return cls(path, fd, found)
 
     def put_back(self) -> None:
@@ -297,6 +307,7 @@ class RunLock:
         """Give the lock back (the OS does the same when the process ends)."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            _held.discard(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing the only descriptor of the file releases its lock
 
@@ -315,9 +326,7 @@ class RunLock:
             held = _record_alive(read_holder(path))
         finally:
             os.close(fd)
-        holder = read_holder(path)
-        # Held by the data loader workers of a holder that is gone: they are ending too.
-        return holder if held and not _gone(holder) else None
+        return read_holder(path) if held else None
 
 
 def _rewrite(fd: int, data: bytes) -> None:
@@ -392,24 +401,22 @@ def read_holder(path: Path) -> Holder:
     )
 
 
-def _gone(holder: Holder) -> bool:
-    """Whether the recorded holder is known to have ended: a process of this host whose pid
-    no longer exists. (One on another host cannot be checked from here.)"""
-    if holder.pid is None or holder.host != platform.node() or sys.platform == "win32":
-        return False  # on Windows os.kill(pid, 0) would end the process; no forks there
+def _record_alive(holder: Holder) -> bool:
+    """On a file system without locks: whether the recorded holder may still be alive. Not
+    when there is none, or it is this process, or a process of this host whose pid is gone;
+    one on another host cannot be checked from here, nor one on Windows (where
+    ``os.kill(pid, 0)`` would end it)."""
+    if holder.pid is None or holder.pid == os.getpid():
+        return False
+    if holder.host != platform.node() or sys.platform == "win32":
+        return True
     try:
         os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return True
+        return False
     except OSError:
-        return False  # exists, but belongs to someone else
-    return False
-
-
-def _record_alive(holder: Holder) -> bool:
-    """On a file system without locks: whether the recorded holder may still be alive
-    (it has a pid, not this process's, that is not `_gone`)."""
-    return holder.pid is not None and holder.pid != os.getpid() and not _gone(holder)
+        pass  # it exists, but belongs to someone else
+    return True
 
 
 def _now() -> str:
