@@ -18,7 +18,7 @@ from ganlab.cliutil import GanlabGroup, plugin_option, prepare_recipe, set_optio
 from ganlab.compare import compare
 from ganlab.evaluate import eval_command
 from ganlab.folders import newest_unfinished, resumable_folder
-from ganlab.lifecycle import train_recipe
+from ganlab.lifecycle import interrupted_at_once, train_recipe
 from ganlab.overrides import recipe_and_overrides
 from ganlab.plugins import load_plugins
 from ganlab.registry import KINDS
@@ -44,7 +44,8 @@ def cli() -> None:
     "--resume",
     metavar="RUN_DIR|auto",
     help="Continue a stopped run in place from its newest checkpoint; `auto` picks the "
-    "newest unfinished run of RECIPE under --out. Without RECIPE, the run's own recipe.",
+    "newest unfinished run of RECIPE under --out that no process trains. Without RECIPE, "
+    "the run's own recipe.",
 )
 @set_option
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
@@ -74,7 +75,8 @@ def run(
     apply after every --set, in the order given; --seed and --device apply last.
 
     Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and says how to
-    continue with --resume.
+    continue with --resume; before the first step it stops at once. One process at a time
+    trains a run folder (its run.lock): a second one is refused, naming the first.
     """
     recipe, assigned = recipe_and_overrides(arguments, click.get_current_context())
     overrides = (*overrides, *assigned)
@@ -85,17 +87,19 @@ def run(
         recipe = recipe or str(run_dir / "recipe.yaml")
     if recipe is None:
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
-    resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
-    if resume == "auto":
-        run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
-    train_recipe(
-        resolved,
-        plugins,
-        Path(out),
-        recipe_path=Path(recipe),
-        resume=run_dir,
-        on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
-    )
+    # A signal while the plugins load stops at once too (train_recipe says more once it runs).
+    with interrupted_at_once(lambda: "stopped before the run started; nothing was written"):
+        resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
+        if resume == "auto":
+            run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
+        train_recipe(
+            resolved,
+            plugins,
+            Path(out),
+            recipe_path=Path(recipe),
+            resume=run_dir,
+            on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
+        )
 
 
 cli.add_command(bench)

@@ -12,9 +12,9 @@ matplotlib's object API only (no pyplot): no GUI backend is needed, in any proce
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
+import os
 import re
 import textwrap
 from collections.abc import Sequence
@@ -352,17 +352,17 @@ def save_plot(figure: Figure, path: Path) -> None:
             raise GanlabError(_exists_message(path))
         write_atomic(path, buffer.getvalue())
         return
+    # Whole under a temporary name first, so that the plot appears whole or not at all.
+    tmp = path.with_name(path.name + ".new")
+    write_atomic(tmp, buffer.getvalue())
     try:
-        f = open(path, "xb")  # noqa: SIM115 - "x": fail rather than replace a file made meanwhile
+        os.link(tmp, path)  # fails rather than replace a file made meanwhile
     except FileExistsError:
         raise GanlabError(_exists_message(path)) from None
-    try:
-        with f:
-            f.write(buffer.getvalue())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()  # the half-written plot this call created
-        raise
+    except OSError:  # a file system without hard links: checked above, so renamed
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _exists_message(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from ganlab.data import to_uint8
+from ganlab.folders import write_atomic
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
@@ -22,10 +24,13 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
 
 
 def save_png(image: torch.Tensor, path: Path) -> Path:
-    """Save one uint8 image ``(C, H, W)`` as PNG, creating the folder; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save one uint8 image ``(C, H, W)`` as PNG, creating the folder; returns ``path``.
+    The file appears whole or not at all (`write_atomic`), even if the run is killed."""
     array = image.permute(1, 2, 0).squeeze(-1).numpy()
-    Image.fromarray(array).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
     return path
 
 
@@ -35,14 +40,18 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
 
 
 def save_gif(frames: Sequence[torch.Tensor], path: Path, seconds_per_frame: float = 0.5) -> Path:
-    """Save uint8 frames ``(C, H, W)`` as a looping GIF; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save uint8 frames ``(C, H, W)`` as a looping GIF (whole or not at all, as
+    `save_png`); returns ``path``."""
     pictures = [Image.fromarray(f.permute(1, 2, 0).squeeze(-1).numpy()) for f in frames]
+    buffer = io.BytesIO()
     pictures[0].save(
-        path,
+        buffer,
+        format="GIF",
         save_all=True,
         append_images=pictures[1:],
         duration=int(seconds_per_frame * 1000),
         loop=0,
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
     return path

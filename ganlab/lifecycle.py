@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import os
 import signal
 import threading
 import time
@@ -34,7 +36,15 @@ from ganlab.checkpoint import publish_final, step_checkpoints
 from ganlab.device import pick_device, set_determinism
 from ganlab.distributed import Group, check_supported, from_main, join, leave, rank_seed
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
-from ganlab.folders import json_text, new_run_dir, run_info, write_json_atomic
+from ganlab.folders import (
+    NewRunDir,
+    RunLock,
+    json_text,
+    new_run_dir,
+    run_info,
+    write_atomic,
+    write_json_atomic,
+)
 from ganlab.hookspecs import Metric, Observer
 from ganlab.loop import Loop, Step
 from ganlab.plugins import Plugins
@@ -61,54 +71,132 @@ def train_recipe(
     With ``resume`` (a run folder), continue that run in place from its newest checkpoint.
     ``on_start`` is called (on rank 0) once the run folder exists, before the first hook.
     Nothing is written before everything is built and checked: a mistake leaves no run
-    folder behind, and a refused resume leaves the run folder as it was.
+    folder behind, and a refused resume leaves the run folder as it was. One process at a
+    time trains a run folder: it holds the folder's `RunLock` from before it reads the
+    folder until it ends. SIGINT or SIGTERM before the first step stops the command at once
+    (`interrupted_at_once`), with the same guarantees.
     """
     recipe = resolved.recipe
-    group = join(recipe.device)
-    try:
-        check_supported(recipe.train.precision, group)
-        device = pick_device(recipe.device)
-        if group.distributed and device.type == "cuda":
-            device = torch.device("cuda", group.local_rank)
-        resumption = open_resume(resume, recipe, str(device)) if resume is not None else None
-        seed_everything(recipe.seed)
-        set_determinism(recipe.train.deterministic, device)
-        # With several processes, rank 0 alone watches, logs and evaluates the run. Building
-        # them may draw random numbers (a metric's network): training must not notice.
-        observers: list[Built[Observer]] = []
-        metrics: list[Built[Metric]] = []
-        if group.is_main:
-            with rng_untouched():
-                # Pluggy calls the last registered first: loggers go in first, so that at
-                # every event the callbacks run before the loggers that record what they saw.
-                observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
-                metrics = build_listed(resolved, "metrics")
-        hook: Hooks = plugins.pm.hook if group.is_main else NoHooks()
-        # Registering checks the hook names of callbacks and loggers: still before any write.
-        with registered(plugins, observers):
+    # What a signal leaves behind, as the message says it; it changes as the run goes on.
+    left = "stopped before the run's first step; " + (
+        f"{resume} is as it was; continue with: ganlab run --resume {resume}"
+        if resume is not None
+        else "no run folder was kept"
+    )
+    with interrupted_at_once(lambda: left), contextlib.ExitStack() as held:
+        group = join(recipe.device)
+        held.callback(leave, group)
+        # Everything that guards the time before the first step, undone once it has come.
+        with contextlib.ExitStack() as before_start:
+            if resume is not None:
+                lock = run_lock(resume, group)  # before anything in the folder is read
+                if lock is not None:
+                    held.callback(lock.release)
+                    before_start.enter_context(kept_as_found(resume, lock))
+            check_supported(recipe.train.precision, group)
+            device = pick_device(recipe.device)
+            if group.distributed and device.type == "cuda":
+                device = torch.device("cuda", group.local_rank)
+            resumption = open_resume(resume, recipe, str(device)) if resume is not None else None
+            seed_everything(recipe.seed)
+            set_determinism(recipe.train.deterministic, device)
+            observers, metrics = watchers(resolved, group)
+            hook: Hooks = plugins.pm.hook if group.is_main else NoHooks()
+            # Registering checks the hook names of callbacks and loggers: still before any write.
+            held.enter_context(registered(plugins, observers))
             if resumption is not None:
                 run = resumed(resolved, device, group, hook, resumption)
             else:
-                run = started(resolved, plugins, device, group, hook, out, recipe_path)
+                made, folder, info = new_folder(resolved, plugins, device, group, out, recipe_path)
+                if made is not None:
+                    held.callback(made.lock.release)
+                    before_start.enter_context(made.removed_on_error())
+                run = started(resolved, device, group, hook, folder, info)
             if group.is_main and on_start is not None:
                 on_start(run)
-            Life(run, plugins, resolved, observers, metrics).live()
-    finally:
-        leave(group)
+            life = Life(run, plugins, resolved, observers, metrics)
+        left = (
+            f"stopped at once (a second signal); {run.dir} is marked interrupted; continue "
+            f"with: ganlab run --resume {run.dir}"
+        )
+        life.live()
     return run
 
 
-def started(
+def watchers(resolved: Resolved, group: Group) -> tuple[list[Built[Observer]], list[Built[Metric]]]:
+    """The run's callbacks and loggers, and its metrics. With several processes, rank 0
+    alone watches, logs and evaluates the run (the others get none). Building them may draw
+    random numbers (a metric's network): training must not notice."""
+    if not group.is_main:
+        return [], []
+    with rng_untouched():
+        # Pluggy calls the last registered first: loggers go in first, so that at every
+        # event the callbacks run before the loggers that record what they saw.
+        observers = build_listed(resolved, "loggers") + build_listed(resolved, "callbacks")
+        return observers, build_listed(resolved, "metrics")
+
+
+def run_lock(run_dir: Path, group: Group) -> RunLock | None:
+    """``run_dir``'s lock, taken by rank 0 (None on the other ranks); when another process
+    holds it, every process stops with the error that names that process."""
+    lock, refused = None, None
+    if group.is_main:
+        try:
+            lock = RunLock.take(run_dir)
+        except GanlabError as exc:
+            refused = exc
+    refused = from_main(refused, group)
+    if refused is not None:
+        raise refused
+    return lock
+
+
+@contextlib.contextmanager
+def kept_as_found(run_dir: Path, lock: RunLock) -> Iterator[None]:
+    """A resume that stops before its first step leaves ``run.json`` as it found it (the
+    resume may have rewritten it already), except that one that said ``running`` (a killed
+    session's, or this one's) then says ``interrupted`` or ``failed``, with the error; the
+    lock file gets back the record it held. A refused resume that had written nothing
+    leaves the folder byte for byte."""
+    path = run_dir / "run.json"
+    try:
+        found = path.read_bytes()
+    except OSError:
+        found = None  # open_resume says what is wrong with it
+    try:
+        yield
+    except BaseException as exc:
+        if found is not None:
+            with contextlib.suppress(OSError, ValueError):  # best effort on the way out
+                info = json.loads(found)
+                changed = path.read_bytes() != found
+                stopped = isinstance(exc, KeyboardInterrupt)  # Signalled among them
+                if isinstance(info, dict) and info.get("status") == "running":
+                    if changed or stopped:
+                        why = f"{exc}" if stopped else f"{type(exc).__name__}: {exc}"
+                        info.update(
+                            status="interrupted" if stopped else "failed",
+                            error=f"{why} (before the resumed run's first step)",
+                        )
+                        write_json_atomic(path, info)
+                elif changed:
+                    write_atomic(path, found)
+        with contextlib.suppress(OSError):
+            lock.put_back()
+        raise
+
+
+def new_folder(
     resolved: Resolved,
     plugins: Plugins,
     device: torch.device,
     group: Group,
-    hook: Hooks,
     out: Path,
     recipe_path: Path | None,
-) -> Run:
-    """A new run: its folder (rank 0 makes it, holding the resolved recipe and run.json),
-    and the run assembled in it; a folder whose run cannot be assembled is removed again."""
+) -> tuple[NewRunDir | None, Path, dict[str, Any]]:
+    """A new run's folder, locked, holding the resolved recipe and run.json: rank 0 makes
+    it (and returns it as a `NewRunDir`, with run.json's contents); every rank gets its
+    path."""
     recipe = resolved.recipe
     info: dict[str, Any] = {}
     made = None
@@ -118,16 +206,27 @@ def started(
         files = {"recipe.yaml": resolved.to_yaml(), "run.json": json_text(info)}
         made = new_run_dir(out, recipe.name, recipe.seed, files)
     folder = from_main(made.path if made else None, group)
-    with made.removed_on_error() if made else contextlib.nullcontext():
-        run = assemble_run(resolved, device, folder, hook, group, info)
-        if run.labels is not None and group.is_main:
-            # The data set's classes are known once it is built: into run.json now, where
-            # loggers find them (W&B's config) and a resumed run keeps them.
-            run.info["classes"] = list(run.labels.names)
-            write_json_atomic(folder / "run.json", run.info)
+    return made, folder, info
+
+
+def started(
+    resolved: Resolved,
+    device: torch.device,
+    group: Group,
+    hook: Hooks,
+    folder: Path,
+    info: dict[str, Any],
+) -> Run:
+    """A new run assembled in its new folder (`new_folder`)."""
+    run = assemble_run(resolved, device, folder, hook, group, info)
+    if run.labels is not None and group.is_main:
+        # The data set's classes are known once it is built: into run.json now, where
+        # loggers find them (W&B's config) and a resumed run keeps them.
+        run.info["classes"] = list(run.labels.names)
+        write_json_atomic(folder / "run.json", run.info)
     if group.distributed:
         # The same models everywhere, then different latent vectors in each process.
-        torch.manual_seed(rank_seed(recipe.seed, group.rank))
+        torch.manual_seed(rank_seed(resolved.recipe.seed, group.rank))
     return run
 
 
@@ -156,26 +255,91 @@ def registered(plugins: Plugins, observers: list[Built[Observer]]) -> Iterator[N
                 plugins.pm.unregister(observer.obj)
 
 
+#: The signals that stop a run: Ctrl-C and a scheduler's (or `kill`'s) polite request.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class Signalled(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised at once where the main thread is (`interrupted_at_once`).
+
+    A KeyboardInterrupt (what Ctrl-C raises without ganlab's handlers), so that no
+    ``except Exception`` on the way (in a plugin's code, say) swallows it, every clean-up
+    (``finally``, ``except BaseException``) runs, and a plugin's ``ganlab_run_error`` sees
+    what it always saw for a signal that stops a run at once.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def handling_signals(
+    handler: Callable[[int, FrameType | None], Any],
+) -> Iterator[dict[int, Handler]]:
+    """`STOP_SIGNALS` go to ``handler`` in the block (and to the handlers before it after);
+    yields the handlers it replaced. Handlers can only be set from the main thread: in
+    another thread the block runs with the signals as they are."""
+    previous: dict[int, Handler] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield previous
+        return
+    owner = os.getpid()
+
+    def dispatch(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # A forked child (a data loader worker) inherits the handler: there the signal
+            # does what it does without one, so that such a worker ends as it always did.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        handler(signum, frame)
+
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, dispatch)
+        yield previous
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+@contextlib.contextmanager
+def interrupted_at_once(left: Callable[[], str]) -> Iterator[None]:
+    """Until a run trains (plugins loading, the data set decoding, the models building),
+    SIGINT and SIGTERM stop the command at once: `Signalled` is raised wherever the main
+    thread is, so that what guards each phase runs on the way out (a new run folder is
+    removed, a resumed run's run.json is not left ``running``, temporary files go), then it
+    becomes one `RunInterrupted` (exit 128 + signal: 130, 143) whose message is the signal's
+    name and ``left()``: when it stopped and what it left behind. `signals_stop` takes over
+    while the run trains.
+    """
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise Signalled(signum)
+
+    try:
+        with handling_signals(on_signal):
+            yield
+    except Signalled as exc:
+        raise RunInterrupted(f"{exc}: {left()}.", exc.signum) from None
+
+
 @contextlib.contextmanager
 def signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
     """Ctrl-C (SIGINT) and SIGTERM call ``stop(signum)`` instead of stopping at once, so the
-    run can finish its step and write a checkpoint; a second one stops at once, as usual."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
+    run can finish its step and write a checkpoint; a second one goes to the handler that
+    was there before (`interrupted_at_once`'s, which stops at once)."""
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop(signum)
         signal.signal(signum, previous.get(signum, signal.SIG_DFL))
 
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, on_signal)
+    with handling_signals(on_signal) as previous:
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 class Life:

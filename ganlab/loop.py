@@ -235,6 +235,7 @@ class Loop:
         """Train until ``run.total_steps`` (or until a hook sets ``run.should_stop``), then
         evaluate and write the final checkpoint, whose path is returned."""
         run, train = self.run, self.run.recipe.train
+        first = run.step  # a resume that only finishes a run trains (and evaluates) nothing
         self.hook.ganlab_run_start(run=run)
         while run.step < run.total_steps and not run.should_stop:
             start = run.step - run.epoch * run.steps_per_epoch
@@ -247,10 +248,12 @@ class Loop:
                 if train.eval_every and run.step % train.eval_every == 0:
                     self.flush()  # rows reach the log in step order
                     self.evaluate()
-                if train.checkpoint_every and run.step % train.checkpoint_every == 0:
+                # The last step's checkpoint is written after the last evaluation, below.
+                last = run.step >= run.total_steps
+                if train.checkpoint_every and run.step % train.checkpoint_every == 0 and not last:
                     self.checkpoint()
                 self.agree_on_stopping()
-                if self.stop_signal is not None:
+                if self.stop_signal is not None and not last:
                     self.stop_on_signal()
                 if run.step >= run.total_steps or run.should_stop:
                     break
@@ -258,9 +261,16 @@ class Loop:
                 self.hook.ganlab_epoch_end(run=run, epoch=run.epoch)
                 run.epoch += 1
         self.flush()
-        if self.metrics and not (train.eval_every and run.step % train.eval_every == 0):
+        evaluated = train.eval_every and run.step % train.eval_every == 0
+        if self.metrics and run.step > first and not evaluated:
             self.evaluate()
-        return self.checkpoint()
+        # Written after the last evaluation: a run stopped (or killed) from here on has only
+        # its end-of-run work left, which `ganlab run --resume` does (`Resumption.finishing`).
+        path = self.checkpoint()
+        self.agree_on_stopping()
+        if self.stop_signal is not None:
+            self.stop_on_signal()
+        return path
 
     def agree_on_stopping(self) -> None:
         """With several processes, all stop at the same step when any one has to."""

@@ -59,6 +59,11 @@ class Resumption:
     info: dict[str, Any]  #: its run.json
     #: newer checkpoints that could not be read, with the reason
     skipped: list[str] = field(default_factory=list)
+    #: the status its run.json had (``running`` when that session was killed)
+    found_status: str | None = None
+    #: the checkpoint is at the run's last step, but the run never completed (it was
+    #: stopped after it wrote it): only the end-of-run work is left (`restore` sets it)
+    finishing: bool = False
 
     def restore(self, run: Run) -> None:
         """Put the checkpoint into ``run`` (built from the recipe) and check that it fits."""
@@ -69,7 +74,12 @@ class Resumption:
                 f"{where} was trained by {processes} process(es); resume it with as many "
                 f"(torchrun --nproc_per_node {processes}), not {run.group.world}."
             )
-        if state["step"] >= run.total_steps:
+        if state["step"] == run.total_steps and self.found_status != "completed":
+            # Killed (or stopped) once its last checkpoint was written: the run loop trains
+            # and evaluates nothing, and the end-of-run work (final.pt, the run_end hooks'
+            # grids and figures, run.json) is done now.
+            self.finishing = True
+        elif state["step"] >= run.total_steps:
             raise GanlabError(
                 f"{where} already trained {state['step']} steps, as many as its recipe asks "
                 "for. To train longer, resume with a larger --set train.steps=N (or "
@@ -102,6 +112,13 @@ class Resumption:
                 "nothing was deleted (a file the run writes again at its step replaces it).",
                 err=True,
             )
+        if self.finishing:
+            click.echo(
+                f"ganlab: {self.run_dir} trained all its {self.state['step']} steps but did "
+                "not complete; finishing its end-of-run work (final checkpoint, run_end "
+                "hooks, run.json).",
+                err=True,
+            )
         write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
         keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
         write_json_atomic(self.run_dir / "run.json", self.info)
@@ -110,6 +127,7 @@ class Resumption:
 def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
     """Read and check everything needed to continue ``run_dir`` with ``recipe``."""
     info = read_run_info(run_dir / "run.json")
+    found_status = info.get("status")
     checkpoint, state, skipped = newest_readable(run_dir)
     check_resumable(state["recipe"], recipe, run_dir)
     info.update(status="running", device=device)
@@ -117,7 +135,8 @@ def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
     info.setdefault("resumed", []).append(
         {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     )
-    return Resumption(run_dir, checkpoint, state, info, skipped)
+    found = found_status if isinstance(found_status, str) else None
+    return Resumption(run_dir, checkpoint, state, info, skipped, found)
 
 
 def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:

@@ -1,11 +1,13 @@
 """`ganlab runs`: one line per run folder, newest first.
 
 Each line says what a run is and how far it got, from the files of its folder alone
-(``run.json``, ``recipe.yaml``, the end of ``metrics.jsonl``): status, recipe, seed, steps
-done of the total, the best value of the metric that ranks it, and wall time. Plugins add
-columns of their own through `ganlab_run_columns` (the built-in wandb logger: the run's W&B
-id and whether it was synced). A folder whose files cannot be read is listed as such, with
-what is wrong below the table: one broken run never hides the others.
+(``run.json``, ``recipe.yaml``, the end of ``metrics.jsonl``, and whether a live process
+holds its ``run.lock``: a run that says ``running`` while none does was ``killed``):
+status, recipe, seed, steps done of the total, the best value of the metric that ranks it,
+and wall time. Plugins add columns of their own through `ganlab_run_columns` (the built-in
+wandb logger: the run's W&B id and whether it was synced). A folder whose files cannot be
+read is listed as such, with what is wrong below the table: one broken run never hides the
+others.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ import click
 from ganlab.blame import broken_contract, code_home, failure
 from ganlab.cliutil import plugin_option, strict_json, user_command
 from ganlab.errors import GanlabError
-from ganlab.folders import find_run_dirs, is_run_dir, read_metrics, read_recipe, read_run_info
+from ganlab.folders import (
+    find_run_dirs,
+    is_run_dir,
+    read_metrics,
+    read_recipe,
+    read_run_info,
+    run_status,
+)
 from ganlab.logkeys import EVAL, Better, key_infos
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe_diff import is_number
@@ -194,7 +203,7 @@ def describe(folder: Path, root: Path, plugins: Plugins) -> tuple[dict[str, Any]
             line["problems"].append(str(exc))
     line.update(
         {
-            "status": UNREADABLE if info is None else known.get("status"),
+            "status": UNREADABLE if info is None else run_status(folder, info),
             "recipe": name,
             "seed": known.get("seed", recipe.get("seed")),
             "steps": done,

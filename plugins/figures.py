@@ -3,6 +3,7 @@ beside fake at the end."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -19,6 +20,19 @@ class FiguresParams(ganlab.Params):
     images: int = Field(default=64, gt=0, description="real and fake images per grid")
 
 
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` as a PNG that appears whole or not at all, even if the run is
+    killed while it is written: to a temporary file, then renamed over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        figure.savefig(tmp, dpi=100, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def plot_losses(history: list[dict[str, float]], path: Path) -> Path:
     """G's and D's loss against the iteration, as in the tutorial."""
     rows = [r for r in history if "loss_g" in r]
@@ -31,8 +45,7 @@ def plot_losses(history: list[dict[str, float]], path: Path) -> Path:
     axes.set_xlabel("iterations")
     axes.set_ylabel("Loss")
     axes.legend()
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path: Path) -> Path:
@@ -43,8 +56,7 @@ def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path: Path) -> Pat
         axes.axis("off")
         axes.set_title(title)
         axes.imshow(ganlab.grid(images, nrow=8, padding=5).permute(1, 2, 0).numpy())
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path)
 
 
 class Figures:

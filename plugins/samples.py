@@ -63,8 +63,7 @@ class Samples:
     def ganlab_run_end(self, run: ganlab.Run) -> None:
         if self.last_saved != run.step:
             self._save(run)
-        final = run.dir / "samples" / f"step_{run.step:06d}.png"
-        (run.dir / "samples" / "final.png").write_bytes(final.read_bytes())
+        ganlab.save_png(self.frames[-1], run.dir / "samples" / "final.png")  # the last grid
         run.log_file("progress", run.dir / "samples" / "progress.gif", kind="video")
 
 
