@@ -167,15 +167,14 @@ def wait_for_a_new_second(earlier: list[Piece]) -> None:
 
 
 def key_info(run: ganlab.Run, key: str) -> tuple[str, str | None]:
-    """A logged key's namespace and direction (``"lower"``, ``"higher"`` or None): from
-    ``run.keys``, or for a key of an earlier session not logged again yet, from run.json's
-    ``keys``; a key described nowhere is a metric's result."""
+    """A logged key's namespace and direction (``"lower"``, ``"higher"`` or None), from
+    ``run.keys``. A resumed run's ``run.keys`` hold its earlier sessions' keys too, even
+    after a session killed outright (the runner records each key in run.json as it
+    appears); only a key of a run from before ganlab did so is described nowhere, and is
+    taken for a metric's result."""
     info = run.keys.get(key)
     if info is not None:
         return info.namespace, info.better
-    saved = (run.info.get("keys") or {}).get(key)
-    if isinstance(saved, dict) and saved.get("better") in ("lower", "higher", None):
-        return str(saved.get("namespace") or "eval"), saved.get("better")
     return "eval", None
 
 
