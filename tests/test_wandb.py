@@ -632,3 +632,32 @@ def test_a_group_holds_the_seeds_of_one_configuration(tmp_path: Path) -> None:
         groups[(info["seed"], config_of(run)["train"]["ema"])] = run.run_group
     assert groups[0, None] == groups[1, None] != groups[0, 0.9]
     assert all(group.startswith("quickstart-") for group in groups.values())
+
+
+def test_a_piece_cut_in_half_is_named_with_a_warning_and_synced_apart(tmp_path: Path) -> None:
+    """A piece whose last record is cut in half (a session killed while W&B wrote): the
+    resumed session's sync hint warns of it and gives the pieces after it their own
+    `wandb sync`, since one command stops at the cut piece."""
+    result = run_quickstart(tmp_path / "runs", "train.steps=2", "loggers=[{name: wandb}]")
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path / "runs")
+    (log,) = wandb_files(run_dir)
+    data = log.read_bytes()
+    pos, last = len(HEADER), len(HEADER)  # where the last chunk starts
+    while pos + 7 <= len(data):
+        if BLOCK - pos % BLOCK < 7:
+            pos += BLOCK - pos % BLOCK
+            continue
+        last = pos
+        pos += 7 + struct.unpack("<IHB", data[pos : pos + 7])[1]
+    length = struct.unpack("<IHB", data[last : last + 7])[1]
+    log.write_bytes(data[: last + 7 + length // 2])  # the last record, cut in half
+
+    result = invoke_run("--resume", str(run_dir), "--set", "train.steps=4")
+    assert result.exit_code == 0, result.output
+    info = json.loads((run_dir / "run.json").read_text())["wandb"]
+    first, second = info["paths"]
+    assert info["cut"] == [first]
+    assert info["sync"] == f"wandb sync {shlex.quote(first)}; wandb sync {shlex.quote(second)}"
+    assert f"W&B: warning: {first} ends in a record cut in half" in result.output
+    assert f"Upload it with: {info['sync']}" in result.output
