@@ -37,10 +37,10 @@ from ganlab.distributed import (
     mean_over_ranks,
 )
 from ganlab.errors import GanlabError, RunInterrupted
-from ganlab.folders import MetricsLog
+from ganlab.folders import MetricsLog, write_json_atomic
 from ganlab.graphs import graphed, step_begins
 from ganlab.hookspecs import Metric
-from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo
+from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.run import Run, StepStats
 from ganlab.seeding import rng_state, rng_untouched
 
@@ -224,6 +224,10 @@ class Loop:
         self.last_checkpoint = run.step  # a resumed run starts from one
         self.pending: list[StepStats] = []  # statistics not yet logged, still on the device
         self.stop_signal: int | None = None  # set by `request_stop`, acted on after a step
+        # A resumed run's keys keep what its earlier sessions logged them as (run.json's
+        # `keys`, recorded as they appeared): its history holds their rows.
+        for key, info in key_infos(run.info).items():
+            run.keys.setdefault(key, info)
         run.describe_keys(("epoch", *StepStats.NAMES), KeyInfo(TRAIN))
         run.logged_through = run.step  # a resumed run's rows reach its checkpoint's step
 
@@ -359,11 +363,27 @@ class Loop:
 
     def emit(self, row: dict[str, float]) -> None:
         """One row to the run's history, metrics.jsonl and the loggers."""
+        self.record_keys()
         self.run.logged_through = int(row["step"])
         self.run.history.append(row)
         self.log.write(row)
         values = {k: v for k, v in row.items() if k != "step"}
         self.hook.ganlab_log_metrics(run=self.run, step=row["step"], values=values)
+
+    def record_keys(self) -> None:
+        """Rewrite run.json (atomically) when the run has keys its ``keys`` do not hold yet,
+        before their first row reaches the log or a logger: a session killed outright
+        (SIGKILL), which never writes run.json at its end, still leaves what each key it
+        logged is, for the session that resumes it (W&B files a key under its namespace,
+        with its direction) and for `ganlab compare`."""
+        run = self.run
+        if not run.group.is_main:
+            return
+        recorded = run.info.get("keys")
+        if isinstance(recorded, dict) and run.keys.keys() <= recorded.keys():
+            return
+        run.info["keys"] = {key: info.as_json() for key, info in run.keys.items()}
+        write_json_atomic(run.dir / "run.json", run.info)
 
     def checkpoint(self) -> Path:
         """Write ``checkpoints/step_<N>.pt`` (after logging every step up to N), keep the

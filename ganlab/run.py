@@ -123,8 +123,8 @@ class Run:
     #: for but cannot, why the run trains eagerly instead (`ganlab.graphs.eager_reason`)
     cuda_graphs: bool = False
     eager_reason: str | None = None
-    #: what ``run.json`` holds; a plugin may add a key of its own (written at the start and
-    #: after `ganlab_run_end` or `ganlab_run_error`)
+    #: what ``run.json`` holds; a plugin may add a key of its own (written at the start, when
+    #: a logged key first appears, and after `ganlab_run_end` or `ganlab_run_error`)
     info: dict[str, Any] = field(default_factory=dict)
     step: int = 0  #: steps done so far
     epoch: int = 0  #: current epoch, from 0

@@ -401,17 +401,58 @@ class Outcome:
     folder: str | None
 
 
-def run_point(command: Sequence[str], prefix: str, lock: threading.Lock) -> tuple[int, str | None]:
-    """Run one point's ``ganlab run`` and pass its output on, each line after ``prefix``
-    (which tells parallel runs apart); returns its exit code and run folder."""
-    process = subprocess.Popen(
-        list(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    )
+class Points:
+    """The processes of the points now running, and the signals that stopped the sweep.
+
+    Each point runs in a session (process group) of its own, so that a signal reaches a
+    point through the sweep alone, and exactly once: Ctrl-C at a terminal goes to the
+    sweep's group, ``kill PID``, ``docker stop`` and a scheduler to the sweep's process.
+    The sweep passes each SIGINT, SIGTERM or SIGHUP on to every running point (`stop`):
+    at the first, each ``ganlab run`` writes a checkpoint and exits 130 or 143; at a
+    second, it stops at once. After a signal no point starts.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # never taken by the main thread but in `stop`
+        self.running: list[subprocess.Popen[str]] = []
+        self.received: list[int] = []  #: the signals the sweep got, in order
+
+    def start(self, command: Sequence[str]) -> subprocess.Popen[str] | None:
+        """Start one point's ``ganlab run``, unless a signal stopped the sweep (None)."""
+        with self.lock:
+            if self.received:
+                return None
+            process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,  # signals come through the sweep only (POSIX)
+            )
+            self.running.append(process)
+            return process
+
+    def ended(self, process: subprocess.Popen[str]) -> None:
+        with self.lock:
+            self.running.remove(process)
+
+    def stop(self, signum: int) -> None:
+        """Record ``signum`` and pass it on to every running point (a signal handler)."""
+        with self.lock:
+            self.received.append(signum)
+            for process in self.running:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signum)
+
+
+def relay_point(
+    process: subprocess.Popen[str], prefix: str, lock: threading.Lock
+) -> tuple[int, str | None]:
+    """Pass a point's output on, each line after ``prefix`` (which tells parallel runs
+    apart), until it ends; returns its exit code and run folder."""
     folders: list[str] = []
 
     def relay(stream: Any, err: bool) -> None:
@@ -429,27 +470,32 @@ def run_point(command: Sequence[str], prefix: str, lock: threading.Lock) -> tupl
     return process.wait(), (folders[0] if folders else None)
 
 
+#: The signals a local sweep passes on to its points (SIGHUP: the terminal went away).
+FORWARDED = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[list[int]]:
-    """While the sweep runs, the first Ctrl-C (SIGINT) or SIGTERM records its number in the
-    list yielded instead of ending the sweep at once: the running points got the same
-    signal from the terminal or the scheduler (one process group) and are writing their
-    checkpoints, so the sweep waits for them and starts no new point. A second signal acts
-    as usual."""
-    received: list[int] = []
+def signals_passed_on(points: Points) -> Iterator[None]:
+    """While the sweep runs, SIGINT, SIGTERM and SIGHUP go to `Points.stop` instead of
+    ending the sweep: the sweep waits for its points and reports. After a second signal
+    (passed on too) the usual handlers are back, so a third ends the sweep at once."""
     if threading.current_thread() is not threading.main_thread():
-        yield received  # handlers can only be set from the main thread
+        yield  # handlers can only be set from the main thread
         return
     previous: dict[int, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+        points.stop(signum)
+        if len(points.received) >= 2:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in FORWARDED:
             previous[signum] = signal.signal(signum, on_signal)
-        yield received
+        yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -463,26 +509,29 @@ def run_local(
     order, and the signal that stopped the sweep early, if one did."""
     lock = threading.Lock()
     total = len(points)
+    running = Points()
 
-    with stop_on_signals() as received:
+    def one(index: int) -> Outcome | None:
+        point = points[index]
+        arguments = [agent_argument(key, value) for key, value in point.items()]
+        process = running.start([*base, *arguments])
+        if process is None:  # stopped: nothing new starts
+            return None
+        label = f"[{index + 1}/{total}]"
+        with lock:
+            click.secho(f"{label} ganlab run ... {describe(point)}", bold=True)
+        try:
+            code, folder = relay_point(process, f"{label} " if jobs > 1 else "", lock)
+        finally:
+            running.ended(process)
+        return Outcome(point, code, folder)
 
-        def one(index: int) -> Outcome | None:
-            if received:  # stopped: start nothing new
-                return None
-            point = points[index]
-            label = f"[{index + 1}/{total}]"
-            with lock:
-                click.secho(f"{label} ganlab run ... {describe(point)}", bold=True)
-            arguments = [agent_argument(key, value) for key, value in point.items()]
-            code, folder = run_point([*base, *arguments], f"{label} " if jobs > 1 else "", lock)
-            return Outcome(point, code, folder)
-
-        # Separate processes, not threads running the runs: each run has its own plugins,
-        # seeds and memory, and a run that crashes cannot take the sweep with it.
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(one, range(total)))
+    # Separate processes, not threads running the runs: each run has its own plugins,
+    # seeds and memory, and a run that crashes cannot take the sweep with it.
+    with signals_passed_on(running), ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(one, range(total)))
     ran = [outcome for outcome in outcomes if outcome is not None]
-    return ran, (received[0] if received else None)
+    return ran, (running.received[0] if running.received else None)
 
 
 def had_runs(out: Path) -> bool:
@@ -519,7 +568,11 @@ def report_local(
             f"Stopped by {name}: {len(stopped)} points stopped, "
             f"{total - len(outcomes)} did not start."
         )
-        lines += [f"  {describe(o.point)}: {_ending(o)}" for o in stopped]
+        lines += [
+            f"  {describe(o.point)}: {_ending(o)}"
+            + (f"; continue it with: ganlab run --resume {o.folder}" if o.folder else "")
+            for o in stopped
+        ]
     lines.append(
         "Run a point again with `ganlab run RECIPE KEY=VALUE ...`, or continue a stopped "
         "run with `ganlab run --resume RUN_FOLDER`."

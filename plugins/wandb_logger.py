@@ -24,7 +24,14 @@ import ganlab
 from ganlab_plugins.wandb_config import default_group, run_config
 from ganlab_plugins.wandb_history import STEP, History
 from ganlab_plugins.wandb_models import log_model, model_version
-from ganlab_plugins.wandb_offline import Piece, last_step, pieces, run_record, sync_command
+from ganlab_plugins.wandb_offline import (
+    Piece,
+    is_cut,
+    last_step,
+    pieces,
+    run_record,
+    sync_commands,
+)
 
 #: The modes this logger runs W&B in.
 Mode = Literal["offline", "online", "disabled"]
@@ -167,15 +174,14 @@ def wait_for_a_new_second(earlier: list[Piece]) -> None:
 
 
 def key_info(run: ganlab.Run, key: str) -> tuple[str, str | None]:
-    """A logged key's namespace and direction (``"lower"``, ``"higher"`` or None): from
-    ``run.keys``, or for a key of an earlier session not logged again yet, from run.json's
-    ``keys``; a key described nowhere is a metric's result."""
+    """A logged key's namespace and direction (``"lower"``, ``"higher"`` or None), from
+    ``run.keys``. A resumed run's ``run.keys`` hold its earlier sessions' keys too, even
+    after a session killed outright (the runner records each key in run.json as it
+    appears); only a key of a run from before ganlab did so is described nowhere, and is
+    taken for a metric's result."""
     info = run.keys.get(key)
     if info is not None:
         return info.namespace, info.better
-    saved = (run.info.get("keys") or {}).get(key)
-    if isinstance(saved, dict) and saved.get("better") in ("lower", "higher", None):
-        return str(saved.get("namespace") or "eval"), saved.get("better")
     return "eval", None
 
 
@@ -252,7 +258,10 @@ class WandbLogger:
         # wrote its run record holds nothing to upload, and `wandb sync` would refuse the
         # whole command for it ("didn't find run info", core/internal/runsync/runreader.go).
         here = str(Path(self.wb.settings.sync_dir).absolute())
-        paths = [str(p.path.absolute()) for p in earlier if p.offline and p.has_run_record]
+        uploadable = [p for p in earlier if p.offline and p.has_run_record]
+        paths = [str(p.path.absolute()) for p in uploadable]
+        # A killed session may leave its last record cut in half: `wandb sync` stops there.
+        cut = [str(p.path.absolute()) for p in uploadable if is_cut(p.log)]
         if self.mode == "offline":
             paths.append(here)
         self.info = {
@@ -272,7 +281,9 @@ class WandbLogger:
             self.info["url"] = self.wb.url
         if paths:
             self.info["paths"] = paths
-            self.info["sync"] = sync_command(paths)
+            self.info["sync"] = sync_commands(paths, cut)
+            if cut:
+                self.info["cut"] = cut
         run.info["wandb"] = self.info  # run.json gets it when the run ends or fails
 
     def _init_kwargs(self, run: ganlab.Run, run_id: str | None, before: Any) -> dict[str, Any]:
@@ -341,6 +352,15 @@ class WandbLogger:
         if self.mode == "online":
             click.echo(f"W&B run: {wb.url}")
         elif self.info.get("sync"):
+            for path in self.info.get("cut", []):
+                click.echo(
+                    f"W&B: warning: {path} ends in a record cut in half (its session was "
+                    "killed while W&B wrote it). `wandb sync` uploads that piece up to the "
+                    "cut, reports it failed and syncs no later piece in the same command, "
+                    "so the command below is split after it: run all of it, each part in "
+                    "turn. The rows after the cut are in the next piece.",
+                    err=True,
+                )
             pieces_note = len(self.info["paths"])
             note = f" ({pieces_note} pieces of one W&B run)" if pieces_note > 1 else ""
             click.echo(f"W&B offline run saved{note}. Upload it with: {self.info['sync']}")

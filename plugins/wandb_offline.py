@@ -83,6 +83,18 @@ def pieces(run_dir: Path) -> list[Piece]:
     return sorted(found, key=lambda p: (p.start, p.path.name))
 
 
+def sync_commands(paths: Sequence[str | Path], cut: Sequence[str | Path] = ()) -> str:
+    """``wandb sync`` of the given pieces, one command for the pieces up to and including
+    each cut piece (`is_cut`) and one for the rest, joined by ``;``: a command stops at a cut
+    piece, so the pieces after it need a command of their own."""
+    groups: list[list[str | Path]] = [[]]
+    for path in paths:
+        groups[-1].append(path)
+        if path in cut:
+            groups.append([])
+    return "; ".join(sync_command(group) for group in groups if group)
+
+
 def sync_command(paths: Sequence[str | Path]) -> str:
     """``wandb sync`` of the given pieces, quoted for a POSIX shell.
 
@@ -100,16 +112,33 @@ def records(path: Path) -> Iterator[Any]:
     """The records of a ``.wandb`` file, as ``wandb_internal_pb2.Record`` messages, read a
     block at a time (a long run's log is large; its run record is at the start).
 
-    Stops quietly at the first chunk that is cut short or fails its checksum: the tail of a
-    session that was killed while W&B was writing.
+    Stops quietly where the log is cut (`is_cut`): the tail of a session that was killed
+    while W&B was writing.
     """
     from wandb.proto import wandb_internal_pb2
 
     messages: Any = wandb_internal_pb2  # generated code, untyped for mypy
+    for payload in _payloads(path):
+        if payload is None:
+            return
+        record = messages.Record()
+        record.ParseFromString(payload)
+        yield record
+
+
+def is_cut(path: Path) -> bool:
+    """Whether a ``.wandb`` file ends inside a record (cut short, or failing its checksum):
+    ``wandb sync`` uploads such a piece up to there, then fails it and syncs no later piece
+    of the same run in that command (wandb 0.31, ``runsyncoperation.go``, ``Do``)."""
+    return any(payload is None for payload in _payloads(path))
+
+
+def _payloads(path: Path) -> Iterator[bytes | None]:
+    """Each whole record's bytes, in order; then None if the log ends inside a record."""
     with path.open("rb") as file:
         if file.read(len(WANDB_HEADER)) != WANDB_HEADER:
             return
-        pending = b""
+        pending: bytes | None = None  # the chunks so far of a record not yet whole
         block = file.read(BLOCK - len(WANDB_HEADER))  # blocks are aligned to the file's start
         while block:
             pos = 0
@@ -119,16 +148,19 @@ def records(path: Path) -> Iterator[Any]:
                     break
                 chunk = block[pos + CHUNK_HEADER : pos + CHUNK_HEADER + length]
                 if len(chunk) < length or zlib.crc32(chunk, zlib.crc32(bytes([kind]))) != crc:
+                    yield None
                     return
                 pos += CHUNK_HEADER + length
                 if kind in (FULL, FIRST):
                     pending = b""
-                pending += chunk
+                pending = (pending or b"") + chunk
                 if kind in (FULL, LAST):
-                    record = messages.Record()
-                    record.ParseFromString(pending)
-                    yield record
+                    yield pending
+                    pending = None
+            tail = block[pos:]
             block = file.read(BLOCK)
+            if not block and (pending is not None or tail.strip(b"\0")):
+                yield None  # the file ends in a record begun, or in a chunk's header
 
 
 def last_step(path: Path) -> int | None:

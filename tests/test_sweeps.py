@@ -9,7 +9,10 @@ import json
 import logging
 import os
 import platform
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +422,59 @@ def test_a_failing_point_does_not_stop_the_others_and_is_named(
     failed = "ganlab: error: 1 of 2 points failed (each one's message is above):"
     assert errors_of(result)[-1] == failed
     assert f"\n  data.params.root={missing}: exit 2\n" in result.output
+
+
+def wait_for(condition: Any, what: str, process: Any, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` if it does not in time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the sweep ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(platform.system() == "Windows", reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_sweep_alone_stops_every_running_point_with_a_checkpoint(
+    tmp_path: Path, signum: int
+) -> None:
+    """`kill PID` of `ganlab sweep --local` (a scheduler, `docker stop`), not its process
+    group: the sweep passes the signal on; each running point writes its checkpoint and
+    exits 128 + N, no point starts after it, and the report names the stopped points."""
+    out = tmp_path / "runs"
+    sweep = subprocess.Popen(
+        [
+            sys.executable, "-m", "ganlab", "sweep", QUICKSTART, *TINY_SETS,
+            "--set", "train.steps=100000", "--set", "train.log_every=1",
+            "--seeds", "0,1,2", "--local", "--jobs", "2", "--out", str(out),
+            "--wandb", "disabled",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the test's own group: nothing else gets the signal
+    )  # fmt: skip
+    try:
+        # Both points train (rows in their metrics.jsonl): then the signal, to the sweep only.
+        def training() -> bool:
+            logs = list(out.glob("*/*/metrics.jsonl"))
+            return len(logs) == 2 and all(log.stat().st_size > 0 for log in logs)
+
+        wait_for(training, "two points training", sweep)
+        os.kill(sweep.pid, signum)
+        output, _ = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:  # the points did not stop: end them all
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    assert sweep.returncode == 128 + signum, output
+    folders = run_dirs(out)
+    assert len(folders) == 2, output  # the third point did not start
+    assert "[3/3] ganlab run" not in output
+    name = signal.Signals(signum).name
+    assert f"Stopped by {name}: 2 points stopped, 1 did not start." in output
+    for folder in folders:
+        info = json.loads((folder / "run.json").read_text())
+        assert info["status"] == "interrupted", info
+        assert list((folder / "checkpoints").glob("step_*.pt")), folder
+        assert f"continue it with: ganlab run --resume {folder}" in output

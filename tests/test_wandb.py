@@ -522,15 +522,18 @@ def test_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
 
 
 def test_killed_run_resumes_into_the_same_wandb_run(tmp_path: Path) -> None:
-    """A session killed outright (SIGKILL: no hook, no run.json, no W&B finish) and resumed
-    from its checkpoint: one W&B run in two pieces, no step twice and none missing."""
+    """A session killed outright (SIGKILL: no hook, no run.json at its end, no W&B finish)
+    and resumed from its checkpoint: one W&B run in two pieces, no step twice and none
+    missing, and every key under one namespace with one direction in both pieces."""
     args = quickstart_args(
         tmp_path / "runs",
         "train.steps=10",
         "train.log_every=3",
         "train.checkpoint_every=4",
+        "augment=[{name: ada, params: {interval: 1, kimg: 0.1}}]",  # ADA's p: aug/p
+        "penalties=[{name: r1, params: {weight: 1.0}}]",  # train/r1
         "callbacks=[{name: console, params: {every: 100}}, {name: samples, params: {every: 5}},"
-        " {name: kill_once, params: {step: 7}}]",
+        " {name: diag}, {name: kill_once, params: {step: 7}}]",
         "loggers=[{name: wandb}]",
         plugins=(write_helpers(tmp_path),),
     )
@@ -539,7 +542,12 @@ def test_killed_run_resumes_into_the_same_wandb_run(tmp_path: Path) -> None:
     )
     assert killed.returncode == -9, killed.stderr  # SIGKILL
     run_dir = only_run_dir(tmp_path / "runs")
-    assert "wandb" not in json.loads((run_dir / "run.json").read_text())  # never got to it
+    # The killed session never wrote its end into run.json, but each key as it appeared.
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["status"] == "running"
+    assert run_json["keys"]["p"] == {"namespace": "aug", "better": None}
+    assert run_json["keys"]["r1"] == {"namespace": "train", "better": None}
+    assert run_json["keys"]["gap"] == {"namespace": "diagnostics", "better": "higher"}
 
     result = invoke_run("--resume", str(run_dir))  # from checkpoints/step_000004.pt
     assert result.exit_code == 0, result.output
@@ -566,6 +574,14 @@ def test_killed_run_resumes_into_the_same_wandb_run(tmp_path: Path) -> None:
     after = [r["_step"] for r in rows_of(second) if "train/loss_d" in r]
     assert len(before) >= 3 and before + after == list(range(1, 11))
     assert [json.loads(a.metadata)["step"] for a in second["artifact"]] == [10]
+
+    # Each key under one namespace in both pieces (the resumed session knew what the killed
+    # one logged), as a chart of its own in W&B, with its direction's summary.
+    for piece in (first, second):
+        keys = {k for row in rows_of(piece) for k in row if k not in ("_step", "_runtime")}
+        assert {"aug/p", "train/r1", "diagnostics/gap"} <= keys, sorted(keys)
+        assert not [k for k in keys if k.startswith("eval/")]  # the recipe has no metrics
+    assert summary_of(second)["diagnostics/gap"] == {"max": 5.0, "last": 5.0}
 
 
 def test_name_notes_tags_group_from_the_command_line_and_the_recipe(tmp_path: Path) -> None:
@@ -616,3 +632,32 @@ def test_a_group_holds_the_seeds_of_one_configuration(tmp_path: Path) -> None:
         groups[(info["seed"], config_of(run)["train"]["ema"])] = run.run_group
     assert groups[0, None] == groups[1, None] != groups[0, 0.9]
     assert all(group.startswith("quickstart-") for group in groups.values())
+
+
+def test_a_piece_cut_in_half_is_named_with_a_warning_and_synced_apart(tmp_path: Path) -> None:
+    """A piece whose last record is cut in half (a session killed while W&B wrote): the
+    resumed session's sync hint warns of it and gives the pieces after it their own
+    `wandb sync`, since one command stops at the cut piece."""
+    result = run_quickstart(tmp_path / "runs", "train.steps=2", "loggers=[{name: wandb}]")
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path / "runs")
+    (log,) = wandb_files(run_dir)
+    data = log.read_bytes()
+    pos, last = len(HEADER), len(HEADER)  # where the last chunk starts
+    while pos + 7 <= len(data):
+        if BLOCK - pos % BLOCK < 7:
+            pos += BLOCK - pos % BLOCK
+            continue
+        last = pos
+        pos += 7 + struct.unpack("<IHB", data[pos : pos + 7])[1]
+    length = struct.unpack("<IHB", data[last : last + 7])[1]
+    log.write_bytes(data[: last + 7 + length // 2])  # the last record, cut in half
+
+    result = invoke_run("--resume", str(run_dir), "--set", "train.steps=4")
+    assert result.exit_code == 0, result.output
+    info = json.loads((run_dir / "run.json").read_text())["wandb"]
+    first, second = info["paths"]
+    assert info["cut"] == [first]
+    assert info["sync"] == f"wandb sync {shlex.quote(first)}; wandb sync {shlex.quote(second)}"
+    assert f"W&B: warning: {first} ends in a record cut in half" in result.output
+    assert f"Upload it with: {info['sync']}" in result.output
