@@ -85,7 +85,7 @@ def run(
         recipe = recipe or str(run_dir / "recipe.yaml")
     if recipe is None:
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
-    resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
+    resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs, resume=run_dir)
     if resume == "auto":
         run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
     train_recipe(

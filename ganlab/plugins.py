@@ -8,6 +8,7 @@ manager, so nothing leaks from one run (or test) to the next.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -25,7 +26,7 @@ from pluggy import HookImpl
 
 from ganlab import hookspecs
 from ganlab.blame import code_home, failure
-from ganlab.errors import GanlabError, did_you_mean
+from ganlab.errors import GanlabError, PluginError, did_you_mean
 from ganlab.registry import KINDS, Registry
 from ganlab.resolve import is_plugin_file
 
@@ -56,14 +57,9 @@ class Plugins:
         at a time, so that a failure names its plugin."""
         for impl in self.pm.hook.ganlab_register_commands.get_hookimpls():
             kwargs = {"cli": cli} if "cli" in impl.argnames else {}
-            try:
+            subject, home = f"plugin {impl.plugin_name!r}", code_home(impl.function)
+            with plugin_code(subject, "in ganlab_register_commands", home):
                 impl.function(**kwargs)
-            except GanlabError:
-                raise
-            except Exception as exc:
-                subject = f"plugin {impl.plugin_name!r}"
-                home = code_home(impl.function)
-                raise failure(subject, "in ganlab_register_commands", exc, home) from exc
 
     def register_for_run(self, obj: hookspecs.Observer, name: str) -> None:
         """Register a callback or logger instance so its event hooks fire for this run."""
@@ -100,7 +96,10 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
         dist = ep.dist.name if ep.dist is not None else "?"
         name = f"{ep.name} (entry point of {dist})"
         try:
-            plugin = ep.load()
+            with plugin_code(f"plugin {name}", "while it loads", None):
+                plugin = ep.load()
+        except PluginError:
+            raise
         except Exception as exc:
             raise GanlabError(
                 f"Plugin {name} failed to import: {type(exc).__name__}: {exc}. "
@@ -118,7 +117,9 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
         )
 
     for spec in specs:
-        module = _import_spec(spec)
+        home = Path(spec).expanduser().resolve() if is_plugin_file(spec) else None
+        with plugin_code(f"plugin {spec!r}", "while it loads", home):
+            module = _import_spec(spec)
         _register(pm, module, spec)
         sources.append(_source_of(spec, module))
 
@@ -165,8 +166,10 @@ def _import_spec(spec: str) -> ModuleType:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[module_name]
+        except BaseException as exc:
+            del sys.modules[module_name]  # half a module must not be found next time
+            if not isinstance(exc, Exception):
+                raise  # SystemExit and the like: `plugin_code` names the plugin
             raise GanlabError(
                 f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
                 "Fix the file (run with --debug for the traceback)."
@@ -186,6 +189,23 @@ def _import_spec(spec: str) -> ModuleType:
             f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
             "Run with --debug for the traceback."
         ) from exc
+
+
+@contextlib.contextmanager
+def plugin_code(subject: str, action: str, home: Path | None) -> Iterator[None]:
+    """Run a plugin's own code (its import, its registration hooks): what it raises becomes
+    one `PluginError` that names it (`ganlab.blame.failure`), a `GanlabError` (the plugin
+    saying what the user did wrong) and Ctrl-C aside.
+
+    That includes what is not an ``Exception``: a plugin that calls ``sys.exit(3)`` while it
+    loads must not end ganlab with its own exit code and no word.
+    """
+    try:
+        yield
+    except (GanlabError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise failure(subject, action, exc, home) from exc
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -233,12 +253,7 @@ def _fill_registry(pm: pluggy.PluginManager) -> Registry:
         for impl in caller.get_hookimpls():
             register = registry.register_callback(kind, impl.plugin_name)
             kwargs = {"register": register} if "register" in impl.argnames else {}
-            try:
+            subject, home = f"plugin {impl.plugin_name!r}", code_home(impl.function)
+            with plugin_code(subject, f"in ganlab_register_{kind}", home):
                 impl.function(**kwargs)
-            except GanlabError:
-                raise
-            except Exception as exc:
-                subject = f"plugin {impl.plugin_name!r}"
-                home = code_home(impl.function)
-                raise failure(subject, f"in ganlab_register_{kind}", exc, home) from exc
     return registry
