@@ -28,7 +28,7 @@ from torch.nn import Module
 
 from ganlab.assemble import Built
 from ganlab.blame import blamed_on, broken_contract, called_code, describe
-from ganlab.checkpoint import prune_checkpoints, save_checkpoint, step_checkpoints
+from ganlab.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint, step_checkpoints
 from ganlab.device import memory_format
 from ganlab.distributed import (
     average_gradients,
@@ -360,7 +360,7 @@ class Loop:
         newest ``train.keep_checkpoints``."""
         run = self.run
         self.flush()
-        path = run.dir / "checkpoints" / f"step_{run.step:06d}.pt"
+        path = run.dir / "checkpoints" / checkpoint_name(run.step)
         if self.last_checkpoint == run.step:  # already written (e.g. a signal right after)
             return path
         self.last_checkpoint = run.step

@@ -70,3 +70,22 @@ def test_a_plugin_that_exits_while_it_loads_is_named(tmp_path: Path) -> None:
     result = invoke("plugins", "-p", str(hook))
     assert result.exit_code == 1, result.output
     assert "exits_in_hook.py" in result.output and "ganlab_register_losses" in result.output
+
+
+def test_rotation_deletes_only_the_checkpoints_ganlab_wrote(tmp_path: Path) -> None:
+    """Files the user put in checkpoints/ that look like checkpoints (step_7.pt, a name
+    ganlab never writes: its names have six digits) survive rotation."""
+    sets = (*TINY_QUICKSTART, "train.steps=2", "train.checkpoint_every=1")
+    run_dir = train(
+        RECIPES / "quickstart.yaml", tmp_path / "runs", *sets, "train.keep_checkpoints=1"
+    )
+    mine = [
+        run_dir / "checkpoints" / name for name in ("step_7.pt", "step_0000001.pt", "step_1.pt")
+    ]
+    for path in mine:
+        path.write_bytes(b"the user's own file")
+    result = invoke("run", "--resume", str(run_dir), "--set", "train.steps=4")
+    assert result.exit_code == 0, result.output
+    assert all(path.read_bytes() == b"the user's own file" for path in mine)
+    left = {p.name for p in (run_dir / "checkpoints").glob("step_*.pt")}
+    assert left == {"step_000004.pt", *(path.name for path in mine)}
