@@ -40,6 +40,8 @@ def load_recipe(
     recipe names every plugin the run needs and can be run again as it is.
     """
     path = Path(path)
+    if path.is_dir():
+        raise GanlabError(_folder_given(path))
     if not path.is_file():
         raise GanlabError(
             f"Recipe {str(path)!r} not found. Give the path to a .yaml file, "
@@ -64,6 +66,23 @@ def load_recipe(
     return parse_recipe(
         raw, str(path), overrides, extra_plugins, base=path.parent, default_name=path.stem
     )
+
+
+def _folder_given(path: Path) -> str:
+    """The message for a folder given where a recipe file goes, with the command meant."""
+    inside = path / "recipe.yaml"
+    if (path / "run.json").is_file() and inside.is_file():
+        hint = (
+            f"It is a run folder: continue the run with `ganlab run --resume {path}`, or start "
+            f"a new run of its recipe with `ganlab run {inside}`."
+        )
+    elif inside.is_file():
+        hint = f"It holds a recipe: give the file, `{inside}`."
+    else:
+        yamls = sorted(p.name for p in path.glob("*.yaml"))[:5]
+        found = f" (it holds {', '.join(yamls)})" if yamls else ""
+        hint = f"Give the path to a .yaml file in it{found}, for example recipes/quickstart.yaml."
+    return f"Recipe {str(path)!r} is a folder, not a recipe file. {hint}"
 
 
 def parse_recipe(

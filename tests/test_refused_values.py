@@ -89,3 +89,27 @@ def test_rotation_deletes_only_the_checkpoints_ganlab_wrote(tmp_path: Path) -> N
     assert all(path.read_bytes() == b"the user's own file" for path in mine)
     left = {p.name for p in (run_dir / "checkpoints").glob("step_*.pt")}
     assert left == {"step_000004.pt", *(path.name for path in mine)}
+
+
+def test_a_folder_given_as_the_recipe_says_so(tmp_path: Path) -> None:
+    """Not "not found": a folder, and for a run folder the commands meant."""
+    run_dir = train(
+        RECIPES / "quickstart.yaml", tmp_path / "runs", *TINY_QUICKSTART, "train.steps=1"
+    )
+    result = invoke("run", str(run_dir))
+    assert result.exit_code == 2, result.output
+    assert "is a folder" in result.output and "not found" not in result.output
+    assert f"--resume {run_dir}" in result.output and str(run_dir / "recipe.yaml") in result.output
+    result = invoke("run", str(RECIPES))
+    assert result.exit_code == 2 and "quickstart.yaml" in result.output, result.output
+
+
+def test_divergence_names_the_term_that_went_non_finite_first(tmp_path: Path) -> None:
+    """A penalty of weight 1e300 is named, with its weight to lower, not a learning rate."""
+    penalty = "penalties=[{name: r1, params: {weight: 1e300}}]"
+    sets = [arg for s in (*TINY_QUICKSTART, penalty) for arg in ("--set", s)]
+    result = invoke("run", str(RECIPES / "quickstart.yaml"), "--out", str(tmp_path), *sets)
+    assert result.exit_code == 2, result.output
+    message = result.output.splitlines()[-1]
+    assert "diverged at step 1" in message and "penalty 'r1'" in message, message
+    assert "penalties.0.params.weight" in message and "learning rate" not in message
