@@ -4,6 +4,11 @@ Discovery order: the built-ins (`ganlab_plugins`), installed distributions that 
 entry point in the ``ganlab`` group, then the modules or ``.py`` files the user names with
 ``-p/--plugin`` or in the recipe's ``plugins:`` list. Each CLI call builds a fresh plugin
 manager, so nothing leaks from one run (or test) to the next.
+
+The same code reached twice (a file plugin that is also installed, with the same source) is
+loaded once. ``-p no:NAME`` (or ``no:NAME`` in a recipe's ``plugins:``) leaves out the
+installed plugin NAME (entry point or distribution name) or the plugin file or module NAME,
+to pick one of two plugins that register the same component.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    # `-p no:NAME` (or `no:NAME` in a recipe's plugins:) leaves a plugin out, as pytest's does.
+    dropped = {spec.removeprefix("no:") for spec in specs if spec.startswith("no:")}
+    specs = [spec for spec in specs if not spec.startswith("no:")]
+    seen = _SameCode()
 
     import ganlab_plugins  # the built-ins, written against the same API as any plugin
 
@@ -95,6 +104,8 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
         name = f"{ep.name} (entry point of {dist})"
+        if dropped & {ep.name, dist, ep.value}:
+            continue
         try:
             with plugin_code(f"plugin {name}", "while it loads", None):
                 plugin = ep.load()
@@ -105,6 +116,8 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
                 f"Plugin {name} failed to import: {type(exc).__name__}: {exc}. "
                 f"Fix or uninstall the distribution {dist!r} (`pip uninstall {dist}`)."
             ) from exc
+        if seen.again(plugin, name):
+            continue
         _register(pm, plugin, name)
         sources.append(
             {
@@ -118,13 +131,41 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
 
     for spec in specs:
         home = Path(spec).expanduser().resolve() if is_plugin_file(spec) else None
+        if spec in dropped or (home is not None and {str(home), home.name, home.stem} & dropped):
+            continue
         with plugin_code(f"plugin {spec!r}", "while it loads", home):
             module = _import_spec(spec)
+        if seen.again(module, spec):
+            continue
         _register(pm, module, spec)
         sources.append(_source_of(spec, module))
 
     _check_hook_names(pm)
     return Plugins(pm, _fill_registry(pm), sources)
+
+
+class _SameCode:
+    """Plugins already loaded, by their code: a module whose source file holds the same bytes
+    as one loaded before (a file plugin that is also installed as a package, named by an old
+    recipe) is the same plugin seen twice, registered once, not a clash."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, str] = {}  # sha256 of a plugin's source -> the name it came by
+
+    def again(self, plugin: object, name: str) -> bool:
+        """Whether ``plugin`` (a module, or any object from an entry point) is the same code
+        as one loaded before; if not, remember it under ``name``."""
+        file = getattr(plugin, "__file__", None)
+        if not isinstance(plugin, ModuleType) or not file:
+            return False
+        try:
+            digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except OSError:
+            return False
+        if digest in self.loaded:
+            return True
+        self.loaded[digest] = name
+        return False
 
 
 def _source_of(spec: str, module: ModuleType) -> dict[str, Any]:

@@ -192,6 +192,8 @@ def is_plugin_file(spec: str) -> bool:
 
 
 def _absolute_plugin(spec: str, base: Path) -> str:
+    if spec.startswith("no:"):  # a plugin left out, by name (`ganlab.plugins.load_plugins`)
+        return spec
     if is_plugin_file(spec):
         return str((base / Path(spec).expanduser()).resolve())
     return spec
