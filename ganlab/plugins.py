@@ -90,6 +90,8 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     sources: list[dict[str, Any]] = []
     version = importlib.metadata.version("ganlab")
     for module_name in ganlab_plugins.MODULES:
+        if f"ganlab_plugins.{module_name}" in dropped:
+            continue
         module = importlib.import_module(f"ganlab_plugins.{module_name}")
         _register(pm, module, f"ganlab_plugins.{module_name}")
         sources.append(

@@ -145,7 +145,10 @@ def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> Non
     changed = changed_components(saved, recipe, run_dir)
     if changed is not None:
         raise GanlabError(changed)
-    flats = [flatten(saved), flatten(recipe.model_dump(mode="json"))]
+    now = recipe.model_dump(mode="json")
+    # `-p no:NAME` picks between clashing plugins; it changes nothing the run is made of.
+    now["plugins"] = [p for p in now["plugins"] if not p.startswith("no:")]
+    flats = [flatten(saved), flatten(now)]
     keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
     if keys:
         raise GanlabError(
