@@ -145,10 +145,11 @@ def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> Non
     changed = changed_components(saved, recipe, run_dir)
     if changed is not None:
         raise GanlabError(changed)
-    now = recipe.model_dump(mode="json")
     # `-p no:NAME` picks between clashing plugins; it changes nothing the run is made of.
-    now["plugins"] = [p for p in now["plugins"] if not p.startswith("no:")]
-    flats = [flatten(saved), flatten(now)]
+    flats = [
+        flatten({**r, "plugins": [p for p in r.get("plugins", []) if not p.startswith("no:")]})
+        for r in (saved, recipe.model_dump(mode="json"))
+    ]
     keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
     if keys:
         raise GanlabError(
