@@ -195,7 +195,18 @@ class NoHooks:
     """The hook relay where events go nowhere: processes other than rank 0, ``ganlab eval``."""
 
     def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda **kwargs: None
+        return _NoEvent()
+
+
+class _NoEvent:
+    """An event of `NoHooks`: nothing implements it (so `ganlab.run.GuardedHooks` calls it
+    without forking the random state), and calling it does nothing."""
+
+    def __call__(self, **kwargs: object) -> None:
+        return None
+
+    def get_hookimpls(self) -> list[object]:
+        return []
 
 
 def make_optimizer(

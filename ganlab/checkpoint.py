@@ -29,6 +29,11 @@ from ganlab.folders import write_atomic
 STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
 
 
+def checkpoint_name(step: int) -> str:
+    """The file name ganlab gives the checkpoint of ``step``: ``step_000042.pt``."""
+    return f"step_{step:06d}.pt"
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary file, fsync and rename.
 
@@ -165,12 +170,14 @@ def check_checkpoint(state: Any, path: Path) -> None:
 
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
-    """The run's ``step_<N>.pt`` files, oldest first."""
+    """The run's ``step_<N>.pt`` files, oldest first: those ganlab wrote (`checkpoint_name`),
+    never another file that looks like one, so rotation deletes only ganlab's own."""
     folder = run_dir / "checkpoints"
     found: list[tuple[int, Path]] = []
     for path in folder.glob("step_*.pt") if folder.is_dir() else ():
         match = STEP_FILE.match(path.name)
-        if match and path.is_file():
+        # Only the names ganlab writes: a step_7.pt the user put there is not the run's.
+        if match and path.name == checkpoint_name(int(match.group(1))) and path.is_file():
             found.append((int(match.group(1)), path))
     return [path for _, path in sorted(found, key=lambda step_and_path: step_and_path[0])]
 

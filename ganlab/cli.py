@@ -89,7 +89,9 @@ def run(
         raise click.UsageError("give a RECIPE, or --resume RUN_DIR to continue a run.")
     # A signal while the plugins load stops at once too (train_recipe says more once it runs).
     with interrupted_at_once(lambda: "stopped before the run started; nothing was written"):
-        resolved, plugins = prepare_recipe(recipe, (*overrides, *extra), plugin_specs)
+        resolved, plugins = prepare_recipe(
+            recipe, (*overrides, *extra), plugin_specs, resume=run_dir
+        )
         if resume == "auto":
             run_dir = newest_unfinished(Path(out) / resolved.recipe.name)
         train_recipe(

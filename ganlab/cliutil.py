@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,7 +17,7 @@ from ganlab.blame import frames_of, is_out_of_memory, one_line, out_of_memory
 from ganlab.errors import GanlabError, InternalError
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved
-from ganlab.resolve import load_recipe, resolve
+from ganlab.resolve import check_components_kept, load_recipe, resolve
 
 
 @contextlib.contextmanager
@@ -154,10 +155,20 @@ set_option = click.option(
 
 
 def prepare_recipe(
-    recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
+    recipe_path: str,
+    overrides: tuple[str, ...],
+    plugin_specs: tuple[str, ...],
+    *,
+    resume: Path | None = None,
 ) -> tuple[Resolved, Plugins]:
-    """Read the recipe, load the plugins it and the user name, resolve its components."""
+    """Read the recipe, load the plugins it and the user name, resolve its components.
+
+    With ``resume`` (the run folder to continue), a recipe that names other components than
+    the run's is refused first, before their params are checked against the new ones.
+    """
     recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
+    if resume is not None:
+        check_components_kept(resume, recipe)
     plugins = load_plugins(recipe.plugins)
     return resolve(recipe, plugins.registry, source=recipe_path), plugins
 

@@ -5,6 +5,8 @@
   trains something else without a word. Under this base class an int field takes only an
   int, a float field an int or a float, and a bool field only true or false. Everything
   else keeps pydantic's usual conversions (a YAML list for a tuple, a string for a path).
+  A float field also refuses what is not finite (``.inf``, ``.nan``): no learning rate, weight
+  or penalty can be infinite and train anything but NaN.
 * `MetricKey`: the type of a params field that names a key of the metrics' results (the
   ``best`` callback's ``metric``), so that `ganlab.resolve.resolve` can refuse a key that no
   metric of the recipe produces instead of letting the component wait for it in vain.
@@ -37,6 +39,9 @@ def _make_strict(schema: Any, owner: type[BaseModel]) -> None:
         if isinstance(node, dict):
             if node.get("type") in _STRICT_TYPES:
                 node["strict"] = True
+            if node.get("type") == "float":
+                # inf and nan validate as floats, then train NaN from the first step.
+                node["allow_inf_nan"] = False
             cls = node.get("cls") if node.get("type") == "model" else None
             if cls is not None and cls is not owner and not _is_strict_model(cls):
                 continue
@@ -55,7 +60,7 @@ class StrictNumbers(BaseModel):
     Applies to every field of the model and of its subclasses, at any depth: ``X``,
     ``X | None``, ``tuple[float, float]``, ``list[int]``, ``dict[str, float]``. A float
     field still takes an int (``lr: 1``). Models nested in a field keep their own rules
-    unless they derive from this class too.
+    unless they derive from this class too. A float refuses ``inf`` and ``nan``.
     """
 
     @classmethod

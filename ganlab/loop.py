@@ -28,7 +28,7 @@ from torch.nn import Module
 
 from ganlab.assemble import Built
 from ganlab.blame import blamed_on, broken_contract, called_code, describe
-from ganlab.checkpoint import prune_checkpoints, save_checkpoint, step_checkpoints
+from ganlab.checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint, step_checkpoints
 from ganlab.device import memory_format
 from ganlab.distributed import (
     average_gradients,
@@ -326,12 +326,11 @@ class Loop:
             self.emit(row)
         self.log.flush()
         if check and bad is not None:
-            name = next(k for k in StepStats.NAMES if not math.isfinite(bad[k]))
             kept = step_checkpoints(run.dir)
             last = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint yet"
+            what, advice = divergence(run, bad)
             raise GanlabError(
-                f"Training diverged at step {bad['step']}: {name} is {bad[name]}; {last}. "
-                "Try a lower learning rate (optimizers.*.lr) or fp32 precision."
+                f"Training diverged at step {int(bad['step'])}: {what}; {last}. {advice}"
             )
 
     def extra_values(self) -> dict[int, dict[str, float]]:
@@ -390,7 +389,7 @@ class Loop:
         newest ``train.keep_checkpoints``."""
         run = self.run
         self.flush()
-        path = run.dir / "checkpoints" / f"step_{run.step:06d}.pt"
+        path = run.dir / "checkpoints" / checkpoint_name(run.step)
         if self.last_checkpoint == run.step:  # already written (e.g. a signal right after)
             return path
         self.last_checkpoint = run.step
@@ -399,6 +398,57 @@ class Loop:
             save_checkpoint(path, run.state_dict(rng_by_rank))
             prune_checkpoints(run.dir, run.recipe.train.keep_checkpoints)
         return path
+
+
+def divergence(run: Run, row: Mapping[str, float]) -> tuple[str, str]:
+    """What went non-finite first in the step of ``row`` (its training row, with its
+    penalties' values), and what to do about it, judged from what the step computes in order:
+    a penalty's weighted term, then D's scores, G's images (through D's scores of them), the
+    loss's value from finite scores, and D after its update (its gradient)."""
+    for i, (name, term) in enumerate(run.penalties):
+        if name not in row:
+            continue  # a lazy penalty, not computed at this step
+        value = row[name]
+        weighted = term.weight * term.every * value
+        # The step adds it in float32: past float32's largest number it is inf there.
+        if not (math.isfinite(weighted) and abs(weighted) <= torch.finfo(torch.float32).max):
+            shown = (
+                f"its value is {value}"
+                if not math.isfinite(value)
+                else f"its weight {term.weight:g} times its value {value:.4g} is "
+                f"{weighted:.3g}, past float32's largest number"
+            )
+            return (
+                f"penalty {name!r} (penalties.{i}) went non-finite first: {shown}",
+                f"Lower penalties.{i}.params.weight, or fix the penalty's value.",
+            )
+    lr = "a lower learning rate (optimizers.{}.lr)"
+    fp32 = "" if run.recipe.train.precision == "fp32" else ", or fp32 precision"
+    if not math.isfinite(row["d_real"]):
+        return (
+            f"D's scores of real images went non-finite first (d_real is {row['d_real']}): a "
+            "gradient in D's update made its weights non-finite",
+            f"Try {lr.format('discriminator')}{fp32}.",
+        )
+    if not math.isfinite(row["d_fake"]):
+        return (
+            f"D's scores of G's images went non-finite first (d_fake is {row['d_fake']}): a "
+            "gradient in G's update made G's weights (its images) non-finite",
+            f"Try {lr.format('generator')}{fp32}.",
+        )
+    loss = run.recipe.loss.name
+    for key in ("loss_d", "loss_g"):
+        if not math.isfinite(row[key]):
+            return (
+                f"{key} went non-finite first ({row[key]}) from finite scores: loss {loss!r} "
+                "(or a penalty it adds) made it so",
+                f"Check loss {loss!r} and its params; or try {lr.format('*')}{fp32}.",
+            )
+    return (
+        f"D's scores after its update went non-finite first (d_fake_after is "
+        f"{row['d_fake_after']}): a gradient in D's update made its weights non-finite",
+        f"Try {lr.format('discriminator')}{fp32}.",
+    )
 
 
 def score(run: Run, metrics: list[Built[Metric]]) -> dict[str, float]:

@@ -4,10 +4,16 @@ Discovery order: the built-ins (`ganlab_plugins`), installed distributions that 
 entry point in the ``ganlab`` group, then the modules or ``.py`` files the user names with
 ``-p/--plugin`` or in the recipe's ``plugins:`` list. Each CLI call builds a fresh plugin
 manager, so nothing leaks from one run (or test) to the next.
+
+The same code reached twice (a file plugin that is also installed, with the same source) is
+loaded once. ``-p no:NAME`` (or ``no:NAME`` in a recipe's ``plugins:``) leaves out the
+installed plugin NAME (entry point or distribution name) or the plugin file or module NAME,
+to pick one of two plugins that register the same component.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -25,7 +31,7 @@ from pluggy import HookImpl
 
 from ganlab import hookspecs
 from ganlab.blame import code_home, failure
-from ganlab.errors import GanlabError, did_you_mean
+from ganlab.errors import GanlabError, PluginError, did_you_mean
 from ganlab.registry import KINDS, Registry
 from ganlab.resolve import is_plugin_file
 
@@ -56,14 +62,9 @@ class Plugins:
         at a time, so that a failure names its plugin."""
         for impl in self.pm.hook.ganlab_register_commands.get_hookimpls():
             kwargs = {"cli": cli} if "cli" in impl.argnames else {}
-            try:
+            subject, home = f"plugin {impl.plugin_name!r}", code_home(impl.function)
+            with plugin_code(subject, "in ganlab_register_commands", home):
                 impl.function(**kwargs)
-            except GanlabError:
-                raise
-            except Exception as exc:
-                subject = f"plugin {impl.plugin_name!r}"
-                home = code_home(impl.function)
-                raise failure(subject, "in ganlab_register_commands", exc, home) from exc
 
     def register_for_run(self, obj: hookspecs.Observer, name: str) -> None:
         """Register a callback or logger instance so its event hooks fire for this run."""
@@ -79,12 +80,18 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    # `-p no:NAME` (or `no:NAME` in a recipe's plugins:) leaves a plugin out, as pytest's does.
+    dropped = {spec.removeprefix("no:") for spec in specs if spec.startswith("no:")}
+    specs = [spec for spec in specs if not spec.startswith("no:")]
+    seen = _SameCode()
 
     import ganlab_plugins  # the built-ins, written against the same API as any plugin
 
     sources: list[dict[str, Any]] = []
     version = importlib.metadata.version("ganlab")
     for module_name in ganlab_plugins.MODULES:
+        if f"ganlab_plugins.{module_name}" in dropped:
+            continue
         module = importlib.import_module(f"ganlab_plugins.{module_name}")
         _register(pm, module, f"ganlab_plugins.{module_name}")
         sources.append(
@@ -99,13 +106,20 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
         name = f"{ep.name} (entry point of {dist})"
+        if dropped & {ep.name, dist, ep.value}:
+            continue
         try:
-            plugin = ep.load()
+            with plugin_code(f"plugin {name}", "while it loads", None):
+                plugin = ep.load()
+        except PluginError:
+            raise
         except Exception as exc:
             raise GanlabError(
                 f"Plugin {name} failed to import: {type(exc).__name__}: {exc}. "
                 f"Fix or uninstall the distribution {dist!r} (`pip uninstall {dist}`)."
             ) from exc
+        if seen.again(plugin, name):
+            continue
         _register(pm, plugin, name)
         sources.append(
             {
@@ -118,12 +132,42 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
         )
 
     for spec in specs:
-        module = _import_spec(spec)
+        home = Path(spec).expanduser().resolve() if is_plugin_file(spec) else None
+        if spec in dropped or (home is not None and {str(home), home.name, home.stem} & dropped):
+            continue
+        with plugin_code(f"plugin {spec!r}", "while it loads", home):
+            module = _import_spec(spec)
+        if seen.again(module, spec):
+            continue
         _register(pm, module, spec)
         sources.append(_source_of(spec, module))
 
     _check_hook_names(pm)
     return Plugins(pm, _fill_registry(pm), sources)
+
+
+class _SameCode:
+    """Plugins already loaded, by their code: a module whose source file holds the same bytes
+    as one loaded before (a file plugin that is also installed as a package, named by an old
+    recipe) is the same plugin seen twice, registered once, not a clash."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, str] = {}  # sha256 of a plugin's source -> the name it came by
+
+    def again(self, plugin: object, name: str) -> bool:
+        """Whether ``plugin`` (a module, or any object from an entry point) is the same code
+        as one loaded before; if not, remember it under ``name``."""
+        file = getattr(plugin, "__file__", None)
+        if not isinstance(plugin, ModuleType) or not file:
+            return False
+        try:
+            digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except OSError:
+            return False
+        if digest in self.loaded:
+            return True
+        self.loaded[digest] = name
+        return False
 
 
 def _source_of(spec: str, module: ModuleType) -> dict[str, Any]:
@@ -165,8 +209,10 @@ def _import_spec(spec: str) -> ModuleType:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[module_name]
+        except BaseException as exc:
+            del sys.modules[module_name]  # half a module must not be found next time
+            if not isinstance(exc, Exception):
+                raise  # SystemExit and the like: `plugin_code` names the plugin
             raise GanlabError(
                 f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
                 "Fix the file (run with --debug for the traceback)."
@@ -186,6 +232,23 @@ def _import_spec(spec: str) -> ModuleType:
             f"Plugin {spec!r} failed to import: {type(exc).__name__}: {exc}. "
             "Run with --debug for the traceback."
         ) from exc
+
+
+@contextlib.contextmanager
+def plugin_code(subject: str, action: str, home: Path | None) -> Iterator[None]:
+    """Run a plugin's own code (its import, its registration hooks): what it raises becomes
+    one `PluginError` that names it (`ganlab.blame.failure`), a `GanlabError` (the plugin
+    saying what the user did wrong) and Ctrl-C aside.
+
+    That includes what is not an ``Exception``: a plugin that calls ``sys.exit(3)`` while it
+    loads must not end ganlab with its own exit code and no word.
+    """
+    try:
+        yield
+    except (GanlabError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise failure(subject, action, exc, home) from exc
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -233,12 +296,7 @@ def _fill_registry(pm: pluggy.PluginManager) -> Registry:
         for impl in caller.get_hookimpls():
             register = registry.register_callback(kind, impl.plugin_name)
             kwargs = {"register": register} if "register" in impl.argnames else {}
-            try:
+            subject, home = f"plugin {impl.plugin_name!r}", code_home(impl.function)
+            with plugin_code(subject, f"in ganlab_register_{kind}", home):
                 impl.function(**kwargs)
-            except GanlabError:
-                raise
-            except Exception as exc:
-                subject = f"plugin {impl.plugin_name!r}"
-                home = code_home(impl.function)
-                raise failure(subject, f"in ganlab_register_{kind}", exc, home) from exc
     return registry

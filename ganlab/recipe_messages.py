@@ -3,6 +3,7 @@ to do (did-you-mean for unknown keys, what to write instead for a number of the 
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from collections.abc import Mapping
@@ -46,6 +47,30 @@ def format_errors(
     return "\n".join(lines)
 
 
+#: What to do about a value that is not finite, wherever in a recipe it is.
+NOT_FINITE = (
+    "a value that is not finite (inf, nan) can only make training diverge; give a finite number"
+)
+
+
+def non_finite_values(raw: object, source: str, place: tuple[str, ...] = ()) -> list[str]:
+    """One line for each number in a raw recipe (at any depth: its own fields, every
+    component's params, a schedule's arguments) that is infinite or NaN."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return [f"{source}: {'.'.join(place)}: {raw} is not a finite number; {NOT_FINITE}."]
+    if isinstance(raw, Mapping):
+        items: list[tuple[object, object]] = list(raw.items())
+    elif isinstance(raw, list | tuple):
+        items = list(enumerate(raw))
+    else:
+        return []
+    return [
+        line
+        for key, value in items
+        for line in non_finite_values(value, source, (*place, str(key)))
+    ]
+
+
 def _type_hint(error_type: str, given: Any) -> str:
     """What to write instead, when a number or a bool got a value of another type.
 
@@ -67,6 +92,8 @@ def _type_hint(error_type: str, given: Any) -> str:
             return "; write a number, not true or false"
         if text is not None and _is_float_text(text):
             return f"; write {text} without quotes"
+    elif error_type == "finite_number":
+        return f"; {NOT_FINITE}"
     elif error_type == "bool_type":
         return "; write true or false" + (" without quotes" if text is not None else "")
     return ""

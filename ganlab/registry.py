@@ -170,7 +170,9 @@ class Registry:
         if existing is not None:
             raise GanlabError(
                 f"Two plugins register the {singular(kind)} {name!r}: {existing.plugin!r} and "
-                f"{plugin!r}. Rename one of them or leave one plugin out."
+                f"{plugin!r}. Pick one by leaving the other out with -p no:NAME (NAME: the "
+                "installed plugin's entry point or distribution name, or the plugin file's "
+                "name), or rename one of them (docs/plugins.md, duplicate plugins)."
             )
         doc = description if description is not None else (build.__doc__ or "")
         summary = doc.strip().splitlines()[0] if doc.strip() else ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from ganlab.errors import GanlabError
 from ganlab.metric_keys import metric_key_problems
 from ganlab.recipe import LISTS, NAME_MAX, NAME_RULE, SINGLE, ComponentSpec, Recipe, Resolved
-from ganlab.recipe_messages import format_errors
+from ganlab.recipe_messages import format_errors, non_finite_values
 from ganlab.registry import Component, Registry
 from ganlab.yamlfile import DuplicateKeyError, load_yaml
 
@@ -40,6 +40,8 @@ def load_recipe(
     recipe names every plugin the run needs and can be run again as it is.
     """
     path = Path(path)
+    if path.is_dir():
+        raise GanlabError(_folder_given(path))
     if not path.is_file():
         raise GanlabError(
             f"Recipe {str(path)!r} not found. Give the path to a .yaml file, "
@@ -66,6 +68,23 @@ def load_recipe(
     )
 
 
+def _folder_given(path: Path) -> str:
+    """The message for a folder given where a recipe file goes, with the command meant."""
+    inside = path / "recipe.yaml"
+    if (path / "run.json").is_file() and inside.is_file():
+        hint = (
+            f"It is a run folder: continue the run with `ganlab run --resume {path}`, or start "
+            f"a new run of its recipe with `ganlab run {inside}`."
+        )
+    elif inside.is_file():
+        hint = f"It holds a recipe: give the file, `{inside}`."
+    else:
+        yamls = sorted(p.name for p in path.glob("*.yaml"))[:5]
+        found = f" (it holds {', '.join(yamls)})" if yamls else ""
+        hint = f"Give the path to a .yaml file in it{found}, for example recipes/quickstart.yaml."
+    return f"Recipe {str(path)!r} is a folder, not a recipe file. {hint}"
+
+
 def parse_recipe(
     raw: dict[str, Any],
     source: str,
@@ -87,6 +106,11 @@ def parse_recipe(
     if default_name is not None and "name" not in raw:
         raw["name"] = default_name
         explain["name"] = _name_from_file(source, default_name)
+    # Before the models: what a field's type does not say (a component's params, a
+    # schedule's arguments) must be finite too.
+    not_finite = non_finite_values(raw, source)
+    if not_finite:
+        raise GanlabError("\n".join(not_finite))
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
@@ -96,6 +120,60 @@ def parse_recipe(
     plugins += [_absolute_plugin(p, Path.cwd()) for p in extra_plugins]
     recipe.plugins = list(dict.fromkeys(plugins))
     return recipe
+
+
+def component_names(recipe: Mapping[str, Any]) -> dict[str, str]:
+    """Each component section of a recipe (resolved, or as its file holds it) and the name(s)
+    it gives: ``{"loss": "bce", "callbacks": "console, samples", ...}``."""
+    names: dict[str, str] = {}
+    for section in SINGLE:
+        spec = recipe.get(section)
+        names[section] = str(spec.get("name")) if isinstance(spec, Mapping) else ""
+    for section in LISTS:
+        specs = recipe.get(section)
+        listed = specs if isinstance(specs, list) else []
+        names[section] = ", ".join(str(s.get("name")) for s in listed if isinstance(s, Mapping))
+    return names
+
+
+def changed_components(saved: Mapping[str, Any], recipe: Recipe, run_dir: Path) -> str | None:
+    """The message that refuses to resume ``run_dir`` (whose recipe was ``saved``) with a
+    recipe that names other components, or None when they are the same.
+
+    Said before the new components' params are checked: the params the run's recipe holds
+    belong to its own components, so the message must be about the change, not about them.
+    """
+    before, after = component_names(saved), component_names(recipe.model_dump(mode="json"))
+    changed = [s for s in before if before[s] != after[s]]
+    if not changed:
+        return None
+    what = "; ".join(
+        f"its {s} {'is' if s in SINGLE else 'are'} {before[s] or '(none)'!r}, the recipe now "
+        f"names {after[s] or '(none)'!r}"
+        for s in changed
+    )
+    fresh = " ".join(
+        f"--set {s}.name={after[s]} --set {s}.params={{}}" for s in changed if s in SINGLE
+    )
+    new_run = f"ganlab run {run_dir / 'recipe.yaml'} {fresh}" if fresh else "a new run"
+    return (
+        f"Cannot resume {run_dir}: {what}. A resumed run keeps the components it was trained "
+        f"with ({', '.join(changed)} cannot change; only train.steps and train.epochs may). "
+        f"To train with others, start a new run, e.g. {new_run}."
+    )
+
+
+def check_components_kept(run_dir: Path, recipe: Recipe) -> None:
+    """Refuse to resume ``run_dir`` with a recipe whose components are not the run's own
+    (`changed_components`), reading the run's ``recipe.yaml``; a file that cannot be read is
+    left to the checks that read the checkpoint."""
+    try:
+        saved = load_yaml((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    message = changed_components(saved, recipe, run_dir) if isinstance(saved, dict) else None
+    if message is not None:
+        raise GanlabError(message)
 
 
 def _name_from_file(source: str, stem: str) -> str:
@@ -114,6 +192,8 @@ def is_plugin_file(spec: str) -> bool:
 
 
 def _absolute_plugin(spec: str, base: Path) -> str:
+    if spec.startswith("no:"):  # a plugin left out, by name (`ganlab.plugins.load_plugins`)
+        return spec
     if is_plugin_file(spec):
         return str((base / Path(spec).expanduser()).resolve())
     return spec

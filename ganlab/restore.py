@@ -41,7 +41,7 @@ from ganlab.folders import (
 from ganlab.plugins import load_plugins
 from ganlab.recipe import Recipe, Resolved
 from ganlab.recipe_diff import differing_keys, flatten
-from ganlab.resolve import parse_recipe, resolve
+from ganlab.resolve import changed_components, parse_recipe, resolve
 from ganlab.run import Generator, Run
 from ganlab.seeding import seed_everything
 
@@ -161,7 +161,14 @@ def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:
 
 def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> None:
     """Refuse to continue a run with a recipe that differs in more than its length."""
-    flats = [flatten(saved), flatten(recipe.model_dump(mode="json"))]
+    changed = changed_components(saved, recipe, run_dir)
+    if changed is not None:
+        raise GanlabError(changed)
+    # `-p no:NAME` picks between clashing plugins; it changes nothing the run is made of.
+    flats = [
+        flatten({**r, "plugins": [p for p in r.get("plugins", []) if not p.startswith("no:")]})
+        for r in (saved, recipe.model_dump(mode="json"))
+    ]
     keys = [k for k in differing_keys(flats) if k not in LENGTH_KEYS]
     if keys:
         raise GanlabError(

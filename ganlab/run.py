@@ -29,7 +29,7 @@ from ganlab.loss import GanLoss
 from ganlab.penalty import Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
-from ganlab.seeding import rng_state, set_rng_state
+from ganlab.seeding import rng_state, rng_untouched, set_rng_state
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
 FIXED_LATENTS = 64
@@ -54,6 +54,31 @@ class Hooks(Protocol):
     arguments only: ``run.hook.ganlab_step_end(run=run, stats=stats)``."""
 
     def __getattr__(self, name: str) -> Callable[..., object]: ...
+
+
+class GuardedHooks:
+    """A hook relay whose every event runs in a forked random state (`rng_untouched`):
+    whatever a callback, logger or metric draws (a sample grid from a generator with noise
+    inputs or dropout, a metric's network), training's random streams go on as if it had
+    not run, so a run is the same whether a plugin watches it every step or never.
+
+    An event no plugin implements is called directly: the guard costs nothing there.
+    """
+
+    def __init__(self, relay: Hooks) -> None:
+        self._relay = relay
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        caller = getattr(self._relay, name)
+        implementations = getattr(caller, "get_hookimpls", None)
+        if implementations is not None and not implementations():
+            return caller
+
+        def guarded(**kwargs: object) -> object:
+            with rng_untouched():
+                return caller(**kwargs)
+
+        return guarded
 
 
 @dataclass
@@ -140,6 +165,12 @@ class Run:
     #: with its own rows in step order), and the last step the stream has reached
     logged: list[dict[str, float]] = field(default_factory=list, repr=False)
     logged_through: int = 0
+
+    def __post_init__(self) -> None:
+        # Every event of the run goes through the guard, whoever calls it (the loop, the
+        # run's life, `log_file`): no plugin can shift training's random streams.
+        if not isinstance(self.hook, GuardedHooks):
+            self.hook = GuardedHooks(self.hook)
 
     # --- logging -----------------------------------------------------------------------------
 
@@ -360,12 +391,15 @@ class Run:
 
         By default G itself, in training mode, as in the tutorial's progress grids (batch-norm
         uses the batch's statistics); its running statistics are put back afterwards, so
-        sampling never changes a checkpoint. ``eval_mode`` uses `evaluated_generator` (the
-        moving average when the recipe keeps one) with its running statistics, as
-        `ganlab sample` and the metrics do.
+        sampling never changes a checkpoint, and in a forked random state, so what it draws
+        never changes training (`ganlab.seeding.rng_untouched`). ``eval_mode`` uses
+        `evaluated_generator` (the moving average when the recipe keeps one) with its
+        running statistics, as `ganlab sample` and the metrics do.
         """
         model = self.evaluated_generator if eval_mode else self.generator
-        with untouched(model, train=not eval_mode):
+        # Sampling is never training's own draw: a generator that draws in training mode
+        # (noise inputs, dropout) must not shift training's random streams.
+        with untouched(model, train=not eval_mode), rng_untouched():
             return model(*self._with_labels(latents, labels, self.g_takes_labels)).float()
 
     @torch.no_grad()
