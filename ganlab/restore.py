@@ -28,7 +28,9 @@ import torch
 
 from ganlab.assemble import NoHooks, assemble_run, build_models
 from ganlab.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
+from ganlab.data import Fingerprint
 from ganlab.errors import GanlabError
+from ganlab.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
 from ganlab.folders import (
     find_checkpoint,
     folder_of,
@@ -59,9 +61,34 @@ class Resumption:
     info: dict[str, Any]  #: its run.json
     #: newer checkpoints that could not be read, with the reason
     skipped: list[str] = field(default_factory=list)
+    #: continue even if the data changed since the run recorded it (--accept-changed-data)
+    accept_changed_data: bool = False
+    #: the data set's fingerprint now, recorded by `write`
+    fingerprint: Fingerprint | None = None
+
+    def check_data(self, run: Run) -> None:
+        """Refuse to continue on data other than the run's own, naming what changed, unless
+        accepted (then ``run.json`` records what changed)."""
+        self.fingerprint = fingerprint_of(run.dataset)
+        before = recorded(self.run_dir)
+        if before is None or self.fingerprint is None:
+            return  # a run from before fingerprints were kept: nothing to compare
+        if before.digest() == self.fingerprint.digest():
+            return
+        changes = DataChanges.between(before, self.fingerprint)
+        if not self.accept_changed_data:
+            raise GanlabError(
+                f"Cannot resume {self.run_dir}: its data changed since the run recorded it "
+                f"({self.run_dir / DATA_FILE}): {changes.describe()}; {len(before.names)} "
+                f"images then, {len(self.fingerprint.names)} now. Put the data back as it "
+                "was, start a new run, or continue on the new data with "
+                "--accept-changed-data (run.json records it)."
+            )
+        self.info["resumed"][-1]["accepted_changed_data"] = changes.counts()
 
     def restore(self, run: Run) -> None:
         """Put the checkpoint into ``run`` (built from the recipe) and check that it fits."""
+        self.check_data(run)
         state, where = self.state, self.run_dir
         processes = state.get("processes", 1)
         if processes != run.group.world:
@@ -79,7 +106,8 @@ class Resumption:
         if not state["epoch"] * per_epoch <= state["step"] <= (state["epoch"] + 1) * per_epoch:
             raise GanlabError(
                 f"{self.checkpoint}: step {state['step']} cannot be in epoch {state['epoch']} "
-                f"of {per_epoch} steps. The checkpoint does not belong to this run's recipe."
+                f"of {per_epoch} steps ({len(run.dataset)} images now). The checkpoint "
+                "does not belong to this run's recipe and data; start a new run."
             )
         if run.group.is_main:
             rows = read_metrics(where / "metrics.jsonl")
@@ -102,13 +130,18 @@ class Resumption:
                 "nothing was deleted (a file the run writes again at its step replaces it).",
                 err=True,
             )
+        if self.fingerprint is not None:
+            record(self.run_dir, self.fingerprint, self.info)
         write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
         keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
         write_json_atomic(self.run_dir / "run.json", self.info)
 
 
-def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
-    """Read and check everything needed to continue ``run_dir`` with ``recipe``."""
+def open_resume(
+    run_dir: Path, recipe: Recipe, device: str, accept_changed_data: bool = False
+) -> Resumption:
+    """Read and check everything needed to continue ``run_dir`` with ``recipe`` (on data
+    other than the run's own only with ``accept_changed_data``)."""
     info = read_run_info(run_dir / "run.json")
     checkpoint, state, skipped = newest_readable(run_dir)
     check_resumable(state["recipe"], recipe, run_dir)
@@ -117,7 +150,7 @@ def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
     info.setdefault("resumed", []).append(
         {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     )
-    return Resumption(run_dir, checkpoint, state, info, skipped)
+    return Resumption(run_dir, checkpoint, state, info, skipped, accept_changed_data)
 
 
 def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:

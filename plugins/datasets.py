@@ -168,14 +168,13 @@ class FileImages(_Images):
     def load_uint8(self, index: int) -> torch.Tensor:
         path = self.files[index]
         try:
-            stream = open(path, "rb")
+            with open(path, "rb") as stream:
+                return self.transform(decode(stream, path, self.mode))
         except OSError as exc:  # gone since the folder was listed, or a link to nothing
             raise ganlab.GanlabError(
                 f"{path}: cannot read this image ({exc.strerror}). Put it back or delete it, "
                 "then run again."
             ) from None
-        with stream:
-            return self.transform(decode(stream, path, self.mode))
 
     def cache_key(self) -> str:
         """Every file's path, size and modification time, and the transform."""

@@ -18,9 +18,7 @@ from plugins.datasets import ImageFolderParams, build_image_folder
 
 def _read_all(root: Path, channels: int = 1) -> np.ndarray:
     """Every image under ``root`` as image_folder decodes it: uint8 (N, C, 8, 8)."""
-    dataset = build_image_folder(
-        ImageFolderParams(root=str(root), image_size=8, channels=channels)
-    )
+    dataset = build_image_folder(ImageFolderParams(root=str(root), image_size=8, channels=channels))
     return np.stack([dataset.load_uint8(i).numpy() for i in range(len(dataset))])
 
 
