@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from ganlab.cache import cache_path
+from ganlab.cache import cache_path, prepare_cache
 from plugins.datasets import ImageFolderParams, build_image_folder
 from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 
@@ -164,3 +165,29 @@ def test_a_build_killed_midway_leaves_nothing_the_next_build_keeps(tmp_path: Pat
     result = invoke("data", "prepare", str(path), "--workers", "0")
     assert result.exit_code == 0, result.output
     assert list(cache.glob(temporaries)) == []
+
+
+class _Interrupted:
+    """A data set whose build is interrupted (Ctrl-C, or a signal turned into an exception)
+    at its sixth image."""
+
+    image_shape = (1, 4, 4)
+
+    def __len__(self) -> int:
+        return 10
+
+    def load_uint8(self, index: int) -> torch.Tensor:
+        if index == 5:
+            raise KeyboardInterrupt
+        return torch.zeros(self.image_shape, dtype=torch.uint8)
+
+    def cache_key(self) -> str:
+        return "an interrupted build"
+
+
+def test_an_interrupted_build_leaves_no_temporary_file(tmp_path: Path) -> None:
+    dataset = _Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        prepare_cache(dataset, quiet=True)
+    path = cache_path(dataset)
+    assert list(path.parent.glob(f"{path.name}*")) == []  # neither the cache nor its .tmp
