@@ -130,9 +130,9 @@ class Resumption:
                 "nothing was deleted (a file the run writes again at its step replaces it).",
                 err=True,
             )
-        if self.fingerprint is not None:
-            record(self.run_dir, self.fingerprint, self.info)
         write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
+        if self.fingerprint is not None:  # the data it continues on (changed only if accepted)
+            record(self.run_dir, self.fingerprint, self.info)
         keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
         write_json_atomic(self.run_dir / "run.json", self.info)
 
