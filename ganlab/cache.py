@@ -6,11 +6,18 @@ transform) and decode one image to uint8 (``load_uint8(i)``) is decoded once int
 decodes a JPEG again, and memory holds only the pages in use. A change of files or transform
 gives another key, so a stale cache is never read. The folder is ``$GANLAB_CACHE``, else
 ``~/.cache/ganlab``.
+
+Beside the cache lie ``<key>.hashes`` (a hash of each decoded image, hashed once as it is
+built: what a run's data fingerprint is made of, `ganlab.fingerprint`), ``<key>.labels`` and
+the record ``<key>.json``. A build writes ``<key>.u8.<pid>.tmp`` first, holding a lock on it;
+a build the process did not finish (killed, even by SIGKILL) leaves it behind, and the next
+build of that key removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -24,7 +31,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab.data import Labels, TensorImages, guarded_loader, labels_of
+from ganlab.data import (
+    Fingerprint,
+    Labels,
+    TensorImages,
+    guarded_loader,
+    hash_images,
+    image_names,
+    labels_of,
+)
 from ganlab.errors import GanlabError
 from ganlab.memory import check_disk
 
@@ -98,6 +113,7 @@ def prepare_cache(
     written, the last thing a build does.
     """
     path = cache_path(dataset)
+    remove_stale_temporaries(path)
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
         rate = json.loads(meta.read_text(encoding="utf-8"))["images_per_second"]
@@ -112,7 +128,66 @@ def cached(dataset: CacheableImages, workers: int = 0, quiet: bool = False) -> T
     # The data set's own labels when it has them: a cache made before it had classes holds
     # none, and the same files give the same labels anyway.
     images.labels = labels_of(dataset) or images.labels
+    images.fingerprint = Fingerprint(image_names(dataset), read_hashes(path, images.images))
     return images
+
+
+def hashes_path(path: Path) -> Path:
+    """Where a cache's image hashes are kept: ``<key>.hashes``, 8 bytes per image."""
+    return path.with_suffix(".hashes")
+
+
+def read_hashes(path: Path, images: torch.Tensor) -> tuple[str, ...]:
+    """The hash of each image of the cache at ``path``, as hex: read from ``<key>.hashes``,
+    or (a cache built before they were kept) computed from ``images`` once and stored."""
+    stored = hashes_path(path)
+    try:
+        raw = stored.read_bytes()
+        if len(raw) == 8 * len(images):
+            return tuple(raw[i : i + 8].hex() for i in range(0, len(raw), 8))
+    except OSError:
+        pass
+    hashes = hash_images(images)
+    with contextlib.suppress(OSError):  # a read-only cache folder: hashed again next time
+        _write_hashes(path, hashes)
+    return hashes
+
+
+def _write_hashes(path: Path, hashes: tuple[str, ...]) -> None:
+    tmp = hashes_path(path).with_name(f"{hashes_path(path).name}.{os.getpid()}.tmp")
+    tmp.write_bytes(b"".join(bytes.fromhex(h) for h in hashes))
+    os.replace(tmp, hashes_path(path))
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that builds of the cache at ``path`` left when their
+    process died (``<key>.u8.<pid>.tmp``, as large as the cache).
+
+    One is stale when no process holds its lock (a build holds it until it ends; the OS
+    releases it when the process dies, on any host sharing the folder) and its pid is not a
+    live process here (guarding the moment between a build creating its file and locking it).
+    """
+    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 1 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            with open(tmp, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a build goes on
+                tmp.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 class _Items:
@@ -150,7 +225,12 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
         ) from None
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     started = time.perf_counter()
+    hashes: list[str] = [""] * shape[0]
+    lock = None
     try:
+        # Locked while this build lives, so that no other build takes it for a dead one's.
+        lock = open(tmp, "wb")  # noqa: SIM115 (closed in `finally`, after the unlink)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         array = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
         # Its own generator: building the cache must not draw from the training RNG stream,
         # or a run that builds it would differ from one that finds it ready.
@@ -168,6 +248,8 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
         ) as bar:
             for indices, images in loader:
                 array[indices.numpy()] = images.numpy()
+                for index, digest in zip(indices.tolist(), hash_images(images), strict=True):
+                    hashes[index] = digest
                 bar.update(len(indices))
         array.flush()
         del array
@@ -180,8 +262,13 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
             "GANLAB_CACHE to another folder, or train.data_cache: false."
         ) from None
     finally:
+        # Any exception, a KeyboardInterrupt or a signal's included, ends here.
         with contextlib.suppress(OSError):  # on a read-only disk even this fails
             tmp.unlink(missing_ok=True)
+        if lock is not None:
+            lock.close()
+    with contextlib.suppress(OSError):  # without them, `read_hashes` hashes the cache again
+        _write_hashes(path, tuple(hashes))
     rate = shape[0] / max(time.perf_counter() - started, 1e-9)
     meta = {"shape": list(shape), "key": dataset.cache_key()[:2000], "images_per_second": rate}
     meta |= write_labels(path, labels_of(dataset))

@@ -47,6 +47,12 @@ def cli() -> None:
     "newest unfinished run of RECIPE under --out that no process trains. Without RECIPE, "
     "the run's own recipe.",
 )
+@click.option(
+    "--accept-changed-data",
+    is_flag=True,
+    help="With --resume: continue even though the run's data changed since it was recorded "
+    "(images added, removed or changed); run.json records what changed.",
+)
 @set_option
 @click.option("--seed", type=click.IntRange(min=0), help="Override the recipe's seed.")
 @click.option("--device", help="cpu, cuda, cuda:N, mps or auto (overrides the recipe).")
@@ -62,6 +68,7 @@ def cli() -> None:
 def run(
     arguments: tuple[str, ...],
     resume: str | None,
+    accept_changed_data: bool,
     overrides: tuple[str, ...],
     seed: int | None,
     device: str | None,
@@ -101,6 +108,7 @@ def run(
             recipe_path=Path(recipe),
             resume=run_dir,
             on_start=lambda started: click.echo(f"Run folder: {started.dir}"),
+            accept_changed_data=accept_changed_data,
         )
 
 

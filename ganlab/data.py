@@ -14,6 +14,7 @@ run can continue from any position in an epoch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import pickle
 import random
@@ -77,6 +78,38 @@ def labels_of(dataset: object) -> Labels | None:
     return labels if isinstance(labels, Labels) else None
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a data set is made of, image by image: its name and a hash of its pixels.
+
+    A run records it (`ganlab.fingerprint`), and a resume compares it with the data as it is
+    now: which images were added, removed or changed.
+    """
+
+    names: tuple[str, ...]  #: image ``i`` is called ``names[i]`` (a file's path, ...)
+    hashes: tuple[str, ...]  #: a hash of image ``i``'s decoded uint8 pixels, as hex
+
+    def digest(self) -> str:
+        """One hash of the whole: the same exactly when every name and image is."""
+        lines = "".join(f"{name}\t{h}\n" for name, h in zip(self.names, self.hashes, strict=True))
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def hash_images(images: torch.Tensor) -> tuple[str, ...]:
+    """A hash (8 bytes, as hex) of each uint8 image of ``images`` ``(N, C, H, W)``."""
+    array = images.cpu().numpy()
+    return tuple(hashlib.blake2b(image.tobytes(), digest_size=8).hexdigest() for image in array)
+
+
+def image_names(dataset: object) -> tuple[str, ...]:
+    """Each image's name, for messages: the data set's ``image_names()`` when it has one (a
+    file's path under its root), else ``#0``, ``#1``, ... (images generated in code)."""
+    names = getattr(dataset, "image_names", None)
+    if callable(names):
+        return tuple(str(name) for name in names())
+    return tuple(f"#{index}" for index in range(len(dataset)))  # type: ignore[arg-type]
+
+
 class TensorImages:
     """A data set held as one uint8 tensor ``(N, C, H, W)``: decoded once, sliced per batch;
     with ``labels``, each image's class."""
@@ -90,6 +123,8 @@ class TensorImages:
         self.images = images
         self.image_shape = image_shape_of(images)
         self.labels = labels
+        #: the images' names and hashes when known (the decode-once cache keeps them)
+        self.fingerprint: Fingerprint | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]

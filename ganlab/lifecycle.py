@@ -36,6 +36,7 @@ from ganlab.checkpoint import publish_final, step_checkpoints
 from ganlab.device import pick_device, set_determinism
 from ganlab.distributed import Group, check_supported, from_main, join, leave, rank_seed
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
+from ganlab.fingerprint import fingerprint_of, record
 from ganlab.folders import (
     NewRunDir,
     RunLock,
@@ -65,10 +66,12 @@ def train_recipe(
     recipe_path: Path | None = None,
     resume: Path | None = None,
     on_start: Callable[[Run], None] | None = None,
+    accept_changed_data: bool = False,
 ) -> Run:
     """Run a resolved recipe to the end and return the finished `Run`.
 
-    With ``resume`` (a run folder), continue that run in place from its newest checkpoint.
+    With ``resume`` (a run folder), continue that run in place from its newest checkpoint
+    (on data other than the run's own only with ``accept_changed_data``).
     ``on_start`` is called (on rank 0) once the run folder exists, before the first hook.
     Nothing is written before everything is built and checked: a mistake leaves no run
     folder behind, and a refused resume leaves the run folder as it was. One process at a
@@ -97,7 +100,11 @@ def train_recipe(
             device = pick_device(recipe.device)
             if group.distributed and device.type == "cuda":
                 device = torch.device("cuda", group.local_rank)
-            resumption = open_resume(resume, recipe, str(device)) if resume is not None else None
+            resumption = (
+                open_resume(resume, recipe, str(device), accept_changed_data)
+                if resume is not None
+                else None
+            )
             seed_everything(recipe.seed)
             set_determinism(recipe.train.deterministic, device)
             observers, metrics = watchers(resolved, group)
@@ -219,10 +226,14 @@ def started(
 ) -> Run:
     """A new run assembled in its new folder (`new_folder`)."""
     run = assemble_run(resolved, device, folder, hook, group, info)
-    if run.labels is not None and group.is_main:
-        # The data set's classes are known once it is built: into run.json now, where
-        # loggers find them (W&B's config) and a resumed run keeps them.
-        run.info["classes"] = list(run.labels.names)
+    if group.is_main:
+        # The data set's classes and fingerprint are known once it is built: into run.json
+        # now, where loggers find them (W&B's config) and a resume compares them.
+        if run.labels is not None:
+            run.info["classes"] = list(run.labels.names)
+        fingerprint = fingerprint_of(run.dataset)
+        if fingerprint is not None:
+            record(folder, fingerprint, run.info)
         write_json_atomic(folder / "run.json", run.info)
     if group.distributed:
         # The same models everywhere, then different latent vectors in each process.

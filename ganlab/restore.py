@@ -28,7 +28,9 @@ import torch
 
 from ganlab.assemble import NoHooks, assemble_run, build_models
 from ganlab.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
+from ganlab.data import Fingerprint
 from ganlab.errors import GanlabError
+from ganlab.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
 from ganlab.folders import (
     find_checkpoint,
     folder_of,
@@ -64,9 +66,34 @@ class Resumption:
     #: the checkpoint is at the run's last step, but the run never completed (it was
     #: stopped after it wrote it): only the end-of-run work is left (`restore` sets it)
     finishing: bool = False
+    #: continue even if the data changed since the run recorded it (--accept-changed-data)
+    accept_changed_data: bool = False
+    #: the data set's fingerprint now, recorded by `write`
+    fingerprint: Fingerprint | None = None
+
+    def check_data(self, run: Run) -> None:
+        """Refuse to continue on data other than the run's own, naming what changed, unless
+        accepted (then ``run.json`` records what changed)."""
+        self.fingerprint = fingerprint_of(run.dataset)
+        before = recorded(self.run_dir)
+        if before is None or self.fingerprint is None:
+            return  # a run from before fingerprints were kept: nothing to compare
+        if before.digest() == self.fingerprint.digest():
+            return
+        changes = DataChanges.between(before, self.fingerprint)
+        if not self.accept_changed_data:
+            raise GanlabError(
+                f"Cannot resume {self.run_dir}: its data changed since the run recorded it "
+                f"({self.run_dir / DATA_FILE}): {changes.describe()}; {len(before.names)} "
+                f"images then, {len(self.fingerprint.names)} now. Put the data back as it "
+                "was, start a new run, or continue on the new data with "
+                "--accept-changed-data (run.json records it)."
+            )
+        self.info["resumed"][-1]["accepted_changed_data"] = changes.counts()
 
     def restore(self, run: Run) -> None:
         """Put the checkpoint into ``run`` (built from the recipe) and check that it fits."""
+        self.check_data(run)
         state, where = self.state, self.run_dir
         processes = state.get("processes", 1)
         if processes != run.group.world:
@@ -89,7 +116,8 @@ class Resumption:
         if not state["epoch"] * per_epoch <= state["step"] <= (state["epoch"] + 1) * per_epoch:
             raise GanlabError(
                 f"{self.checkpoint}: step {state['step']} cannot be in epoch {state['epoch']} "
-                f"of {per_epoch} steps. The checkpoint does not belong to this run's recipe."
+                f"of {per_epoch} steps ({len(run.dataset)} images now). The checkpoint "
+                "does not belong to this run's recipe and data; start a new run."
             )
         if run.group.is_main:
             rows = read_metrics(where / "metrics.jsonl")
@@ -120,12 +148,17 @@ class Resumption:
                 err=True,
             )
         write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
+        if self.fingerprint is not None:  # the data it continues on (changed only if accepted)
+            record(self.run_dir, self.fingerprint, self.info)
         keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
         write_json_atomic(self.run_dir / "run.json", self.info)
 
 
-def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
-    """Read and check everything needed to continue ``run_dir`` with ``recipe``."""
+def open_resume(
+    run_dir: Path, recipe: Recipe, device: str, accept_changed_data: bool = False
+) -> Resumption:
+    """Read and check everything needed to continue ``run_dir`` with ``recipe`` (on data
+    other than the run's own only with ``accept_changed_data``)."""
     info = read_run_info(run_dir / "run.json")
     found_status = info.get("status")
     checkpoint, state, skipped = newest_readable(run_dir)
@@ -136,7 +169,15 @@ def open_resume(run_dir: Path, recipe: Recipe, device: str) -> Resumption:
         {"from": str(checkpoint.relative_to(run_dir)), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     )
     found = found_status if isinstance(found_status, str) else None
-    return Resumption(run_dir, checkpoint, state, info, skipped, found)
+    return Resumption(
+        run_dir,
+        checkpoint,
+        state,
+        info,
+        skipped,
+        found_status=found,
+        accept_changed_data=accept_changed_data,
+    )
 
 
 def newest_readable(run_dir: Path) -> tuple[Path, dict[str, Any], list[str]]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from pydantic import Field
@@ -53,13 +54,14 @@ def resize_and_crop(image_size: int) -> transforms.Compose:
 
 
 def decode(stream: BinaryIO, name: object, mode: str) -> Image.Image:
-    """Decode one image; a corrupt or truncated file stops the run, naming the file.
+    """Decode one image into ``mode`` (`convert_image`); a corrupt or truncated file stops
+    the run, naming the file.
 
     Stopping (rather than skipping) keeps every epoch the same size and order, which exact
     resume relies on; one bad file in a data set is worth fixing once.
     """
     try:
-        return Image.open(stream).convert(mode)
+        return convert_image(Image.open(stream), mode)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ganlab.GanlabError(
             f"{name}: cannot decode this image ({exc}). It is corrupt or truncated: "
@@ -67,11 +69,50 @@ def decode(stream: BinaryIO, name: object, mode: str) -> Image.Image:
         ) from None
 
 
+#: Pillow's modes of 16-bit integer samples, and "I" (32-bit integers, what older Pillows
+#: give a 16-bit PNG): read as 16-bit values, 65535 white, scaled to 8 bits.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def convert_image(image: Image.Image, mode: str) -> Image.Image:
+    """``image`` in ``mode`` ("RGB" or "L"), with every sample scaled into 8 bits.
+
+    Pillow's own ``convert`` (what torchvision's ImageFolder calls) clips wider samples to
+    255, so a mid-gray 16-bit PNG would read as white: 16-bit and 32-bit integer images are
+    scaled (65535 -> 255, rounding), float images ("F") are read as intensities from 0 to 1.
+    Every other mode (palette, CMYK, LA, RGBA, ...) is Pillow's ``convert``, as before;
+    alpha is dropped, as ImageFolder drops it.
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        image = Image.fromarray(((wide + 128) // 257).astype(np.uint8), "L")
+    elif image.mode == "F":
+        unit = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
+        image = Image.fromarray(np.rint(np.clip(unit, 0, 1) * 255).astype(np.uint8), "L")
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # the same colours, without Pillow's warning
+    try:
+        return image.convert(mode)
+    except ValueError:  # a mode Pillow converts only to RGB(A), such as "La"
+        return image.convert("RGBA").convert(mode)
+
+
+def is_os_metadata(name: str) -> bool:
+    """Whether one part of a path (a file or folder name) is an operating system's or a
+    tool's metadata rather than data: hidden names (``.DS_Store``, AppleDouble ``._x.png``,
+    ``.git``), macOS archives' ``__MACOSX`` folder, Windows' ``Thumbs.db`` and
+    ``desktop.ini``. The folder reader and the zip reader skip them alike."""
+    if name in (".", ".."):  # a zip member's "./x.png" is no hidden file
+        return False
+    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
 class _Images:
     """What the file and zip data sets share: the transform, the float view, the cache key."""
 
     #: bump when decoding or the transform changes, so old caches are not reused
-    TRANSFORM_VERSION = 1
+    #: 2: 16-bit and float images scaled into 8 bits (`convert_image`), not clipped
+    TRANSFORM_VERSION = 2
 
     def __init__(
         self, count: int, image_size: int, channels: int, labels: ganlab.Labels | None = None
@@ -111,13 +152,29 @@ class FileImages(_Images):
         image_size: int,
         channels: int,
         labels: ganlab.Labels | None = None,
+        root: Path | None = None,
     ) -> None:
         super().__init__(len(files), image_size, channels, labels)
         self.files = files
+        #: the folder the files were found in; their names are relative to it
+        self.root = root
+
+    def image_names(self) -> list[str]:
+        """Each image's path relative to the data set's folder (messages name them)."""
+        if self.root is None:
+            return [str(path) for path in self.files]
+        return [path.relative_to(self.root).as_posix() for path in self.files]
 
     def load_uint8(self, index: int) -> torch.Tensor:
-        with open(self.files[index], "rb") as f:
-            return self.transform(decode(f, self.files[index], self.mode))
+        path = self.files[index]
+        try:
+            with open(path, "rb") as stream:
+                return self.transform(decode(stream, path, self.mode))
+        except OSError as exc:  # gone since the folder was listed, or a link to nothing
+            raise ganlab.GanlabError(
+                f"{path}: cannot read this image ({exc.strerror}). Put it back or delete it, "
+                "then run again."
+            ) from None
 
     def cache_key(self) -> str:
         """Every file's path, size and modification time, and the transform."""
@@ -167,6 +224,10 @@ class ZipImages(_Images):
         name = f"{self.archive}:{self.names[index]}"
         return self.transform(decode(io.BytesIO(data), name, self.mode))
 
+    def image_names(self) -> list[str]:
+        """Each image's member name in the archive (messages name them)."""
+        return list(self.names)
+
     def cache_key(self) -> str:
         """The archive's path, size and modification time, its members, and the transform."""
         stat = self.archive.stat()
@@ -180,19 +241,59 @@ class ZipImages(_Images):
 
 
 def find_images(root: Path) -> list[Path]:
-    """Every image file under ``root`` (recursively), sorted by path like ImageFolder."""
-    return sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
+    """Every image file under ``root`` (recursively), sorted by path like ImageFolder.
+
+    Symbolic links to folders are followed (a class folder may be a link), except a link to
+    a folder it lies in, which would recurse for ever. Names that `is_os_metadata` are
+    skipped. A link to an image that does not exist stops the run, naming it, as a corrupt
+    image does: a data set that silently lost a file would train on other data.
+    """
+    found: list[Path] = []
+    # Each folder to list, with the (device, inode) of it and of every folder above it.
+    stack = [(root, frozenset({_identity(root)}))]
+    while stack:
+        folder, above = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            raise ganlab.GanlabError(
+                f"data.params.root: cannot list {folder} ({exc.strerror}). Make it readable."
+            ) from None
+        for entry in entries:
+            if is_os_metadata(entry.name):
+                continue
+            path = Path(entry.path)
+            if entry.is_dir():  # follows a link
+                identity = _identity(path)
+                if identity not in above:
+                    stack.append((path, above | {identity}))
+            elif path.suffix.lower() in IMAGE_EXTENSIONS:
+                if entry.is_file():
+                    found.append(path)
+                elif entry.is_symlink() and not path.exists():
+                    raise ganlab.GanlabError(
+                        f"{path}: a link to {os.readlink(path)}, which does not exist. "
+                        "Restore its target or delete the link, then run again."
+                    )
+    return sorted(found)
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """A folder's (device, inode): the same for every link to it."""
+    stat = folder.stat()
+    return stat.st_dev, stat.st_ino
 
 
 def zip_image_names(archive: Path) -> list[str]:
+    """The images in a zip, by member name, sorted; `is_os_metadata` names (``__MACOSX/``,
+    AppleDouble ``._x.png``) are skipped, as the folder reader skips them."""
     try:
         with zipfile.ZipFile(archive) as z:
             return sorted(
                 n
                 for n in z.namelist()
-                if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("__MACOSX/")
+                if n.lower().endswith(IMAGE_EXTENSIONS)
+                and not any(is_os_metadata(part) for part in n.split("/"))
             )
     except (zipfile.BadZipFile, OSError) as exc:
         raise ganlab.GanlabError(
@@ -271,7 +372,7 @@ def build_image_folder(params: ImageFolderParams) -> FileImages | ZipImages:
             "Put images there or point root at another folder."
         )
     labels = folder_classes([f.relative_to(root).parts for f in files], str(root))
-    return FileImages(files, params.image_size, params.channels, labels)
+    return FileImages(files, params.image_size, params.channels, labels, root)
 
 
 class CelebAParams(ganlab.Params):
@@ -297,9 +398,13 @@ def build_celeba(params: CelebAParams) -> FileImages | ZipImages:
         candidates.insert(0, root)
     for place in candidates:
         if place.is_dir():
-            files = sorted(p for p in place.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+            files = sorted(
+                p
+                for p in place.iterdir()
+                if p.suffix.lower() in (".jpg", ".jpeg") and not is_os_metadata(p.name)
+            )
             if files:
-                return FileImages(files, params.image_size, 3)
+                return FileImages(files, params.image_size, 3, root=place)
             raise ganlab.GanlabError(
                 f"CelebA folder {place} holds no .jpg files. " + CELEBA_HELP.format(root=root)
             )
