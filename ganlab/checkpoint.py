@@ -71,6 +71,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"Checkpoint {str(path)!r} not found. Give a .pt file from a run folder's "
             "checkpoints/ (or the run folder itself where a command accepts one)."
         )
+    kind = not_a_torch_file(path)
+    if kind is not None:
+        raise UnreadableCheckpoint(
+            f"{path}: not a readable checkpoint; {kind}. Give a .pt "
+            "file from a run folder's checkpoints/ (or the run folder itself where a command "
+            "accepts one)."
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols
@@ -92,6 +99,51 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
     check_checkpoint(state, path)
     return state
+
+
+#: How the files people mistake for checkpoints begin: magic bytes -> what the file is.
+OTHER_FILES = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+    b"\x1f\x8b": "a gzip archive",
+}
+#: How a file torch.save writes begins: a zip archive, or (before torch 1.6) a pickle.
+TORCH_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def not_a_torch_file(path: Path) -> str | None:
+    """What ``path`` is (``it is a PNG image, not a torch file``), from its first bytes,
+    when it is plainly not a file torch.save wrote (an empty file, an image, a YAML
+    recipe, other text ...); None when it may be one
+    (a truncated or damaged checkpoint is left to torch.load to find out)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None  # torch.load says why
+    if not head:
+        return "it is empty (0 bytes): its writing was cut off"
+    if head.startswith(TORCH_STARTS):
+        return None
+    for magic, what in OTHER_FILES.items():
+        if head.startswith(magic):
+            return f"it is {what}, not a torch file"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "it is a WebP image, not a torch file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not a torch file (nor an image)"
+    if path.suffix.lower() in (".yaml", ".yml") or re.search(
+        r"^(generator|discriminator|data|train|loss|base):", text, re.MULTILINE
+    ):
+        return (
+            "it is a YAML recipe, not a torch file (`ganlab run RECIPE` trains a recipe and "
+            "writes the checkpoints)"
+        )
+    return "it is a text file, not a torch file"
 
 
 def _reason(exc: Exception) -> str:

@@ -32,6 +32,7 @@ from ganlab.compare_plot import (
     figure_of,
     save_plot,
 )
+from ganlab.errors import GanlabError
 from ganlab.folders import RunFolder, find_run_dirs, read_run_folder
 from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, key_infos
 from ganlab.recipe_diff import Absent, differing_keys, flatten, is_number
@@ -380,6 +381,28 @@ def group_series(runs: Sequence[RunFolder], grouped: Mapping[str, Any]) -> list[
     return series
 
 
+def readable_runs(paths: Sequence[Path]) -> list[RunFolder]:
+    """The run folders of ``paths`` that can be read. Each one that cannot (a damaged
+    run.json, a line of metrics.jsonl that is not JSON, a missing recipe.yaml) is named on
+    stderr, one line with its reason, and left out, as `ganlab runs` lists it apart: one
+    broken run never hides the others. Refused only when none is left to compare."""
+    runs, problems = [], []
+    for path in paths:
+        try:
+            runs.append(read_run_folder(path))
+        except GanlabError as exc:
+            problems.append(" ".join(str(exc).split()))  # the message names its file
+    if not runs:
+        reasons = "; ".join(problem.rstrip(".") for problem in problems)
+        raise GanlabError(
+            f"Nothing to compare: no run folder can be read ({reasons}). Repair them, or give "
+            "other run folders."
+        )
+    for problem in problems:
+        click.echo(f"ganlab: left out, cannot be read: {problem}", err=True)
+    return runs
+
+
 # --- the command --------------------------------------------------------------------------
 
 
@@ -428,7 +451,7 @@ def compare(run_dirs: tuple[str, ...], plot_path: str, as_json: bool, over_seeds
     paths = find_run_dirs(Path(p) for p in run_dirs)
     plot = Path(plot_path)
     check_plot_path(plot)
-    runs = [read_run_folder(path) for path in paths]
+    runs = readable_runs(paths)
     comparison = compare_runs(runs)
     grouped = over_seeds_of(comparison) if over_seeds else None
     panels = panels_of(runs, comparison["metrics"])

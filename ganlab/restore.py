@@ -34,11 +34,12 @@ from ganlab.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, r
 from ganlab.folders import (
     find_checkpoint,
     folder_of,
-    keep_rows_until,
+    metrics_line,
     read_metrics,
     read_run_info,
     write_atomic,
     write_json_atomic,
+    write_metrics,
 )
 from ganlab.plugins import load_plugins
 from ganlab.recipe import Recipe, Resolved
@@ -91,6 +92,9 @@ class Resumption:
             )
         self.info["resumed"][-1]["accepted_changed_data"] = changes.counts()
 
+    #: the rows metrics.jsonl keeps: those up to the checkpoint's step (`rows_to_keep`)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
     def restore(self, run: Run) -> None:
         """Put the checkpoint into ``run`` (built from the recipe) and check that it fits."""
         self.check_data(run)
@@ -120,14 +124,7 @@ class Resumption:
                 "does not belong to this run's recipe and data; start a new run."
             )
         if run.group.is_main:
-            rows = read_metrics(where / "metrics.jsonl")
-            logged = max((row["step"] for row in rows), default=0)
-            if logged < state["step"]:
-                raise GanlabError(
-                    f"{where / 'metrics.jsonl'} ends at step {logged}, but the checkpoint "
-                    f"{self.checkpoint.name} is at step {state['step']}: they do not belong "
-                    "together. Put back the run's own metrics.jsonl, or start a new run."
-                )
+            self.rows = rows_to_keep(where / "metrics.jsonl", self.checkpoint, state)
         run.load_state_dict(state, self.checkpoint)
 
     def write(self, resolved: Resolved) -> None:
@@ -150,8 +147,40 @@ class Resumption:
         write_atomic(self.run_dir / "recipe.yaml", resolved.to_yaml())
         if self.fingerprint is not None:  # the data it continues on (changed only if accepted)
             record(self.run_dir, self.fingerprint, self.info)
-        keep_rows_until(self.run_dir / "metrics.jsonl", self.state["step"])
+        write_metrics(self.run_dir / "metrics.jsonl", self.rows)
         write_json_atomic(self.run_dir / "run.json", self.info)
+
+
+def rows_to_keep(path: Path, checkpoint: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` a resumed run keeps: those up to the checkpoint's step
+    (a killed run logged some after it; they are logged again, identically).
+
+    The checkpoint is the truth: its ``history`` holds every row up to its step. When the
+    file ends before that step, because a kill or a crash cut it (its last row half
+    written, or rows that never reached the disk), the missing rows are taken from the
+    checkpoint, provided the rows the file does have are the checkpoint's own; a file with
+    other rows belongs to another run and is refused.
+    """
+    step = state["step"]
+    rows = [row for row in read_metrics(path) if row["step"] <= step]
+    logged = max((row["step"] for row in rows), default=0)
+    if logged >= step:
+        return rows
+    history = [row for row in state["history"] if row["step"] <= step]
+    own = [metrics_line(row) for row in history[: len(rows)]]
+    if [metrics_line(row) for row in rows] != own:
+        raise GanlabError(
+            f"{path} ends at step {logged}, but the checkpoint {checkpoint.name} is at step "
+            f"{step}, and its rows are not the ones the checkpoint logged: they do not belong "
+            "together. Put back the run's own metrics.jsonl, or start a new run."
+        )
+    click.echo(
+        f"ganlab: {path} ends at step {logged}, before the checkpoint's step {step} (the run "
+        f"was stopped before its rows reached the disk); its rows up to step {step} are "
+        f"taken from {checkpoint.name}.",
+        err=True,
+    )
+    return history
 
 
 def open_resume(
@@ -222,9 +251,42 @@ def check_resumable(saved: dict[str, Any], recipe: Recipe, run_dir: Path) -> Non
 
 
 def open_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The checkpoint a path names (a file, or a run folder's final one) and its contents."""
+    """The checkpoint a path names (a file, or a run folder's final one) and its contents,
+    for sampling or scoring: refused when the generator's weights (or their moving average)
+    are not all finite, whose images would be black or noise and whose scores would lie."""
     checkpoint = find_checkpoint(path)
-    return checkpoint, load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint)
+    check_finite_generator(state, checkpoint)
+    return checkpoint, state
+
+
+#: The generator's weights in a checkpoint: key -> what they are.
+GENERATOR_WEIGHTS = {
+    "generator": "the generator's weights",
+    "generator_ema": "the moving average of the generator's weights (train.ema)",
+}
+
+
+def check_finite_generator(state: dict[str, Any], checkpoint: Path) -> None:
+    """Refuse a checkpoint whose generator weights hold NaN or infinity (a run that
+    diverged before the checkpoint), naming the weights and the first tensors affected."""
+    for key, what in GENERATOR_WEIGHTS.items():
+        weights = state.get(key) or {}
+        bad = [
+            name
+            for name, tensor in weights.items()
+            if isinstance(tensor, torch.Tensor)
+            and tensor.is_floating_point()
+            and not bool(torch.isfinite(tensor).all())
+        ]
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise GanlabError(
+                f"{checkpoint}: {what} are not finite (NaN or infinity in {shown}): the run "
+                f"had diverged by step {state['step']}, so its images would be meaningless. "
+                "Use an earlier checkpoint of the run (checkpoints/step_*.pt, best.pt), or "
+                "train again with a lower learning rate."
+            )
 
 
 def recipe_in(

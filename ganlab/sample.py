@@ -24,8 +24,12 @@ networks").
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +173,79 @@ def walk_frames(images: torch.Tensor, columns: int) -> list[torch.Tensor]:
     steps = images.shape[1]
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     return [grid(images[:, t], columns) for t in order]
+
+
+#: The staging folder of one `ganlab sample` call, beside its outputs (``{}``: its pid).
+STAGING = ".ganlab-sample-{}.partial"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` is running (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    return True
+
+
+def _remove_stale_staging(parent: Path) -> None:
+    """Remove the staging folders that calls killed before they could clean up (SIGKILL,
+    SIGTERM, a power cut) left in ``parent``; those of calls still running are theirs."""
+    for leftover in parent.glob(STAGING.format("*")):
+        pid = leftover.name.split("-")[-1].split(".")[0]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _publish(staged: Path, target: Path) -> None:
+    """Move a finished file or folder into place, never over one that appeared meanwhile
+    (a hard link fails on an existing name; a folder renames only onto an empty one)."""
+    try:
+        if staged.is_dir():
+            os.rename(staged, target)
+        else:
+            os.link(staged, target)
+    except FileExistsError:
+        _refuse_existing(target)
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOTEMPTY:
+            _refuse_existing(target)
+        if staged.is_dir() or target.exists():
+            raise
+        os.replace(staged, target)  # a file system without hard links
+
+
+@contextlib.contextmanager
+def staged(*targets: Path) -> Iterator[list[Path]]:
+    """Paths to write ``targets`` at, in a hidden staging folder beside them; when the block
+    ends, each is moved into place, so an output is there whole or not at all. On any
+    exception (Ctrl-C included) the staging folder is removed and nothing is published; a
+    call killed outright leaves its staging folder, which the next call removes.
+    """
+    parent = targets[0].parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(parent)
+    staging = parent / STAGING.format(os.getpid())
+    staging.mkdir()
+    published: list[Path] = []
+    try:
+        paths = [staging / target.name for target in targets]
+        yield paths
+        for path, target in zip(paths, targets, strict=True):
+            _publish(path, target)
+            published.append(target)
+    except BaseException:
+        for target in published:  # whole or nothing: the outputs of this call only
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _refuse_existing(*paths: Path, empty_folder_ok: bool = False) -> None:
@@ -357,9 +434,10 @@ def sample(
             labels = walk_classes.repeat_interleave(frames)
         images = torch.cat(list(images_of(generator, latents.flatten(0, 1), device, labels)))
         walks = images.reshape(rows, frames, *images.shape[1:])
-        save_grid(images, png, nrow=frames)
         columns = nrow if nrow else frame_columns(rows)
-        save_gif(walk_frames(walks, columns), gif, seconds_per_frame=SECONDS_PER_FRAME)
+        with staged(png, gif) as (png_at, gif_at):
+            save_grid(images, png_at, nrow=frames)
+            save_gif(walk_frames(walks, columns), gif_at, seconds_per_frame=SECONDS_PER_FRAME)
         click.echo(f"Wrote {png} ({rows} walks of {frames} steps, one per row)")
         click.echo(f"Wrote {gif} ({2 * frames - 2} frames, forward and back)")
     elif separate and chosen is not None:
@@ -367,19 +445,22 @@ def sample(
         latents, labels = class_rows(generator, chosen, num, seed)
         flat = (image for batch in images_of(generator, latents, device, labels) for image in batch)
         assert classes is not None
-        for k in chosen:
-            where = folder / folder_name(k, classes[k])
-            for i in range(num):
-                save_png(to_uint8(next(flat)), where / f"{i:0{width}d}.png")
+        with staged(folder) as (folder_at,):
+            for k in chosen:
+                where = folder_at / folder_name(k, classes[k])
+                for i in range(num):
+                    save_png(to_uint8(next(flat)), where / f"{i:0{width}d}.png")
         shown = ", ".join(folder_name(k, classes[k]) for k in chosen)
         click.echo(f"Wrote {num} images of each class to {folder}/: {shown}")
     elif separate:
         width = max(4, len(str(num - 1)))
         index = 0
-        for batch in images_of(generator, latent_series(generator, num, seed), device):
-            for image in batch:
-                save_png(to_uint8(image), folder / f"{index:0{width}d}.png")
-                index += 1
+        with staged(folder) as (folder_at,):
+            folder_at.mkdir()
+            for batch in images_of(generator, latent_series(generator, num, seed), device):
+                for image in batch:
+                    save_png(to_uint8(image), folder_at / f"{index:0{width}d}.png")
+                    index += 1
         click.echo(
             f"Wrote {num} images to {folder}/ ({0:0{width}d}.png to {num - 1:0{width}d}.png)"
         )
@@ -387,11 +468,13 @@ def sample(
         assert classes is not None
         latents, labels = class_rows(generator, chosen, num, seed)
         images = torch.cat(list(images_of(generator, latents, device, labels)))
-        save_grid(images, png, nrow=num)
+        with staged(png) as (png_at,):
+            save_grid(images, png_at, nrow=num)
         shown = ", ".join(classes[k] for k in chosen[:8]) + (", ..." if len(chosen) > 8 else "")
         click.echo(f"Wrote {png} (one row per class: {shown})")
     else:
         latents = latent_series(generator, num, seed)
         images = torch.cat(list(images_of(generator, latents, device)))
-        save_grid(images, png, nrow=nrow or 8)
+        with staged(png) as (png_at,):
+            save_grid(images, png_at, nrow=nrow or 8)
         click.echo(f"Wrote {png}")

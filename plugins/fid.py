@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import warnings
 import weakref
@@ -30,6 +31,7 @@ from pydantic import Field
 from torch import nn
 
 import ganlab
+from ganlab_plugins.metrics import finite_generator, note_fewer
 
 #: torch-fidelity's file of the FID Inception weights, and where it publishes it.
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -193,6 +195,7 @@ class InceptionFeatures:
                 f"{metric} needs torchmetrics and torch-fidelity: pip install 'ganlab[fid]'."
             ) from None
         self.params = params
+        self.metric = metric
         if extractor is None:
             weights = find_weights(params.weights, metric)
             extractor = inception(weights, metric)
@@ -221,6 +224,7 @@ class InceptionFeatures:
         if self.real is not None:
             return self.real
         images = ganlab.to_uint8(run.real_images(self.params.images, seed=self.params.seed))
+        note_fewer(self.metric, len(images), self.params.images)
         # Keyed by the images themselves: whatever the data set, the same pixels and the
         # same network give the same features.
         digest = hashlib.sha256(images.numpy().tobytes())
@@ -234,8 +238,11 @@ class InceptionFeatures:
         if self.extractor_key is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            torch.save(self.real, tmp)
-            os.replace(tmp, path)  # a concurrent run writes the same bytes
+            try:
+                torch.save(self.real, tmp)
+                os.replace(tmp, path)  # a concurrent run writes the same bytes
+            finally:
+                tmp.unlink(missing_ok=True)  # interrupted: no half-written file is left
         return self.real
 
     def fake_features(self, run: ganlab.Run) -> torch.Tensor:
@@ -269,6 +276,8 @@ class FID:
 
     def __call__(self, run: ganlab.Run) -> dict[str, float]:
         real, fake = self.features.real_features(run), self.features.fake_features(run)
+        if not finite_generator(run):  # its images, made uint8, would be black
+            return {"fid": math.nan}
         return {"fid": frechet_distance(real, fake)}
 
 
@@ -288,6 +297,8 @@ class KID:
     def __call__(self, run: ganlab.Run) -> dict[str, float]:
         real, fake = self.features.real_features(run), self.features.fake_features(run)
         p = self.params
+        if not finite_generator(run):  # its images, made uint8, would be black
+            return {"kid": math.nan, "kid_std": math.nan}
         mean, std = kernel_distance(real, fake, p.subsets, p.subset_size, p.seed)
         return {"kid": mean * 1e3, "kid_std": std * 1e3}
 

@@ -6,8 +6,11 @@ al. 2018): it needs no pretrained network, so it works on every machine. Lower i
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Literal
 
+import click
 import torch
 from pydantic import Field
 
@@ -42,13 +45,39 @@ class SlicedWasserstein:
         return results
 
     def score(self, run: ganlab.Run, label: int | None) -> dict[str, float]:
-        """SWD of the whole data set (``label`` None), or of one class."""
+        """SWD of the whole data set (``label`` None), or of one class: of as many images
+        as it has, when that is fewer than ``images`` (said once, on stderr)."""
         count = min(self.params.images, len(run.dataset))
         if label not in self.real:
             self.real[label] = ganlab.to_uint8(run.real_images(count, label=label))
+            which = "the data set" if label is None else f"class {label} of the data set"
+            note_fewer("swd", len(self.real[label]), self.params.images, which)
         real = self.real[label]
         fake = run.sample_images(len(real), self.params.seed, label=label)
-        return swd(real, fake, seed=self.params.seed)
+        results = swd(real, fake, seed=self.params.seed)
+        return results if finite_generator(run) else dict.fromkeys(results, math.nan)
+
+
+def finite_generator(run: ganlab.Run) -> bool:
+    """Whether the generator the metrics score (``run.evaluated_generator``) has finite
+    weights. Its images are made uint8 before a metric sees them, which turns NaN into
+    black pixels; a metric of a generator that is not finite is NaN instead, never a score
+    of those black images."""
+    module = run.evaluated_generator
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+
+
+def note_fewer(metric: str, count: int, asked: int, which: str = "the data set") -> None:
+    """Say on stderr that a metric scores ``count`` real images, fewer than the ``asked``
+    its ``images`` param names, because ``which`` has no more: scores compare only at
+    equal counts."""
+    if count < asked:
+        click.echo(
+            f"ganlab: {metric}: {which} has {count} images, fewer than images={asked}; "
+            f"{metric} compares {count} real images (scores compare only at equal counts).",
+            err=True,
+        )
 
 
 def build_swd(params: SWDParams) -> ganlab.Metric:

@@ -23,6 +23,8 @@ Everything is deterministic given ``seed``: randomness comes from a private
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -187,6 +189,12 @@ def _normalize(desc: torch.Tensor, channels: int) -> torch.Tensor:
     return desc
 
 
+def _level_key(level: torch.Tensor) -> str:
+    """The result key of a pyramid level: ``swd_<side>``, or ``swd_<H>x<W>``."""
+    lh, lw = level.shape[-2:]
+    return f"swd_{lh}" if lh == lw else f"swd_{lh}x{lw}"
+
+
 def swd(
     real: torch.Tensor,
     fake: torch.Tensor,
@@ -198,7 +206,8 @@ def swd(
     """Multi-scale SWD of two image sets, uint8 (N, C, H, W) (or float in [-1, 1]).
 
     Returns ``{"swd": mean over levels, "swd_<res>": per level}``, every value
-    multiplied by 1e3 like the paper's tables.
+    multiplied by 1e3 like the paper's tables; every value NaN when float images hold
+    NaN or infinity (a diverged generator's), which have no place on the pixel scale.
 
     Levels are keyed by their side (``"swd_32"``; ``"swd_<H>x<W>"`` for
     non-square levels), finest first, after ``"swd"``.  Patches are sampled
@@ -237,6 +246,11 @@ def swd(
     if min(h, w) < min_resolution:
         raise ValueError(f"images of size {h}x{w} are smaller than min_resolution={min_resolution}")
 
+    if not all(bool(torch.isfinite(x).all()) for x in (real, fake) if x.is_floating_point()):
+        # NaN or infinity cannot be put on the [0, 255] scale: no distance, rather than one
+        # of whatever pixels they would become.
+        levels = laplacian_pyramid(torch.zeros(1, c, h, w), min_resolution)
+        return dict.fromkeys(["swd", *map(_level_key, levels)], math.nan)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         pyr_real = laplacian_pyramid(_to_float(real), min_resolution)
@@ -245,9 +259,7 @@ def swd(
         for lr, lf in zip(pyr_real, pyr_fake, strict=True):
             desc_real = _normalize(_patches(lr, patches_per_image, patch_size, generator), c)
             desc_fake = _normalize(_patches(lf, patches_per_image, patch_size, generator), c)
-            lh, lw = lr.shape[-2:]
-            key = f"swd_{lh}" if lh == lw else f"swd_{lh}x{lw}"
-            per_level[key] = 1e3 * sliced_wasserstein(
+            per_level[_level_key(lr)] = 1e3 * sliced_wasserstein(
                 desc_real, desc_fake, directions=128, repeats=4, generator=generator
             )
     return {"swd": sum(per_level.values()) / len(per_level), **per_level}

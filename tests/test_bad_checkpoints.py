@@ -45,6 +45,13 @@ def edit_metrics(run_dir: Path, change: Callable[[list[str]], None]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def other_rows_until_step_2(lines: list[str]) -> None:
+    """Rows 1 and 2, the second not the one the run logged (a metrics.jsonl of another run
+    that ends before the checkpoint: the checkpoint's rows cannot fill it in)."""
+    del lines[2:]
+    lines[1] = json.dumps({**json.loads(lines[1]), "loss_d": 123.0})
+
+
 def drop(key: str) -> Callable[[dict[str, Any]], None]:
     return lambda state: state.pop(key)
 
@@ -59,8 +66,8 @@ REFUSED: dict[str, tuple[Callable[[Path], Any], str]] = {
         lambda d: edit_metrics(d, lambda lines: lines.insert(1, "{not json")),
         "metrics.jsonl, line 2: not JSON",
     ),
-    "metrics.jsonl that ends before the checkpoint": (
-        lambda d: edit_metrics(d, lambda lines: lines.__delitem__(slice(2, None))),
+    "metrics.jsonl that ends before the checkpoint, with rows of another run": (
+        lambda d: edit_metrics(d, other_rows_until_step_2),
         "metrics.jsonl ends at step 2, but the checkpoint step_000004.pt is at step 4",
     ),
     "a checkpoint without opt_g": (
