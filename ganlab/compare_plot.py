@@ -354,7 +354,10 @@ def save_plot(figure: Figure, path: Path) -> None:
         return
     # Whole under a temporary name first, so that the plot appears whole or not at all.
     tmp = path.with_name(path.name + ".new")
-    write_atomic(tmp, buffer.getvalue())
+    try:
+        write_atomic(tmp, buffer.getvalue())
+    except OSError as exc:  # name the file meant, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     try:
         os.link(tmp, path)  # fails rather than replace a file made meanwhile
     except FileExistsError:
