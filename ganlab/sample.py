@@ -226,10 +226,13 @@ def staged(*targets: Path) -> Iterator[list[Path]]:
     call killed outright leaves its staging folder, which the next call removes.
     """
     parent = targets[0].parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(parent)
     staging = parent / STAGING.format(os.getpid())
-    staging.mkdir()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(parent)
+        staging.mkdir()
+    except OSError as exc:  # name the output asked for, not the staging folder behind it
+        raise OSError(exc.errno, exc.strerror, str(targets[0])) from exc
     published: list[Path] = []
     try:
         paths = [staging / target.name for target in targets]
