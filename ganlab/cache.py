@@ -17,7 +17,6 @@ build of that key removes it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -41,6 +40,7 @@ from ganlab.data import (
     labels_of,
 )
 from ganlab.errors import GanlabError
+from ganlab.folders import process_alive, try_lock
 from ganlab.memory import check_disk
 
 
@@ -169,25 +169,14 @@ def remove_stale_temporaries(path: Path) -> None:
     """
     for tmp in path.parent.glob(f"{path.name}.*.tmp"):
         pid = tmp.name[len(path.name) + 1 : -len(".tmp")]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         try:
             with open(tmp, "rb") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a build goes on
-                tmp.unlink()
+                if try_lock(handle.fileno()):  # held by nobody: no build goes on with it
+                    tmp.unlink()
         except OSError:
             continue
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, owned by someone else
-    return True
 
 
 class _Items:
@@ -230,7 +219,7 @@ def build_cache(dataset: CacheableImages, path: Path, workers: int, quiet: bool 
     try:
         # Locked while this build lives, so that no other build takes it for a dead one's.
         lock = open(tmp, "wb")  # noqa: SIM115 (closed in `finally`, after the unlink)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try_lock(lock.fileno())  # a file made by this process just now: it gets the lock
         array = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
         # Its own generator: building the cache must not draw from the training RNG stream,
         # or a run that builds it would differ from one that finds it ready.

@@ -276,7 +276,7 @@ class RunLock:
         try:
             # `ganlab runs` may be looking at it for an instant (`holder`).
             deadline = time.monotonic() + PROBE_GRACE_SECONDS
-            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
+            while not (locked := try_lock(fd)) and time.monotonic() < deadline:
                 time.sleep(0.02)
         except OSError as exc:
             if exc.errno not in NO_LOCKS:
@@ -342,7 +342,7 @@ def _rewrite(fd: int, data: bytes) -> None:
 NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     """Lock ``fd``'s file exclusively, without waiting: False when another open file holds
     it. An OSError with an errno in `NO_LOCKS`: the file system cannot lock."""
     if sys.platform == "win32":
@@ -371,7 +371,7 @@ def _is_locked(fd: int) -> bool:
     if sys.platform == "win32":
         import msvcrt
 
-        if not _try_lock(fd):
+        if not try_lock(fd):
             return True
         os.lseek(fd, WINDOWS_LOCK_AT, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
@@ -409,10 +409,18 @@ def _record_alive(holder: Holder) -> bool:
     ``os.kill(pid, 0)`` would end it)."""
     if holder.pid is None or holder.pid == os.getpid():
         return False
-    if holder.host != platform.node() or sys.platform == "win32":
+    return holder.host != platform.node() or process_alive(holder.pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` may be running on this machine: False only when it surely
+    is not. (On Windows that cannot be asked safely, ``os.kill(pid, 0)`` would end it: True.)
+    Stale files named by a pid (a dead build's cache temporary, a killed ``sample``'s
+    staging folder) are removed when it says False."""
+    if sys.platform == "win32":
         return True
     try:
-        os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except OSError:

@@ -41,7 +41,7 @@ from ganlab.cliutil import user_command
 from ganlab.data import to_uint8
 from ganlab.device import pick_device
 from ganlab.errors import GanlabError, did_you_mean
-from ganlab.folders import find_checkpoint, folder_of
+from ganlab.folders import find_checkpoint, folder_of, process_alive
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.memory import check_memory
 from ganlab.restore import restored_generator
@@ -179,23 +179,12 @@ def walk_frames(images: torch.Tensor, columns: int) -> list[torch.Tensor]:
 STAGING = ".ganlab-sample-{}.partial"
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process ``pid`` is running (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, under another user
-    return True
-
-
 def _remove_stale_staging(parent: Path) -> None:
     """Remove the staging folders that calls killed before they could clean up (SIGKILL,
     SIGTERM, a power cut) left in ``parent``; those of calls still running are theirs."""
     for leftover in parent.glob(STAGING.format("*")):
         pid = leftover.name.split("-")[-1].split(".")[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or not process_alive(int(pid))):
             shutil.rmtree(leftover, ignore_errors=True)
 
 
