@@ -40,8 +40,8 @@ from ganlab.data import (
     labels_of,
 )
 from ganlab.errors import GanlabError
-from ganlab.folders import process_alive, try_lock
 from ganlab.memory import check_disk
+from ganlab.runlock import process_alive, try_lock
 
 
 @runtime_checkable

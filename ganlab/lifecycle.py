@@ -39,7 +39,6 @@ from ganlab.errors import GanlabError, PluginError, RunInterrupted
 from ganlab.fingerprint import fingerprint_of, record
 from ganlab.folders import (
     NewRunDir,
-    RunLock,
     json_text,
     new_run_dir,
     run_info,
@@ -53,6 +52,7 @@ from ganlab.recipe import Resolved
 from ganlab.registry import Component
 from ganlab.restore import Resumption, open_resume
 from ganlab.run import Hooks, Run
+from ganlab.runlock import RunLock
 from ganlab.seeding import rng_untouched, seed_everything
 
 #: errno values that mean "no room left to write".

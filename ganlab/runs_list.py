@@ -32,11 +32,11 @@ from ganlab.folders import (
     read_metrics,
     read_recipe,
     read_run_info,
-    run_status,
 )
 from ganlab.logkeys import EVAL, Better, key_infos
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe_diff import is_number
+from ganlab.runlock import run_status
 from ganlab.texttable import WIDTH, format_blocks
 
 MISSING = "-"

@@ -41,11 +41,12 @@ from ganlab.cliutil import user_command
 from ganlab.data import to_uint8
 from ganlab.device import pick_device
 from ganlab.errors import GanlabError, did_you_mean
-from ganlab.folders import find_checkpoint, folder_of, process_alive
+from ganlab.folders import find_checkpoint, folder_of
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.memory import check_memory
 from ganlab.restore import restored_generator
 from ganlab.run import Generator
+from ganlab.runlock import process_alive
 
 #: Latent vectors per forward pass: bounds memory for a large ``-n``.
 BATCH = 256

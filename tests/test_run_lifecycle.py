@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.folders import RunLock
+from ganlab.runlock import RunLock
 from tests.conftest import invoke, only_run_dir, write_recipe
 
 #: A plugin with a data set and a generator that pause (write MARK, then sleep) in the phase
@@ -177,7 +177,7 @@ def test_a_killed_trainers_forked_workers_do_not_keep_its_lock(tmp_path: Path) -
     code = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from ganlab.folders import RunLock\n"
+        "from ganlab.runlock import RunLock\n"
         "RunLock.take(Path(sys.argv[1]))\n"
         "worker = os.fork()\n"
         "if worker == 0:\n"
