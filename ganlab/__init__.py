@@ -12,7 +12,13 @@ from ganlab.fields import MetricKey
 from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
-from ganlab.penalty import Penalty
+from ganlab.penalty import (
+    ExposesIntermediates,
+    GeneratorPass,
+    GeneratorPenalty,
+    Penalty,
+    StepScores,
+)
 from ganlab.recipe import Resolved
 from ganlab.registry import NoParams, Params, Register
 from ganlab.run import Generator, Run, StepStats
@@ -22,9 +28,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Augmentation",
+    "ExposesIntermediates",
     "GanLoss",
     "GanlabError",
     "Generator",
+    "GeneratorPass",
+    "GeneratorPenalty",
     "ImageDataset",
     "Labels",
     "Metric",
@@ -35,6 +44,7 @@ __all__ = [
     "Register",
     "Resolved",
     "Run",
+    "StepScores",
     "StepStats",
     "TensorImages",
     "__version__",

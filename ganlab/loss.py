@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar, Literal
+
 import torch
 from torch import nn
+
+#: Which D scores of the real batch a loss's `GanLoss.generator_loss` is given
+#: (`GanLoss.needs_real_scores`).
+RealScores = Literal["last", "current"]
 
 
 class GanLoss:
@@ -12,7 +19,18 @@ class GanLoss:
     Subclass it and override `discriminator_loss` and `generator_loss`; override `readout`
     when scores have a natural reading (BCE: a probability), which the console shows as
     ``D(x)`` and ``D(G(z))``.
+
+    A loss may keep state (a moving average, say): with ``state_dict()`` and
+    ``load_state_dict(state)``, as torch's objects have them, it is saved in every checkpoint
+    and restored exactly on ``--resume``; with ``statistics()`` (name -> 0-dim tensor) its
+    values are logged at every step as ``<loss name>.<name>``.
     """
+
+    #: What `generator_loss` needs besides D's scores of the fakes: None (the default)
+    #: nothing; ``"last"`` D's scores of the real batch from D's last update (detached: no
+    #: extra D pass); ``"current"`` the real batch scored again by D as it is after its
+    #: update, as relativistic losses' reference code does (one D forward, no gradient).
+    needs_real_scores: ClassVar[RealScores | None] = None
 
     def discriminator_loss(
         self, real_scores: torch.Tensor, fake_scores: torch.Tensor
@@ -20,8 +38,11 @@ class GanLoss:
         """The loss D minimises, from its scores on a real batch and on a fake batch."""
         raise NotImplementedError
 
-    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
-        """The loss G minimises, from D's scores on G's fakes."""
+    def generator_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The loss G minimises, from D's scores on G's fakes; ``real_scores`` are D's scores
+        of the real batch when the loss declares `needs_real_scores` (else None)."""
         raise NotImplementedError
 
     def discriminator_penalty(
@@ -37,3 +58,9 @@ class GanLoss:
     def readout(self, scores: torch.Tensor) -> torch.Tensor:
         """What a score means to a reader; identity unless the loss says otherwise."""
         return scores
+
+
+def statistics_of(obj: object) -> Mapping[str, torch.Tensor]:
+    """What a loss or penalty reports through its optional ``statistics()`` ({} without)."""
+    method = getattr(obj, "statistics", None)
+    return method() if callable(method) else {}

@@ -38,7 +38,9 @@ class BCELoss(ganlab.GanLoss):
         fake = F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores))
         return real + fake  # the tutorial's errD = errD_real + errD_fake
 
-    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
         # Non-saturating: G maximises log D(G(z)) by labelling its fakes as real (1).
         return F.binary_cross_entropy_with_logits(fake_scores, torch.ones_like(fake_scores))
 
@@ -59,7 +61,9 @@ class HingeLoss(ganlab.GanLoss):
     ) -> torch.Tensor:
         return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
 
-    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return -fake_scores.mean()
 
 
@@ -86,7 +90,9 @@ class LeastSquaresLoss(ganlab.GanLoss):
         fake = (fake_scores - self.fake_target).square().mean()
         return 0.5 * (real + fake)
 
-    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return 0.5 * (fake_scores - self.real_target).square().mean()
 
 
@@ -118,7 +124,9 @@ class WassersteinGPLoss(ganlab.GanLoss):
     ) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
 
-    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+    def generator_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return -fake_scores.mean()
 
     def discriminator_penalty(
