@@ -9,6 +9,7 @@ MODULES = (
     "datasets",
     "faces",
     "dcgan",
+    "sngan",
     "losses",
     "augment",
     "penalties",
