@@ -1,13 +1,13 @@
 """ResNet SNGAN generator and discriminator, unconditional and class-conditional.
 
 From the paper: Miyato, Kataoka, Koyama & Yoshida 2018, "Spectral Normalization for
-Generative Adversarial Networks" (ICLR), its ResNet models for CIFAR-10 and STL-10, and
-Miyato & Koyama 2018, "cGANs with Projection Discriminator" (ICLR), for the conditional
-pair. Written from the papers and the authors' Chainer code, pfnet-research/sngan_projection
+Generative Adversarial Networks" (ICLR), its ResNet models for CIFAR-10, and Miyato &
+Koyama 2018, "cGANs with Projection Discriminator" (ICLR), for the conditional pair and the
+64 px models. Written from the papers and the authors' Chainer code, pfnet-research/sngan_projection
 (``gen_models/resnet_32.py``, ``gen_models/resnet_64.py``, ``gen_models/resblocks.py``,
 ``dis_models/snresnet_32.py``, ``dis_models/snresnet_64.py``, ``dis_models/resblocks.py``,
 ``source/links/categorical_conditional_batch_normalization.py``), whose block structure,
-widths, initialisation and parameter counts these match:
+widths, initialisation, parameter counts and forward passes these match:
 
 - **32 px** (their CIFAR-10 configuration, ``configs/sn_cifar10.yml``): G maps z (128) by a
   linear layer to ``ch`` x 4 x 4 (ch 256), then three up-sampling residual blocks of ``ch``
@@ -15,7 +15,8 @@ widths, initialisation and parameter counts these match:
   (convolutions before the pooling, shortcut pooled first), one down-sampling block and two
   that keep 8x8, all ``ch`` = 128 wide, then ReLU, a sum over space and a linear layer
   without bias.
-- **64 px** (their ``resnet_64.py`` / ``snresnet_64.py``, ``configs/sn_projection_64.yml``):
+- **64 px** (their ``resnet_64.py`` / ``snresnet_64.py``, the ImageNet 64x64 models of
+  ``configs/sn_projection_64.yml``):
   G from 16ch x 4 x 4 through four up-sampling blocks halving the width (16ch ... ch, ch 64);
   D an optimized block of ``ch`` then four down-sampling blocks doubling it up to 16ch, the
   linear layer with a bias.
@@ -139,7 +140,9 @@ class GeneratorBlock(nn.Module):
         h = F.relu(self._norm(self.norm1, x, labels))
         h = self.conv1(F.interpolate(h, scale_factor=2, mode="nearest"))
         h = self.conv2(F.relu(self._norm(self.norm2, h, labels)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+        # The authors up-sample, then convolve; a 1x1 convolution commutes with nearest
+        # up-sampling, so convolving first computes the same pixels at a quarter of the cost.
+        return h + F.interpolate(self.shortcut(x), scale_factor=2, mode="nearest")
 
 
 class Generator(ganlab.Generator):

@@ -7,6 +7,8 @@ instantiating their ``ResNetGenerator`` / ``SNResNetProjectionDiscriminator`` fr
 ``gen_models/resnet_32.py``, ``resnet_64.py``, ``dis_models/snresnet_32.py``,
 ``snresnet_64.py`` with Chainer 7.8.1 and summing ``p.size`` over ``params()``; Chainer's
 spectral-norm ``u`` vectors and batch-norm averages are not parameters there, nor here).
+The forward passes are checked against the same models too: given the same weights, G's
+images and D's scores equal what their Chainer code computes (`CHAINER_OUTPUTS`).
 """
 
 from __future__ import annotations
@@ -196,3 +198,64 @@ def test_the_conditional_recipe_trains_and_a_wrong_size_is_refused(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert "images of 16x16 cannot be built" in result.output
     assert "32x32 and 64x64" in result.output
+
+
+# --- the same function as the authors' models ----------------------------------------------
+
+
+def fill_deterministically(model: nn.Module) -> None:
+    """Every parameter set from a formula, no random numbers: weights that the authors'
+    Chainer models were given too, parameter by parameter, to compute `CHAINER_OUTPUTS`.
+    D's spectral norm is removed first (their SN layers were given the same weights and
+    told to use them as they are): this checks the architecture, and the test above that
+    every layer of D is normalised."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+    with torch.no_grad():
+        for i, p in enumerate(model.parameters()):
+            p.copy_(0.3 * torch.sin(0.37 * torch.arange(p.numel()) + i).reshape(p.shape))
+
+
+def pattern(*shape: int, rate: float) -> torch.Tensor:
+    """A fixed input of the given shape: a sine over its elements."""
+    return torch.sin(rate * torch.arange(math.prod(shape), dtype=torch.float32)).reshape(shape)
+
+
+def checksums(images: torch.Tensor) -> list[float]:
+    """Sum, sum of squares and a sine-weighted sum of G's images: any change of structure
+    (order of norm and up-sampling, a missing shortcut, another init) moves all three."""
+    weights = pattern(*images.shape, rate=0.05)
+    return [images.sum().item(), (images**2).sum().item(), (images * weights).sum().item()]
+
+
+def conditional_pair(size: int) -> tuple[nn.Module, nn.Module]:
+    """A conditional G (nz 4, ch 2) and D (ch 2) for 3 classes, filled deterministically."""
+    shape = (3, size, size)
+    g = build_conditional_generator(GeneratorParams(nz=4, ch=2), shape, 3)
+    d = build_conditional_discriminator(DiscriminatorParams(ch=2), shape, 3)
+    fill_deterministically(g)
+    fill_deterministically(d)
+    return g, d
+
+
+#: What the authors' models compute for these weights and inputs (their ResNetGenerator with
+#: n_classes 3 in training mode, their SNResNetProjectionDiscriminator; 32 px from
+#: resnet_32.py / snresnet_32.py, 64 px from resnet_64.py / snresnet_64.py; Chainer 7.8.1,
+#: each parameter copied from `conditional_pair`'s by name): G's checksums, D's two scores.
+CHAINER_OUTPUTS = {
+    32: ([-1201.2198, 303.76495, 4.4137621], [32.012012, 5.2662392]),
+    64: ([5757.0205, 2387.9512, 8.3398933], [36.279808, 50.461205]),
+}
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_forward_passes_equal_the_authors_models(size: int) -> None:
+    g, d = conditional_pair(size)
+    labels = torch.tensor([0, 2])
+    with torch.no_grad():
+        images = g(pattern(2, 4, rate=0.9), labels)  # training mode: batch statistics
+        scores = d(pattern(2, 3, size, size, rate=0.011), labels)
+    expected_images, expected_scores = CHAINER_OUTPUTS[size]
+    assert checksums(images) == pytest.approx(expected_images, rel=1e-4)
+    assert scores.tolist() == pytest.approx(expected_scores, rel=1e-4)
