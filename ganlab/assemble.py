@@ -123,7 +123,9 @@ def assemble_run(
         group=group,
         precision=Precision(train.precision, device),
         generator_ema=(
-            generator_average(generator, train.ema, train.ema_warmup) if train.ema else None
+            generator_average(generator, train.ema, train.ema_warmup, train.ema_rampup)
+            if train.ema
+            else None
         ),
         info=info if info is not None else {},
         labels=labels,
@@ -237,14 +239,27 @@ def make_optimizer(
     )
 
 
-def generator_average(generator: Generator, decay: float, warmup: bool = True) -> AveragedModel:
+def generator_average(
+    generator: Generator, decay: float, warmup: bool = True, rampup: float | None = None
+) -> AveragedModel:
     """An exponential moving average of G's weights and batch-norm statistics.
 
     With ``warmup``, the decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, as
     TensorFlow's ``ExponentialMovingAverage(num_updates=n)``: early on the average follows G
     closely, so it never keeps most of G's initial, untrained weights (0.999 ** 580 = 56%).
+    With ``rampup`` instead, StyleGAN2's ramp: ``min(decay, 0.5 ** (1 / (rampup * n)))``, a
+    half-life of at most ``rampup * n`` updates (their ``ema_rampup``, counted in images).
     """
-    if not warmup:
+    if rampup is not None:
+        ramp = rampup
+
+        def schedule(n: int) -> float:
+            return min(decay, 0.5 ** (1 / (ramp * n)))
+    elif warmup:
+
+        def schedule(n: int) -> float:
+            return min(decay, (1 + n) / (10 + n))
+    else:
         return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
     @torch.no_grad()
@@ -254,9 +269,9 @@ def generator_average(generator: Generator, decay: float, warmup: bool = True) -
         num_averaged: torch.Tensor | int,
     ) -> None:
         # The average's own counter (saved in checkpoints, so a resumed run continues its
-        # ramp); AveragedModel reads it on the host at every update anyway.
-        n = int(num_averaged)
-        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, num_averaged)
+        # ramp); AveragedModel reads it on the host at every update anyway. It is 1 at the
+        # second update: the first copies G.
+        get_ema_multi_avg_fn(schedule(int(num_averaged)))(averaged, current, num_averaged)
 
     return AveragedModel(generator, multi_avg_fn=average, use_buffers=True)
 

@@ -204,6 +204,16 @@ class TrainSpec(_Strict):
             "update"
         ),
     )
+    ema_rampup: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "StyleGAN2's ramp of the average instead of `ema_warmup`'s (their `ema_rampup`, 0.05): "
+            "after n updates the decay is min(ema, 0.5 ** (1 / (ema_rampup * n))), so the "
+            "average's half-life is at most `ema_rampup` times the updates so far. Their "
+            "`ema_kimg` K at batch size B is `ema: 0.5 ** (B / (1000 K))`. Needs `ema`; null: off"
+        ),
+    )
     workers: int = Field(
         default=0,
         ge=0,
@@ -294,6 +304,11 @@ class TrainSpec(_Strict):
     def _has_length(self) -> TrainSpec:
         if self.epochs is None and self.steps is None:
             raise ValueError("set train.epochs or train.steps (or both: the first reached ends)")
+        if self.ema_rampup is not None and self.ema is None:
+            raise ValueError(
+                "train.ema_rampup ramps the moving average of G's weights, which needs train.ema "
+                "(its decay, e.g. 0.999); set train.ema or remove train.ema_rampup"
+            )
         return self
 
 

@@ -4,6 +4,7 @@ images with D without changing it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,37 @@ def test_the_moving_average_warms_up(tmp_path: Path) -> None:
     g1, g2 = step1["generator"][weight], step2["generator"][weight]
     average = step2["generator_ema"][f"module.{weight}"]
     torch.testing.assert_close(average, g1 + (1 - 2 / 11) * (g2 - g1))
+
+
+def test_the_moving_average_ramps_up_as_stylegan2s(tmp_path: Path) -> None:
+    """train.ema_rampup is the EMA of StyleGAN2's training loop: at the update after
+    cur_nimg images, beta = 0.5 ** (batch / max(min(ema_nimg, cur_nimg * rampup), 1e-8))
+    and G_ema = G.lerp(G_ema, beta), with their ema_kimg given as train.ema's decay."""
+    batch, ema, rampup = 16, 0.999, 0.5
+    folder = run(
+        tmp_path,
+        "a",
+        f"train.ema={ema}",
+        f"train.ema_rampup={rampup}",
+        "train.steps=3",
+        "train.checkpoint_every=1",
+        "train.keep_checkpoints=3",
+    )
+    weight = "main.0.weight"
+    steps = [load_checkpoint(folder / "checkpoints" / f"step_{k:06d}.pt") for k in (1, 2, 3)]
+    ema_nimg = batch * math.log(0.5) / math.log(ema)  # the half-life that decay has, in images
+    average = steps[0]["generator"][weight]  # cur_nimg = 0: beta = 0, a copy of G
+    for k in (1, 2):
+        beta = 0.5 ** (batch / max(min(ema_nimg, k * batch * rampup), 1e-8))
+        average = steps[k]["generator"][weight].lerp(average, beta)
+    assert 0.2 < 0.5 ** (1 / rampup) < 0.3  # the ramp, not the decay, sets beta here
+    torch.testing.assert_close(steps[2]["generator_ema"][f"module.{weight}"], average)
+
+
+def test_the_ramp_needs_a_moving_average(tmp_path: Path) -> None:
+    result = invoke("recipe", "validate", str(recipe(tmp_path)), "--set", "train.ema_rampup=0.05")
+    assert result.exit_code == 2
+    assert "train.ema_rampup" in result.output and "train.ema" in result.output
 
 
 def test_scoring_with_d_changes_nothing(tmp_path: Path) -> None:
