@@ -16,10 +16,16 @@ original TensorFlow), with their block structure, names and defaults except the 
   residual blocks (two 3x3 convolutions, the second downsampling, plus a 1x1 downsampling
   skip, summed with gain sqrt(1/2)), then the epilogue: minibatch standard deviation, a 3x3
   convolution, a fully connected layer and the output.
-- Penalty ``path_length`` on G (their ``pl_*`` settings): lazy every 4 steps with weight 2.
-  Lazy R1 is the built-in ``r1`` with ``every: 16`` and ``weight: gamma / 2``; the loss is the
-  built-in ``bce`` (softplus: the non-saturating logistic loss); the EMA ramp is
-  ``train.ema_rampup``. recipes/stylegan2_cartoon.yaml puts them together.
+- The rest of their recipe is made of other parts: path-length regularization is the G
+  penalty ``path_length`` (plugins/path_length.py), lazy R1 the built-in ``r1`` with
+  ``every: 16`` and ``weight: gamma / 2``, the loss the built-in ``bce`` (softplus: their
+  non-saturating logistic loss), the EMA ramp ``train.ema_rampup``;
+  recipes/stylegan2_cartoon.yaml puts them together. One difference stays: ganlab's step
+  gives G's update the fakes of D's update (``train.g_batch_size`` draws fresh ones, as
+  their separate phases do).
+
+With their weights loaded, both networks give the outputs of the authors' code to float
+rounding (checked once at 16 and 32 px, with noise and style mixing off, outside the tests).
 
 Channels per resolution follow their formula, ``min(channel_base // res, channel_max)``; the
 defaults here are small for a CPU (theirs: 32768 and 512, 16384 for 'paper256' and 'auto').
