@@ -51,6 +51,7 @@ def test_a_penalty_reads_the_scores_d_loss_used_without_another_d_call(tmp_path:
         tmp_path,
         loss={"name": "recording_bce"},
         penalties=[{"name": "scores_probe", "params": {"record": str(log)}}],
+        callbacks=[{"name": "console", "params": {"every": 1, "progress": "off"}}],
     )
     result = invoke("run", str(path), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
@@ -61,6 +62,7 @@ def test_a_penalty_reads_the_scores_d_loss_used_without_another_d_call(tmp_path:
     assert {b["calls"] - a["calls"] for a, b in itertools.pairwise(seen)} == {3}
     rows = read_metrics(only_run_dir(tmp_path / "runs") / "metrics.jsonl")
     assert all("scores_probe" in row for row in rows)
+    assert result.output.count("\tscores_probe: ") == 4  # after the tutorial's columns
 
 
 @pytest.mark.parametrize(("real_scores", "calls"), [("last", 3), ("current", 4)])
