@@ -36,6 +36,30 @@ def peak_bf16_tflops(device_name: str) -> float | None:
     return None
 
 
+class _NoModules:
+    """Stands in for ``FlopCounterMode``'s module tracker: every count goes to the one
+    total ("Global"), the only one ganlab reads."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _NoModules:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+
+class TotalFlops(FlopCounterMode):
+    """torch's ``FlopCounterMode`` that counts the total only, for steps that take gradients
+    with respect to images: its per-module tracking puts backward hooks on every module's
+    inputs that ``torch.autograd.grad`` of a penalty (R1, WGAN-GP's) cannot run ("A leaf
+    node was passed to _will_engine_execute_node", pytorch/pytorch#131753)."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False)
+        self.mod_tracker = _NoModules()  # type: ignore[assignment]
+
+
 def step_flops_per_image(resolved: Resolved, image_shape: tuple[int, int, int]) -> float:
     """FLOPs of one training step per real image: ``train.d_steps`` D updates (D on reals and
     fakes, G's forward) and one G update (G and D, forward and backward), as ganlab's step
@@ -46,7 +70,7 @@ def step_flops_per_image(resolved: Resolved, image_shape: tuple[int, int, int]) 
     with rng_untouched():  # the timed loops build their own models from the seed
         step = MinimalStep.from_recipe(resolved, image_shape, cpu, "fp32", batch)
         real = torch.rand((batch * d_steps, *image_shape)) * 2 - 1
-        counter = FlopCounterMode(display=False)
+        counter = TotalFlops()
         with counter:
             step(real)
     return counter.get_total_flops() / (batch * d_steps)
