@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.folders import read_metrics
 from tests.conftest import invoke, only_run_dir, write_recipe
 from tests.test_distributed import torchrun
+from tests.test_docs import train_plugin_example
 from tests.test_resume import ganlab, wait_for_rows
 
 PROBES = str(Path(__file__).parent / "plugins" / "step_probes.py")
@@ -49,6 +51,7 @@ def test_a_penalty_reads_the_scores_d_loss_used_without_another_d_call(tmp_path:
         tmp_path,
         loss={"name": "recording_bce"},
         penalties=[{"name": "scores_probe", "params": {"record": str(log)}}],
+        callbacks=[{"name": "console", "params": {"every": 1, "progress": "off"}}],
     )
     result = invoke("run", str(path), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
@@ -59,6 +62,7 @@ def test_a_penalty_reads_the_scores_d_loss_used_without_another_d_call(tmp_path:
     assert {b["calls"] - a["calls"] for a, b in itertools.pairwise(seen)} == {3}
     rows = read_metrics(only_run_dir(tmp_path / "runs") / "metrics.jsonl")
     assert all("scores_probe" in row for row in rows)
+    assert result.output.count("\tscores_probe: ") == 4  # after the tutorial's columns
 
 
 @pytest.mark.parametrize(("real_scores", "calls"), [("last", 3), ("current", 4)])
@@ -178,3 +182,26 @@ def test_stateful_loss_penalty_and_callback_resume_exactly_after_sigkill(
         "steps": 24,
         "total": rows[-1]["total"],
     }
+
+
+def test_the_relativistic_loss_example_of_docs_plugins_trains(tmp_path: Path) -> None:
+    _, rows = train_plugin_example(tmp_path, "ganlab_register_losses", "relativistic_ls.py")
+    assert len(rows) == 3 and all(math.isfinite(r["loss_g"]) for r in rows)
+
+
+def test_the_score_anchor_example_logs_its_statistics_and_keeps_its_state(
+    tmp_path: Path,
+) -> None:
+    _, rows = train_plugin_example(tmp_path, "ganlab_register_penalties", "score_anchor.py")
+    assert all(
+        {"score_anchor", "score_anchor.ema_real", "score_anchor.ema_fake"} <= r.keys() for r in rows
+    )
+    state = load_checkpoint(only_run_dir(tmp_path / "runs") / "checkpoints" / "final.pt")
+    kept = state["plugins"]["penalties.0:score_anchor"]
+    assert float(kept["ema_real"]) == pytest.approx(rows[-1]["score_anchor.ema_real"])
+
+
+def test_the_g_penalty_example_of_docs_plugins_trains_lazily(tmp_path: Path) -> None:
+    _, rows = train_plugin_example(tmp_path, "ganlab_register_penalties", "latent_slope.py")
+    assert [r["step"] for r in rows if "latent_slope" in r] == [1]  # every 4th step, of 3
+    assert rows[0]["latent_slope"] > 0
