@@ -70,7 +70,7 @@ class LeCam(ganlab.Penalty):
         self.fake_sum = torch.zeros(())
         self.weight_sum = torch.zeros(())
 
-    def value(
+    def value(  # type: ignore[override]  # the reads_scores form of the contract
         self,
         critic: Critic,
         real: torch.Tensor,
@@ -117,8 +117,9 @@ class LeCam(ganlab.Penalty):
 
 
 def build_lecam(params: LeCamParams) -> LeCam:
-    """LeCam regularization (Tseng et al. 2021): D's scores held near moving averages of
-    the other side's; for limited data, with DiffAugment or ADA."""
+    """LeCam regularization (Tseng et al. 2021): D's scores anchored to moving averages.
+
+    For limited data, with DiffAugment or ADA, as the paper pairs them."""
     return LeCam(params.weight, params.decay)
 
 
@@ -179,7 +180,7 @@ class BalancedConsistency(ganlab.Penalty):
         self.transform = ConsistencyTransform(params.flip, params.translation)
         self.terms: dict[str, torch.Tensor] = {}
 
-    def value(
+    def value(  # type: ignore[override]  # the reads_scores form of the contract
         self,
         critic: Critic,
         real: torch.Tensor,
@@ -201,8 +202,9 @@ class BalancedConsistency(ganlab.Penalty):
 
 
 def build_bcr(params: BCRParams) -> BalancedConsistency:
-    """Balanced consistency regularization (bCR, Zhao et al. 2021): D's scores of real and
-    fake images and of their flipped and shifted copies kept close."""
+    """Balanced consistency regularization (bCR, Zhao et al. 2021) on reals and fakes.
+
+    D's scores of each image and of its flipped, shifted copy are kept close."""
     return BalancedConsistency(params)
 
 

@@ -27,7 +27,7 @@ D forward without gradient) or, to save that pass, for the scores of D's last up
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ class RelativisticAverageLoss(ganlab.GanLoss):
     """A relativistic average loss; a subclass gives its two halves, `push_up` (``f_real``:
     small when its argument is large) and `push_down` (``f_fake``)."""
 
-    needs_real_scores = "current"
+    needs_real_scores: ClassVar[Literal["current", "last"] | None] = "current"
 
     def __init__(self, real_scores: Literal["current", "last"] = "current") -> None:
         # Per instance, as the recipe chooses (the contract's class attribute is the default).
@@ -121,8 +121,9 @@ class RaHingeGAN(RelativisticAverageLoss):
 
 
 def build_ragan(params: RelativisticParams) -> RaSGAN:
-    """Relativistic average standard GAN (RaSGAN, Jolicoeur-Martineau 2019): BCE on
-    C(x) - mean C(G(z)) and C(G(z)) - mean C(x)."""
+    """Relativistic average standard GAN (RaSGAN, Jolicoeur-Martineau 2019).
+
+    BCE on ``C(x) - mean C(G(z))`` and ``C(G(z)) - mean C(x)``."""
     return RaSGAN(params.real_scores)
 
 

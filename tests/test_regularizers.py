@@ -5,12 +5,15 @@ its transform, and that both train D only, from the scores they are given."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 import ganlab
+from ganlab.checkpoint import load_checkpoint
+from ganlab.folders import read_metrics
 from ganlab_plugins.regularizers import (
     BCRParams,
     ConsistencyTransform,
@@ -18,6 +21,8 @@ from ganlab_plugins.regularizers import (
     build_bcr,
     build_lecam,
 )
+from tests.conftest import invoke, only_run_dir
+from tests.test_resume import recipe
 
 
 def step_scores(real: list[float], fake: list[float]) -> ganlab.StepScores:
@@ -155,3 +160,26 @@ def test_the_penalties_train_d_only(name: str) -> None:
     value.backward()
     assert d[1].weight.grad is not None and d[1].weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in g.parameters())
+
+
+def test_a_run_with_ragan_lecam_and_bcr_logs_them_and_checkpoints_lecam(
+    tmp_path: Path,
+) -> None:
+    """Through the real step: every row has both penalties' values and statistics, and the
+    checkpoint holds LeCam's averages under its component name (what --resume restores)."""
+    path = recipe(tmp_path, steps=3, checkpoint_every=3)
+    penalties = "penalties=[{name: lecam}, {name: bcr}]"
+    done = invoke(
+        "run", str(path), "--out", str(tmp_path), "--set", "loss={name: ragan}", "--set", penalties
+    )
+    assert done.exit_code == 0, done.output
+    run_dir = only_run_dir(tmp_path)
+    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss_d" in r]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    keys = {"lecam", "lecam.ema_real", "lecam.ema_fake", "bcr", "bcr.real", "bcr.fake"}
+    assert all(keys <= row.keys() for row in rows)
+    state = load_checkpoint(run_dir / "checkpoints" / "final.pt")["plugins"]
+    (lecam,) = [value for key, value in state.items() if key.endswith(":lecam")]
+    assert (lecam["real_sum"] / lecam["weight_sum"]).item() == pytest.approx(
+        rows[-1]["lecam.ema_real"], rel=1e-5
+    )
