@@ -41,6 +41,14 @@ class LeCamParams(ganlab.Params):
         lt=1.0,
         description="decay of the moving averages of D's mean real and fake scores per D update",
     )
+    start: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "D updates before the penalty is applied (the averages are kept from the first); "
+            "the authors' BigGAN code waits 1,000 iterations, their StyleGAN2 code none"
+        ),
+    )
 
 
 class LeCam(ganlab.Penalty):
@@ -52,7 +60,9 @@ class LeCam(ganlab.Penalty):
     ``assign_moving_average(zero_debias=True)``: the average of the first update is that
     update's mean, not ``(1 - decay)`` times it. The penalty keeps D's real scores from rising
     above what fakes have lately scored and its fake scores from sinking below what reals have
-    lately scored, so D cannot drive them apart without bound on a small data set.
+    lately scored, so D cannot drive them apart without bound on a small data set. With
+    ``start``, the first ``start`` D updates only move the averages (the value is 0), as the
+    authors' BigGAN code does for its first 1,000 iterations.
 
     The averages are state: saved in checkpoints and restored exactly on ``--resume``, and
     logged as ``lecam.ema_real`` and ``lecam.ema_fake``. With several processes, each
@@ -61,9 +71,10 @@ class LeCam(ganlab.Penalty):
 
     reads_scores = True
 
-    def __init__(self, weight: float, decay: float) -> None:
+    def __init__(self, weight: float, decay: float, start: int = 0) -> None:
         super().__init__(weight)
-        self.decay = decay
+        self.decay, self.start = decay, start
+        self.updates = 0  # D updates seen, for `start`
         # Sums decay-weighted means, and the sum of their weights (1 - decay^t after t
         # updates); the averages are their ratio. All on D's device from the first update.
         self.real_sum = torch.zeros(())
@@ -78,6 +89,8 @@ class LeCam(ganlab.Penalty):
         scores: ganlab.StepScores,
     ) -> torch.Tensor:
         self.update(scores.real.detach().mean(), scores.fake.detach().mean())
+        if self.updates <= self.start:
+            return scores.real.new_zeros(())  # not yet: the averages settle first
         ema_real, ema_fake = self.averages()
         above = F.relu(scores.real - ema_fake).square().mean()
         below = F.relu(ema_real - scores.fake).square().mean()
@@ -90,6 +103,7 @@ class LeCam(ganlab.Penalty):
             torch.distributed.all_reduce(means)
             real_mean, fake_mean = means / torch.distributed.get_world_size()
         device, keep = real_mean.device, self.decay
+        self.updates += 1
         self.real_sum = self.real_sum.to(device) * keep + (1 - keep) * real_mean
         self.fake_sum = self.fake_sum.to(device) * keep + (1 - keep) * fake_mean
         self.weight_sum = self.weight_sum.to(device) * keep + (1 - keep)
@@ -108,19 +122,21 @@ class LeCam(ganlab.Penalty):
             "real_sum": self.real_sum.detach().cpu(),
             "fake_sum": self.fake_sum.detach().cpu(),
             "weight_sum": self.weight_sum.detach().cpu(),
+            "updates": self.updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.real_sum = state["real_sum"].clone()
         self.fake_sum = state["fake_sum"].clone()
         self.weight_sum = state["weight_sum"].clone()
+        self.updates = int(state["updates"])
 
 
 def build_lecam(params: LeCamParams) -> LeCam:
     """LeCam regularization (Tseng et al. 2021): D's scores anchored to moving averages.
 
     For limited data, with DiffAugment or ADA, as the paper pairs them."""
-    return LeCam(params.weight, params.decay)
+    return LeCam(params.weight, params.decay, params.start)
 
 
 class BCRParams(ganlab.Params):

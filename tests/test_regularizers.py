@@ -67,20 +67,35 @@ def test_lecam_is_the_papers_formula_around_corrected_moving_averages() -> None:
     assert lecam.statistics()["ema_fake"].item() == pytest.approx(alpha_f)
 
 
+def test_lecam_waits_start_updates_while_its_averages_move() -> None:
+    lecam = build_lecam(LeCamParams(decay=0.5, start=2))
+    first, second = step_scores([1.0, 3.0], [0.0, -2.0]), step_scores([3.0, 5.0], [2.0, 0.0])
+    assert lecam_value(lecam, first).item() == 0.0
+    assert lecam_value(lecam, second).item() == 0.0
+    # (0.5 * 0.5 * 2 + 0.5 * 4) / (1 - 0.5^2) = 10/3 and (0.25 * -1 + 0.5 * 1) / 0.75 = 1/3
+    assert lecam.statistics()["ema_real"].item() == pytest.approx(10 / 3)
+    assert lecam.statistics()["ema_fake"].item() == pytest.approx(1 / 3)
+    value = lecam_value(lecam, step_scores([0.0, 1.0], [0.0, 0.5]))
+    alpha_r, alpha_f = (10 / 3 * 0.75 * 0.5 + 0.5 * 0.5) / 0.875, (0.25 * 0.5 + 0.5 * 0.25) / 0.875
+    expected = (relu_sq(0.0 - alpha_f) + relu_sq(1.0 - alpha_f)) / 2
+    expected += (relu_sq(alpha_r - 0.0) + relu_sq(alpha_r - 0.5)) / 2
+    assert value.item() == pytest.approx(expected)
+
+
 def test_lecam_resumes_exactly_from_its_state() -> None:
     """The averages go through torch.save as a checkpoint does; the restored penalty gives
     bit-identical values from there on, and a fresh one does not."""
     torch.manual_seed(0)
     batches = [step_scores(torch.randn(8).tolist(), torch.randn(8).tolist()) for _ in range(6)]
-    original = build_lecam(LeCamParams())
+    original = build_lecam(LeCamParams(start=3))  # the restored count of updates matters too
     for scores in batches[:3]:
         lecam_value(original, scores)
     saved = io.BytesIO()
     torch.save(original.state_dict(), saved)
     saved.seek(0)
-    resumed = build_lecam(LeCamParams())
+    resumed = build_lecam(LeCamParams(start=3))
     resumed.load_state_dict(torch.load(saved))
-    fresh = build_lecam(LeCamParams())
+    fresh = build_lecam(LeCamParams(start=3))
     for scores in batches[3:]:
         expected = lecam_value(original, scores)
         assert torch.equal(lecam_value(resumed, scores), expected)
