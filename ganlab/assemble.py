@@ -36,7 +36,7 @@ from ganlab.precision import Precision
 from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec
 from ganlab.registry import Component
 from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
-from ganlab.schedules import make_scheduler
+from ganlab.schedules import check_length, make_scheduler
 
 
 def assemble_run(
@@ -192,6 +192,7 @@ def schedules(
             continue
         # The recipe checked the name and the params (`LRSchedule`'s validators).
         found[net] = make_scheduler(spec.name, spec.params, optimizer, total_steps)
+        check_length(found[net], total_steps, f"optimizers.{net}.schedule")
     return found
 
 

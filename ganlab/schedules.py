@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
-from ganlab.errors import did_you_mean
+from ganlab.errors import GanlabError, did_you_mean
 
 #: Schedulers a recipe cannot drive: they take a Python function or other schedulers, or
 #: step on a metric rather than once per training step.
@@ -92,6 +92,18 @@ def make_scheduler(
     """Scheduler ``name`` of ``optimizer`` with the recipe's ``params``, for a run of
     ``total_steps`` steps (`with_run_length`)."""
     return lr_scheduler_class(name)(optimizer, **with_run_length(name, params, total_steps))
+
+
+def check_length(scheduler: LRScheduler, total_steps: int, where: str) -> None:
+    """Refuse a run longer than its OneCycleLR's cycle, before it starts: torch raises an
+    error when the scheduler steps past ``total_steps`` (the others stay at their end)."""
+    if isinstance(scheduler, OneCycleLR) and scheduler.total_steps < total_steps:
+        raise GanlabError(
+            f"{where}: OneCycleLR's cycle has {scheduler.total_steps} steps, but the run has "
+            f"{total_steps}, and torch refuses to step past the cycle's end. Leave total_steps "
+            "(and epochs, steps_per_epoch) out, so the cycle is the run's length, or give at "
+            f"least {total_steps}."
+        )
 
 
 def fit_to_run(

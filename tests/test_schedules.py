@@ -4,6 +4,7 @@ resume (at the same or another length) continues as an uninterrupted run of its 
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def test_a_schedule_without_its_length_ends_at_the_runs_last_step(tmp_path: Path
     saved = yaml.safe_load((folder / "recipe.yaml").read_text())["optimizers"]
     assert saved["generator"]["schedule"]["params"] == {"start_factor": 1.0, "end_factor": 0.1}
     assert "T_max" not in saved["discriminator"]["schedule"]["params"]
+    keys = json.loads((folder / "run.json").read_text())["keys"]
+    assert keys["lr_generator"] == {"namespace": "train", "better": None}  # W&B's train/
 
 
 def test_a_length_the_recipe_gives_is_kept_and_only_schedules_log_a_rate(tmp_path: Path) -> None:
@@ -84,14 +87,33 @@ def test_a_length_the_recipe_gives_is_kept_and_only_schedules_log_a_rate(tmp_pat
         "a",
         "optimizers.generator.schedule="
         "{name: LinearLR, params: {start_factor: 1.0, end_factor: 0.5, total_iters: 2}}",
+        "optimizers.discriminator.schedule={name: OneCycleLR, params: {max_lr: 4e-4}}",
         "train.steps=4",
     )
     assert rates(folder, "lr_generator") == pytest.approx([0.75 * LR, 0.5 * LR, 0.5 * LR, 0.5 * LR])
-    rows = read_metrics(folder / "metrics.jsonl")
-    assert not any("lr_discriminator" in row for row in rows)  # D has no schedule
+    # One cycle over the run's 4 steps: its lowest rate for the last step (after step 3).
+    assert rates(folder, "lr_discriminator")[2] == pytest.approx(4e-4 / 25 / 1e4)
     plain = run(tmp_path, "b", "train.steps=2")
     assert not any(
         key.startswith("lr_") for row in read_metrics(plain / "metrics.jsonl") for key in row
+    )
+
+
+def test_a_one_cycle_shorter_than_the_run_is_refused(tmp_path: Path) -> None:
+    """torch would stop the run with an error at the cycle's end: refused before it starts."""
+    path = recipe(tmp_path, steps=4)
+    cycle = "{name: OneCycleLR, params: {max_lr: 4e-4, total_steps: 3}}"
+    result = invoke(
+        "run",
+        str(path),
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        f"optimizers.generator.schedule={cycle}",
+    )
+    assert result.exit_code == 2, result.output
+    assert "optimizers.generator.schedule: OneCycleLR's cycle has 3 steps, but the run has 4" in (
+        result.output
     )
 
 
