@@ -126,7 +126,15 @@ class MinimalStep:
                     loss_d = loss_d + penalty
             self.precision.backward_and_step(loss_d, self.opt_d, "discriminator")
         with self.precision.autocast():
-            loss_g = loss.generator_loss(discriminator(fake).reshape(-1).float())
+            fake_scores = discriminator(fake).reshape(-1).float()
+            if loss.needs_real_scores is None:
+                loss_g = loss.generator_loss(fake_scores)
+            elif loss.needs_real_scores == "last":
+                loss_g = loss.generator_loss(fake_scores, real_scores.detach())
+            else:  # "current": the real batch scored again by the updated D
+                with torch.no_grad():
+                    real_scores = discriminator(real_batch).reshape(-1).float()
+                loss_g = loss.generator_loss(fake_scores, real_scores)
         self.precision.backward_and_step(loss_g, self.opt_g, "generator")
 
 
