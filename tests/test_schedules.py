@@ -40,16 +40,22 @@ def ganlab_register_callbacks(register):
 DECAY = "{name: LinearLR, params: {start_factor: 1.0, end_factor: 0.1}}"
 
 
+CALLBACKS = 'callbacks=[{name: stop_at}, {name: console, params: {every: 3, progress: "off"}}]'
+
+
 def run(tmp_path: Path, out: str, *sets: str, resume: Path | None = None) -> Path:
-    """A run of `tests.test_resume.recipe` (8 steps, a checkpoint every 2) with ``sets``."""
+    """A run of `tests.test_resume.recipe` (8 steps, a checkpoint every 2) with ``sets``;
+    its console output in ``console.txt`` of the run folder."""
     (tmp_path / "stop.py").write_text(STOP)
     args = ["run", str(recipe(tmp_path, steps=8)), "-p", str(tmp_path / "stop.py")]
     args += ["--resume", str(resume)] if resume else ["--out", str(tmp_path / out)]
-    for change in ("callbacks=[{name: stop_at}]", *sets):
+    for change in (CALLBACKS, *sets):
         args += ["--set", change]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
-    return resume or only_run_dir(tmp_path / out)
+    folder = resume or only_run_dir(tmp_path / out)
+    (folder / "console.txt").write_text(result.output)
+    return folder
 
 
 def rates(folder: Path, key: str) -> list[float]:
@@ -79,6 +85,10 @@ def test_a_schedule_without_its_length_ends_at_the_runs_last_step(tmp_path: Path
     assert "T_max" not in saved["discriminator"]["schedule"]["params"]
     keys = json.loads((folder / "run.json").read_text())["keys"]
     assert keys["lr_generator"] == {"namespace": "train", "better": None}  # W&B's train/
+    # The console's line of step 4 (index 0 of the second epoch) shows them after step 4.
+    lines = (folder / "console.txt").read_text().splitlines()
+    line = next(s for s in lines if s.startswith("[1/"))
+    assert line.endswith(f"\tlr_discriminator: {cosine[3]:.4g}\tlr_generator: {LR * 0.4:.4g}")
 
 
 def test_a_length_the_recipe_gives_is_kept_and_only_schedules_log_a_rate(tmp_path: Path) -> None:
