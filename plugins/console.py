@@ -80,7 +80,7 @@ class Console:
             # scheduled optimizers (as metrics.jsonl names them) after the tutorial's
             # columns, which stay as the tutorial prints them.
             values = {k: float(v) for k, v in stats.extra.items()}
-            values |= {f"lr_{net}": s.get_last_lr()[0] for net, s in run.schedulers.items()}
+            values |= {f"lr_{net}": float(s.get_last_lr()[0]) for net, s in run.schedulers.items()}
             others = "".join(f"\t{k}: {v:.4g}" for k, v in sorted(values.items()))
             self._echo(
                 f"[{stats.epoch}/{run.num_epochs}][{stats.index}/{run.steps_per_epoch}]\t"
