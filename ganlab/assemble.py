@@ -33,9 +33,10 @@ from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
 from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
-from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec, lr_scheduler_class
+from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec
 from ganlab.registry import Component
 from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
+from ganlab.schedules import check_length, make_scheduler
 
 
 def assemble_run(
@@ -105,6 +106,7 @@ def assemble_run(
     opt_g = make_optimizer(optimizers.generator, generator.parameters(), fused=graphs)
     opt_d = make_optimizer(optimizers.discriminator, discriminator.parameters(), fused=graphs)
     fixed_labels = grid_labels(labels) if g_conditional and labels is not None else None
+    steps = total_steps(train, len(batches))
     count = FIXED_LATENTS if fixed_labels is None else len(fixed_labels)
     return Run(
         recipe=recipe,
@@ -118,7 +120,7 @@ def assemble_run(
         dataset=dataset,
         batches=batches,
         fixed_latents=seeded_latents(generator, count, recipe.seed).to(device),
-        total_steps=total_steps(train, len(batches)),
+        total_steps=steps,
         hook=hook,
         group=group,
         precision=Precision(train.precision, device),
@@ -137,7 +139,7 @@ def assemble_run(
         plugin_states={name: obj for name, obj in named if has_state(obj)},
         cuda_graphs=graphs,
         eager_reason=eager,
-        schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}),
+        schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}, steps),
     )
 
 
@@ -193,16 +195,19 @@ def has_state(obj: object) -> bool:
 
 
 def schedules(
-    optimizers: Optimizers, built: dict[str, torch.optim.Optimizer]
+    optimizers: Optimizers, built: dict[str, torch.optim.Optimizer], total_steps: int
 ) -> dict[str, LRScheduler]:
-    """The learning-rate schedules the recipe names, one of torch's per optimizer."""
+    """The learning-rate schedules the recipe names, one of torch's per optimizer, for a run
+    of ``total_steps`` steps: a length the recipe leaves out is the run's
+    (`ganlab.schedules.with_run_length`)."""
     found = {}
     for net, optimizer in built.items():
         spec = getattr(optimizers, net).schedule
         if spec is None:
             continue
         # The recipe checked the name and the params (`LRSchedule`'s validators).
-        found[net] = lr_scheduler_class(spec.name)(optimizer, **spec.params)
+        found[net] = make_scheduler(spec.name, spec.params, optimizer, total_steps)
+        check_length(found[net], total_steps, f"optimizers.{net}.schedule")
     return found
 
 

@@ -44,6 +44,7 @@ from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.loss import statistics_of
 from ganlab.penalty import GeneratorPass, GeneratorPenalty, Penalty, StepScores, generate
 from ganlab.run import Run, StepStats
+from ganlab.schedules import learning_rates, rate_key
 from ganlab.seeding import rng_state, rng_untouched
 
 #: Class labels of a batch, or None (no classes).
@@ -283,12 +284,16 @@ class Loop:
         self.log = MetricsLog(run.dir / "metrics.jsonl" if run.group.is_main else Path(os.devnull))
         self.last_checkpoint = run.step  # a resumed run starts from one
         self.pending: list[StepStats] = []  # statistics not yet logged, still on the device
+        #: the scheduled optimizers' learning rates after each pending step, by step (host
+        #: floats; none without schedules, so such a run's rows are as they always were)
+        self.rates: dict[int, dict[str, float]] = {}
         self.stop_signal: int | None = None  # set by `request_stop`, acted on after a step
         # A resumed run's keys keep what its earlier sessions logged them as (run.json's
         # `keys`, recorded as they appeared): its history holds their rows.
         for key, info in key_infos(run.info).items():
             run.keys.setdefault(key, info)
-        run.describe_keys(("epoch", *StepStats.NAMES), KeyInfo(TRAIN))
+        rates = [rate_key(net) for net in run.schedulers]  # a scheduled optimizer's rate
+        run.describe_keys(("epoch", *StepStats.NAMES, *rates), KeyInfo(TRAIN))
         run.logged_through = run.step  # a resumed run's rows reach its checkpoint's step
 
     def request_stop(self, signum: int) -> None:
@@ -306,6 +311,8 @@ class Loop:
             for index, (real, labels) in enumerate(run.batches.epoch(run.epoch, start), start):
                 stats = self.step(real, labels, index)
                 self.pending.append(stats)
+                if run.schedulers:
+                    self.rates[stats.step] = learning_rates(run.schedulers)
                 self.hook.ganlab_step_end(run=run, stats=stats)
                 if run.step % train.log_every == 0:
                     self.flush()
@@ -373,6 +380,7 @@ class Loop:
                 row: dict[str, float] = {"step": stats.step, "epoch": stats.epoch}
                 row.update(zip(StepStats.NAMES, row_values, strict=True))
                 row.update(extras.get(stats.step, {}))
+                row.update(self.rates.pop(stats.step, {}))
                 rows.append(row)
                 if bad is None and not all(math.isfinite(v) for v in row_values):
                     bad = row

@@ -29,6 +29,7 @@ from ganlab.loss import GanLoss
 from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
+from ganlab.schedules import fit_to_run
 from ganlab.seeding import rng_state, rng_untouched, set_rng_state
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
@@ -274,7 +275,7 @@ class Run:
         if any(a.state_dict() for a in self.augmentations):
             parts["augmentations"] = lambda: self._load_augmentations(state["augmentations"])
         if self.schedulers:
-            parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"])
+            parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"], state["step"])
         if self.plugin_states:
             parts["plugins"] = lambda: self._load_plugins(state["plugins"])
         by_rank = state.get("rng_by_rank", [state["rng"]])
@@ -293,9 +294,13 @@ class Run:
         self.epoch = state["epoch"]
         self.history = list(state["history"])
 
-    def _load_schedulers(self, states: dict[str, Any]) -> None:
+    def _load_schedulers(self, states: dict[str, Any], steps_done: int) -> None:
         for net, scheduler in self.schedulers.items():
             scheduler.load_state_dict(states[net])
+            # A length that follows the run follows a resume's new train.steps too.
+            spec = getattr(self.recipe.optimizers, net).schedule
+            if spec is not None:
+                fit_to_run(scheduler, spec.name, spec.params, self.total_steps, steps_done)
 
     def _load_plugins(self, states: dict[str, Any]) -> None:
         for name, obj in self.plugin_states.items():
