@@ -42,7 +42,13 @@ from ganlab.graphs import graphed, step_begins
 from ganlab.hookspecs import Metric
 from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.loss import statistics_of
-from ganlab.penalty import GeneratorPass, GeneratorPenalty, Penalty, StepScores, generate
+from ganlab.penalty import (
+    GeneratorPass,
+    GeneratorPenalty,
+    Penalty,
+    StepScores,
+    generate,
+)
 from ganlab.run import Run, StepStats
 from ganlab.schedules import learning_rates, rate_key
 from ganlab.seeding import rng_state, rng_untouched
@@ -124,7 +130,7 @@ class Step:
                 )
                 for name, term in self.d_penalties:
                     if run.step % term.every == 0:  # lazily, every k-th step (StyleGAN2)
-                        args = (step_scores,) if term.reads_scores else ()
+                        args = (step_scores,) if term.reads_scores else ()  # the old form too
                         value = term.value(critic, real_batch, fake.detach(), *args)
                         self.check_scalar(value, "value", f"penalty {name!r}", term)
                         loss_d = loss_d + term.weight * term.every * value
@@ -221,12 +227,10 @@ class Step:
         d_labels = labels if self.run.d_takes_labels else None
         return discriminator(images, *_given(d_labels)).reshape(-1).float()
 
-    def critic(self, labels: torch.Tensor | None) -> Module:
-        """D as penalties see it: the plain module (a compiled one cannot take their double
-        backward), augmented and given the real batch's classes as in D's update."""
-        run = self.run
-        if not run.augmentations and not run.d_takes_labels:
-            return run.discriminator
+    def critic(self, labels: torch.Tensor | None) -> _Critic:
+        """D as penalties see it (`ganlab.penalty.Critic`): the plain module (a compiled one
+        cannot take their double backward), augmented and given the real batch's classes
+        (or the ones a penalty passes) as in D's update."""
         return _Critic(self, labels)
 
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
@@ -268,8 +272,9 @@ class _Critic(Module):
         super().__init__()
         self.step, self.labels = step, labels
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.step.scores(self.step.run.discriminator, images, self.labels)
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        chosen = self.labels if labels is None else labels
+        return self.step.scores(self.step.run.discriminator, images, chosen)
 
 
 class Loop:

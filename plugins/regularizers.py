@@ -81,13 +81,14 @@ class LeCam(ganlab.Penalty):
         self.fake_sum = torch.zeros(())
         self.weight_sum = torch.zeros(())
 
-    def value(  # type: ignore[override]  # the reads_scores form of the contract
+    def value(
         self,
         critic: Critic,
         real: torch.Tensor,
         fake: torch.Tensor,
-        scores: ganlab.StepScores,
+        scores: ganlab.StepScores | None = None,
     ) -> torch.Tensor:
+        assert scores is not None  # reads_scores: the step gives them
         self.update(scores.real.detach().mean(), scores.fake.detach().mean())
         if self.updates <= self.start:
             return scores.real.new_zeros(())  # not yet: the averages settle first
@@ -196,22 +197,27 @@ class BalancedConsistency(ganlab.Penalty):
         self.transform = ConsistencyTransform(params.flip, params.translation)
         self.terms: dict[str, torch.Tensor] = {}
 
-    def value(  # type: ignore[override]  # the reads_scores form of the contract
+    def value(
         self,
         critic: Critic,
         real: torch.Tensor,
         fake: torch.Tensor,
-        scores: ganlab.StepScores,
+        scores: ganlab.StepScores | None = None,
     ) -> torch.Tensor:
+        assert scores is not None  # reads_scores: the step gives them
         real_term = (scores.real - self.rescore(critic, scores.real_images)).square().mean()
+        # The fakes' own classes for a conditional D (the critic's default is the reals').
         fake_images = scores.fake_images.detach()
-        fake_term = (scores.fake - self.rescore(critic, fake_images)).square().mean()
+        fake_scores = self.rescore(critic, fake_images, scores.fake_labels)
+        fake_term = (scores.fake - fake_scores).square().mean()
         self.terms = {"real": real_term.detach(), "fake": fake_term.detach()}
         return self.real_weight * real_term + self.fake_weight * fake_term
 
-    def rescore(self, critic: Critic, images: torch.Tensor) -> torch.Tensor:
-        """D's scores of ``T(images)``, flat and in float32 like the step's own."""
-        return critic(self.transform(images)).reshape(-1).float()
+    def rescore(
+        self, critic: Critic, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """D's scores of ``T(images)`` (with ``labels``, else the reals'), flat, float32."""
+        return critic(self.transform(images), labels).reshape(-1).float()
 
     def statistics(self) -> dict[str, torch.Tensor]:
         return dict(self.terms)

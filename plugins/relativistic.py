@@ -27,7 +27,7 @@ D forward without gradient) or, to save that pass, for the scores of D's last up
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,11 +51,11 @@ class RelativisticAverageLoss(ganlab.GanLoss):
     """A relativistic average loss; a subclass gives its two halves, `push_up` (``f_real``:
     small when its argument is large) and `push_down` (``f_fake``)."""
 
-    needs_real_scores: ClassVar[Literal["current", "last"] | None] = "current"
+    needs_real_scores: Literal["current", "last"] | None = "current"
 
     def __init__(self, real_scores: Literal["current", "last"] = "current") -> None:
         # Per instance, as the recipe chooses (the contract's class attribute is the default).
-        self.needs_real_scores = real_scores  # type: ignore[misc]
+        self.needs_real_scores = real_scores
 
     def push_up(self, relative: torch.Tensor) -> torch.Tensor:
         """Per-score loss that is small when ``relative`` is large (``f_real``)."""

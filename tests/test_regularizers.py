@@ -39,7 +39,7 @@ def relu_sq(value: float) -> float:
 
 def lecam_value(penalty: ganlab.Penalty, scores: ganlab.StepScores) -> torch.Tensor:
     unused = torch.zeros(1)
-    return penalty.value(lambda x: x, unused, unused, scores)  # type: ignore[call-arg]
+    return penalty.value(lambda x: x, unused, unused, scores)
 
 
 def test_lecam_is_the_papers_formula_around_corrected_moving_averages() -> None:
@@ -103,9 +103,41 @@ def test_lecam_resumes_exactly_from_its_state() -> None:
     assert torch.equal(resumed.statistics()["ema_real"], original.statistics()["ema_real"])
 
 
+class LinearCritic(nn.Module):
+    """A linear D as penalties get it (`ganlab.Critic`): a conditional one adds its class's
+    offset, so scores with other classes differ."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3 * 8 * 8, 1)
+        self.offset = nn.Embedding(2, 1)
+        self.default = torch.zeros(4, dtype=torch.int64)  # the real batch's classes
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        chosen = self.default if labels is None else labels
+        return (self.linear(images.flatten(1)) + self.offset(chosen)).flatten()
+
+
 def linear_d() -> nn.Module:
     torch.manual_seed(1)
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 1))
+    return LinearCritic()
+
+
+def test_bcr_scores_the_transformed_fakes_with_their_own_classes() -> None:
+    d = linear_d()
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    fake_labels = torch.ones(4, dtype=torch.int64)  # the reals' are 0
+    scores = ganlab.StepScores(
+        real=d(real),
+        fake=d(fake, fake_labels),
+        real_images=real,
+        fake_images=fake,
+        real_labels=torch.zeros(4, dtype=torch.int64),
+        fake_labels=fake_labels,
+    )
+    bcr = build_bcr(BCRParams(flip=False, translation=0.0))
+    # T is the identity: scored with the fakes' own classes, each term is exactly 0.
+    assert bcr.value(d, real, fake, scores).item() == 0.0
 
 
 def test_bcr_with_an_identity_transform_is_zero() -> None:
@@ -115,7 +147,7 @@ def test_bcr_with_an_identity_transform_is_zero() -> None:
         real=d(real).flatten(), fake=d(fake).flatten(), real_images=real, fake_images=fake
     )
     bcr = build_bcr(BCRParams(flip=False, translation=0.0))
-    assert bcr.value(d, real, fake, scores).item() == 0.0  # type: ignore[call-arg]
+    assert bcr.value(d, real, fake, scores).item() == 0.0
 
 
 def test_bcr_is_the_weighted_squared_score_change_under_t() -> None:
@@ -128,7 +160,7 @@ def test_bcr_is_the_weighted_squared_score_change_under_t() -> None:
     )
     bcr = build_bcr(BCRParams(real_weight=2.0, fake_weight=3.0))
     bcr.transform = lambda images: images.flip(3)  # type: ignore[assignment]
-    value = bcr.value(d, real, fake, scores)  # type: ignore[call-arg]
+    value = bcr.value(d, real, fake, scores)
     with torch.no_grad():
         flip = lambda x: d(x.flip(3)).flatten()  # noqa: E731
         expected = 2.0 * (d(real).flatten() + 0.5 - flip(real)).square().mean()
@@ -170,10 +202,10 @@ def test_the_penalties_train_d_only(name: str) -> None:
     )
     penalty = build_lecam(LeCamParams()) if name == "lecam" else build_bcr(BCRParams())
     assert penalty.reads_scores
-    value = penalty.value(d, real, fake.detach(), scores)  # type: ignore[call-arg]
+    value = penalty.value(d, real, fake.detach(), scores)
     assert value.item() > 0
     value.backward()
-    assert d[1].weight.grad is not None and d[1].weight.grad.abs().sum() > 0
+    assert d.linear.weight.grad is not None and d.linear.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in g.parameters())
 
 
