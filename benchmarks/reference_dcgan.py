@@ -76,8 +76,8 @@ def main() -> None:
     )
     data = torch.rand(args.batch_size * 8, nc, 64, 64, device=device) * 2 - 1
 
-    def batch(i: int) -> torch.Tensor:
-        return data[(i % 8) * args.batch_size : (i % 8 + 1) * args.batch_size]
+    def batch(i: int) -> tuple[torch.Tensor]:
+        return (data[(i % 8) * args.batch_size : (i % 8 + 1) * args.batch_size],)
 
     rate = images_per_second(step, batch, args.warmup, args.steps, device)
     print(

@@ -13,6 +13,7 @@ from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
 from ganlab.loss import GanLoss
 from ganlab.penalty import (
+    Critic,
     ExposesIntermediates,
     GeneratorPass,
     GeneratorPenalty,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Augmentation",
+    "Critic",
     "ExposesIntermediates",
     "GanLoss",
     "GanlabError",

@@ -31,11 +31,12 @@ from ganlab.graphs import eager_reason
 from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
-from ganlab.penalty import Penalty
+from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
-from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec, lr_scheduler_class
+from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec
 from ganlab.registry import Component
 from ganlab.run import FIXED_LATENTS, Generator, Hooks, Run, seeded_latents, untouched
+from ganlab.schedules import check_length, make_scheduler
 
 
 def assemble_run(
@@ -45,11 +46,13 @@ def assemble_run(
     hook: Hooks,
     group: Group | None = None,
     info: dict[str, Any] | None = None,
+    observers: Sequence[Built[Any]] = (),
 ) -> Run:
     """The recipe's data, models, loss and optimizers, assembled into a `Run` at step 0.
 
     ``folder`` is the run folder (files go there; nothing is written here), ``hook`` the
-    plugin manager's hook relay, or `NoHooks` where events go nowhere.
+    plugin manager's hook relay, or `NoHooks` where events go nowhere; ``observers`` the
+    run's built callbacks and loggers, whose state (if they keep one) checkpoints hold.
     """
     recipe, group = resolved.recipe, group or Group()
     data_component, data_params = resolved.get("data")
@@ -92,6 +95,8 @@ def assemble_run(
     train, optimizers = recipe.train, recipe.optimizers
     augmentations = [built.obj for built in build_listed(resolved, "augment")]
     penalties = penalty_list(resolved)
+    named = [(f"loss:{recipe.loss.name}", loss), *((b.name, b.obj) for b in penalties)]
+    named += [(b.name, b.obj) for b in observers]
     eager = None
     if train.cuda_graphs:
         eager = eager_reason(
@@ -101,6 +106,7 @@ def assemble_run(
     opt_g = make_optimizer(optimizers.generator, generator.parameters(), fused=graphs)
     opt_d = make_optimizer(optimizers.discriminator, discriminator.parameters(), fused=graphs)
     fixed_labels = grid_labels(labels) if g_conditional and labels is not None else None
+    steps = total_steps(train, len(batches))
     count = FIXED_LATENTS if fixed_labels is None else len(fixed_labels)
     return Run(
         recipe=recipe,
@@ -114,12 +120,14 @@ def assemble_run(
         dataset=dataset,
         batches=batches,
         fixed_latents=seeded_latents(generator, count, recipe.seed).to(device),
-        total_steps=total_steps(train, len(batches)),
+        total_steps=steps,
         hook=hook,
         group=group,
         precision=Precision(train.precision, device),
         generator_ema=(
-            generator_average(generator, train.ema, train.ema_warmup) if train.ema else None
+            generator_average(generator, train.ema, train.ema_warmup, train.ema_rampup)
+            if train.ema
+            else None
         ),
         info=info if info is not None else {},
         labels=labels,
@@ -127,10 +135,11 @@ def assemble_run(
         d_takes_labels=d_conditional,
         fixed_labels=None if fixed_labels is None else fixed_labels.to(device),
         augmentations=augmentations,
-        penalties=penalties,
+        penalties=[(b.component.name, b.obj) for b in penalties],
+        plugin_states={name: obj for name, obj in named if has_state(obj)},
         cuda_graphs=graphs,
         eager_reason=eager,
-        schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}),
+        schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}, steps),
     )
 
 
@@ -164,8 +173,8 @@ def conditional_models(resolved: Resolved, labels: Labels | None) -> tuple[bool,
     return flags[0], flags[1]
 
 
-def penalty_list(resolved: Resolved) -> list[tuple[str, Penalty]]:
-    """The recipe's penalties, each with the name its statistic is logged under."""
+def penalty_list(resolved: Resolved) -> list[Built[Penalty | GeneratorPenalty]]:
+    """The recipe's penalties (on D or on G), each logged under its component's name."""
     built = build_listed(resolved, "penalties")
     names = [b.component.name for b in built]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -174,20 +183,31 @@ def penalty_list(resolved: Resolved) -> list[tuple[str, Penalty]]:
             f"penalties: {', '.join(twice)} is listed twice; give each penalty once, with "
             "its weight."
         )
-    return [(b.component.name, b.obj) for b in built]
+    return built
+
+
+def has_state(obj: object) -> bool:
+    """Whether a plugin object keeps state a checkpoint must hold: torch's protocol,
+    ``state_dict()`` and ``load_state_dict(state)``."""
+    return callable(getattr(obj, "state_dict", None)) and callable(
+        getattr(obj, "load_state_dict", None)
+    )
 
 
 def schedules(
-    optimizers: Optimizers, built: dict[str, torch.optim.Optimizer]
+    optimizers: Optimizers, built: dict[str, torch.optim.Optimizer], total_steps: int
 ) -> dict[str, LRScheduler]:
-    """The learning-rate schedules the recipe names, one of torch's per optimizer."""
+    """The learning-rate schedules the recipe names, one of torch's per optimizer, for a run
+    of ``total_steps`` steps: a length the recipe leaves out is the run's
+    (`ganlab.schedules.with_run_length`)."""
     found = {}
     for net, optimizer in built.items():
         spec = getattr(optimizers, net).schedule
         if spec is None:
             continue
         # The recipe checked the name and the params (`LRSchedule`'s validators).
-        found[net] = lr_scheduler_class(spec.name)(optimizer, **spec.params)
+        found[net] = make_scheduler(spec.name, spec.params, optimizer, total_steps)
+        check_length(found[net], total_steps, f"optimizers.{net}.schedule")
     return found
 
 
@@ -224,14 +244,27 @@ def make_optimizer(
     )
 
 
-def generator_average(generator: Generator, decay: float, warmup: bool = True) -> AveragedModel:
+def generator_average(
+    generator: Generator, decay: float, warmup: bool = True, rampup: float | None = None
+) -> AveragedModel:
     """An exponential moving average of G's weights and batch-norm statistics.
 
     With ``warmup``, the decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, as
     TensorFlow's ``ExponentialMovingAverage(num_updates=n)``: early on the average follows G
     closely, so it never keeps most of G's initial, untrained weights (0.999 ** 580 = 56%).
+    With ``rampup`` instead, StyleGAN2's ramp: ``min(decay, 0.5 ** (1 / (rampup * n)))``, a
+    half-life of at most ``rampup * n`` updates (their ``ema_rampup``, counted in images).
     """
-    if not warmup:
+    if rampup is not None:
+        ramp = rampup
+
+        def schedule(n: int) -> float:
+            return min(decay, 0.5 ** (1 / (ramp * n)))
+    elif warmup:
+
+        def schedule(n: int) -> float:
+            return min(decay, (1 + n) / (10 + n))
+    else:
         return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
     @torch.no_grad()
@@ -241,9 +274,9 @@ def generator_average(generator: Generator, decay: float, warmup: bool = True) -
         num_averaged: torch.Tensor | int,
     ) -> None:
         # The average's own counter (saved in checkpoints, so a resumed run continues its
-        # ramp); AveragedModel reads it on the host at every update anyway.
-        n = int(num_averaged)
-        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, num_averaged)
+        # ramp); AveragedModel reads it on the host at every update anyway. It is 1 at the
+        # second update: the first copies G.
+        get_ema_multi_avg_fn(schedule(int(num_averaged)))(averaged, current, num_averaged)
 
     return AveragedModel(generator, multi_avg_fn=average, use_buffers=True)
 
@@ -277,7 +310,7 @@ def contract_problem(kind: str, built: object) -> str | None:
     }
     wanted |= {
         "augmentations": ((Augmentation,), "a ganlab.Augmentation"),
-        "penalties": ((Penalty,), "a ganlab.Penalty"),
+        "penalties": ((Penalty, GeneratorPenalty), "a ganlab.Penalty or GeneratorPenalty"),
     }
     if kind in wanted and not isinstance(built, wanted[kind][0]):
         return f"returned {type(built).__name__} from its build function, not {wanted[kind][1]}"
@@ -337,7 +370,9 @@ def build_listed(resolved: Resolved, section: Literal["augment"]) -> list[Built[
 
 
 @overload
-def build_listed(resolved: Resolved, section: Literal["penalties"]) -> list[Built[Penalty]]: ...
+def build_listed(
+    resolved: Resolved, section: Literal["penalties"]
+) -> list[Built[Penalty | GeneratorPenalty]]: ...
 
 
 def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:

@@ -111,10 +111,10 @@ def ganlab_register_augmentations(register: Register) -> None:
 
 @hookspec
 def ganlab_register_penalties(register: Register) -> None:
-    """Register penalties on D: ``register(name, build, params=Model)``.
+    """Register penalties on D or on G: ``register(name, build, params=Model)``.
 
-    ``build(params)`` returns a `ganlab.Penalty`, added to D's loss with its weight. See
-    docs/plugins.md, `ganlab_register_penalties`.
+    ``build(params)`` returns a `ganlab.Penalty`, added to D's loss with its weight, or a
+    `ganlab.GeneratorPenalty`, added to G's. See docs/plugins.md, `ganlab_register_penalties`.
     """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ class GanLoss:
     #: nothing; ``"last"`` D's scores of the real batch from D's last update (detached: no
     #: extra D pass); ``"current"`` the real batch scored again by D as it is after its
     #: update, as relativistic losses' reference code does (one D forward, no gradient).
-    needs_real_scores: ClassVar[RealScores | None] = None
+    needs_real_scores: RealScores | None = None
 
     def discriminator_loss(
         self, real_scores: torch.Tensor, fake_scores: torch.Tensor

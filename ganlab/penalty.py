@@ -20,16 +20,23 @@ checkpoint) and report ``statistics()``, logged as ``<penalty name>.<name>``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-#: D as a penalty sees it: images -> one raw score per image (augmented, with the real
-#: batch's labels for a conditional D, as in D's own update).
-Critic = Callable[[torch.Tensor], torch.Tensor]
+
+class Critic(Protocol):
+    """D as a penalty sees it: ``critic(images)`` gives one raw score per image, float32
+    ``(N,)``, as D's update scores them (through the recipe's augmentations, with the real
+    batch's classes for a conditional D); ``critic(images, labels)`` scores them with other
+    classes (the fakes' ``StepScores.fake_labels``), which an unconditional D ignores."""
+
+    def __call__(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,19 @@ class GeneratorPass:
     ) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         """G's images for ``latents`` (and ``labels``, for a conditional G) and its
         intermediates ({} for a generator without the protocol), with their graph."""
-        args = (latents,) if labels is None else (latents, labels)
-        if isinstance(self.generator, ExposesIntermediates):
-            images, found = self.generator.forward_with_intermediates(*args)
-            return images, dict(found)
-        return self.generator(*args), {}
+        return generate(self.generator, latents, labels)
+
+
+def generate(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+    """``generator``'s images for ``latents`` (and ``labels``) and what it exposes through
+    `ExposesIntermediates` ({} for a generator without the protocol)."""
+    args = (latents,) if labels is None else (latents, labels)
+    if isinstance(generator, ExposesIntermediates):
+        images, found = generator.forward_with_intermediates(*args)
+        return images, dict(found)
+    return generator(*args), {}
 
 
 class Penalty:
@@ -107,12 +122,18 @@ class Penalty:
         self.weight = weight
         self.every = every
 
-    def value(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def value(
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        scores: StepScores | None = None,
+    ) -> torch.Tensor:
         """The penalty, unweighted: a 0-dim tensor that D's parameters get gradients from.
 
-        ``real`` is the real batch, ``fake`` the fakes (detached from G). A penalty with
-        ``reads_scores = True`` is called with a fourth argument, ``scores``
-        (`StepScores`), and declares it: ``def value(self, critic, real, fake, scores)``.
+        ``real`` is the real batch, ``fake`` the fakes (detached from G); ``scores`` the
+        step's own scores (`StepScores`) for a penalty that declares ``reads_scores = True``,
+        else None (a penalty without them may leave the argument out).
         """
         raise NotImplementedError
 

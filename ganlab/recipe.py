@@ -19,11 +19,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from torch.optim.lr_scheduler import LRScheduler
 
-from ganlab.errors import did_you_mean
 from ganlab.fields import StrictNumbers
 from ganlab.registry import Component
+from ganlab.schedules import CHECKING_LENGTH, lr_scheduler_class, with_run_length
 from ganlab.yamlfile import dump_yaml
 
 # --- the recipe's own structure -----------------------------------------------------------
@@ -54,35 +53,6 @@ class ComponentSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="the component's own settings")
 
 
-#: Schedulers a recipe cannot drive: they take a Python function or other schedulers, or
-#: step on a metric rather than once per training step.
-NOT_FROM_A_RECIPE = {
-    "LambdaLR",
-    "MultiplicativeLR",
-    "ChainedScheduler",
-    "SequentialLR",
-    "ReduceLROnPlateau",
-}
-
-
-def lr_scheduler_class(name: str) -> type[LRScheduler]:
-    """The class ``name`` of `torch.optim.lr_scheduler`; ValueError naming the usable ones."""
-    known = sorted(
-        n
-        for n, v in vars(torch.optim.lr_scheduler).items()
-        if isinstance(v, type) and issubclass(v, LRScheduler) and v is not LRScheduler
-        if not n.startswith("_") and n not in NOT_FROM_A_RECIPE
-    )
-    if name in known:
-        kind: type[LRScheduler] = getattr(torch.optim.lr_scheduler, name)
-        return kind
-    if name in NOT_FROM_A_RECIPE:
-        why = "takes a Python function, other schedulers or a metric, which a recipe cannot give."
-    else:
-        why = f"is not a scheduler of torch.optim.lr_scheduler.{did_you_mean(name, known)}"
-    raise ValueError(f"{name!r} {why} Usable: {', '.join(known)}.")
-
-
 class LRSchedule(_Strict):
     """A torch learning-rate scheduler by class name, with its arguments."""
 
@@ -92,7 +62,10 @@ class LRSchedule(_Strict):
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="the scheduler's arguments but the optimizer (`total_iters`, `T_max`, ...)",
+        description=(
+            "the scheduler's arguments but the optimizer; a length left out (`total_iters`, "
+            "`T_max`, `total_steps`) is the run's total steps"
+        ),
     )
 
     @field_validator("name")
@@ -103,10 +76,12 @@ class LRSchedule(_Strict):
 
     @model_validator(mode="after")
     def _params_are_accepted(self) -> LRSchedule:
-        # Made once on a throwaway optimizer, so `recipe validate` finds what the run would.
+        # Made once on a throwaway optimizer, so `recipe validate` finds what the run would;
+        # a length left to the run gets a stand-in (the run's is known when it is built).
         throwaway = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        params = with_run_length(self.name, self.params, CHECKING_LENGTH)
         try:
-            lr_scheduler_class(self.name)(throwaway, **self.params)
+            lr_scheduler_class(self.name)(throwaway, **params)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{self.name} refuses its params: {str(exc).rstrip('.')}") from None
         return self
@@ -128,8 +103,9 @@ class OptimizerSpec(_Strict):
         default=None,
         description="a learning-rate schedule: one of torch's `torch.optim.lr_scheduler` "
         "classes by name, with its arguments (all but the optimizer), stepped once per "
-        "training step and saved in checkpoints, e.g. `{name: LinearLR, params: "
-        "{start_factor: 1.0, end_factor: 0.0, total_iters: 50000}}` for SNGAN's linear decay",
+        "training step and saved in checkpoints; its length, left out, is the run's, e.g. "
+        "`{name: LinearLR, params: {start_factor: 1.0, end_factor: 0.0}}` for SNGAN's linear "
+        "decay to zero over the run. An optimizer with a schedule logs its rate (`lr_<net>`)",
     )
 
     @model_validator(mode="after")
@@ -202,6 +178,16 @@ class TrainSpec(_Strict):
             "updates (TensorFlow's ExponentialMovingAverage with num_updates), so that a short "
             "run's average does not keep most of G's initial weights; false: `ema` from the first "
             "update"
+        ),
+    )
+    ema_rampup: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "StyleGAN2's ramp of the average instead of `ema_warmup`'s (their `ema_rampup`, 0.05): "
+            "after n updates the decay is min(ema, 0.5 ** (1 / (ema_rampup * n))), so the "
+            "average's half-life is at most `ema_rampup` times the updates so far. Their "
+            "`ema_kimg` K at batch size B is `ema: 0.5 ** (B / (1000 K))`. Needs `ema`; null: off"
         ),
     )
     workers: int = Field(
@@ -294,6 +280,11 @@ class TrainSpec(_Strict):
     def _has_length(self) -> TrainSpec:
         if self.epochs is None and self.steps is None:
             raise ValueError("set train.epochs or train.steps (or both: the first reached ends)")
+        if self.ema_rampup is not None and self.ema is None:
+            raise ValueError(
+                "train.ema_rampup ramps the moving average of G's weights, which needs train.ema "
+                "(its decay, e.g. 0.999); set train.ema or remove train.ema_rampup"
+            )
         return self
 
 

@@ -26,9 +26,10 @@ from ganlab.distributed import Group
 from ganlab.errors import GanlabError
 from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.loss import GanLoss
-from ganlab.penalty import Penalty
+from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
+from ganlab.schedules import fit_to_run
 from ganlab.seeding import rng_state, rng_untouched, set_rng_state
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
@@ -140,8 +141,12 @@ class Run:
     fixed_labels: torch.Tensor | None = None
     #: the recipe's ``augment:`` list, applied in order to every image D sees
     augmentations: list[Augmentation] = field(default_factory=list)
-    #: the recipe's ``penalties:`` list: (its statistic's name, the penalty)
-    penalties: list[tuple[str, Penalty]] = field(default_factory=list)
+    #: the recipe's ``penalties:`` list: (its statistic's name, the penalty on D or on G)
+    penalties: list[tuple[str, Penalty | GeneratorPenalty]] = field(default_factory=list)
+    #: the plugin objects whose state checkpoints keep (a loss, penalty, callback or logger
+    #: with ``state_dict`` and ``load_state_dict``), by the name the checkpoint files them
+    #: under: ``loss:<name>``, ``penalties.<i>:<name>``, ``callbacks.<i>:<name>``
+    plugin_states: dict[str, Any] = field(default_factory=dict)
     #: learning-rate schedules by network ("generator", "discriminator"), stepped per step
     schedulers: dict[str, LRScheduler] = field(default_factory=dict)
     #: ``train.cuda_graphs``: whether the step runs through CUDA graphs, and when it was asked
@@ -243,6 +248,7 @@ class Run:
             "generator_ema": ema.state_dict() if ema is not None else None,
             "augmentations": [augmentation.state_dict() for augmentation in self.augmentations],
             "schedulers": {net: s.state_dict() for net, s in self.schedulers.items()},
+            "plugins": {name: obj.state_dict() for name, obj in self.plugin_states.items()},
             "rng": rng_by_rank[0],
             "rng_by_rank": rng_by_rank,
             "processes": len(rng_by_rank),
@@ -269,7 +275,9 @@ class Run:
         if any(a.state_dict() for a in self.augmentations):
             parts["augmentations"] = lambda: self._load_augmentations(state["augmentations"])
         if self.schedulers:
-            parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"])
+            parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"], state["step"])
+        if self.plugin_states:
+            parts["plugins"] = lambda: self._load_plugins(state["plugins"])
         by_rank = state.get("rng_by_rank", [state["rng"]])
         parts["rng"] = lambda: set_rng_state(by_rank[self.group.rank])
         for key, restore in parts.items():
@@ -286,9 +294,19 @@ class Run:
         self.epoch = state["epoch"]
         self.history = list(state["history"])
 
-    def _load_schedulers(self, states: dict[str, Any]) -> None:
+    def _load_schedulers(self, states: dict[str, Any], steps_done: int) -> None:
         for net, scheduler in self.schedulers.items():
             scheduler.load_state_dict(states[net])
+            # A length that follows the run follows a resume's new train.steps too.
+            spec = getattr(self.recipe.optimizers, net).schedule
+            if spec is not None:
+                fit_to_run(scheduler, spec.name, spec.params, self.total_steps, steps_done)
+
+    def _load_plugins(self, states: dict[str, Any]) -> None:
+        for name, obj in self.plugin_states.items():
+            if name not in states:
+                raise ValueError(f"it holds no state of {name}")
+            obj.load_state_dict(states[name])
 
     def _load_augmentations(self, states: list[dict[str, Any]]) -> None:
         if len(states) != len(self.augmentations):

@@ -76,11 +76,17 @@ class Console:
         if stats.index % self.every == 0:
             # float() waits for the device: only here, once every `every` iterations.
             loss_d, loss_g = float(stats.loss_d), float(stats.loss_g)
+            # The step's other statistics (penalties, plugins' statistics) and the rates of
+            # scheduled optimizers (as metrics.jsonl names them) after the tutorial's
+            # columns, which stay as the tutorial prints them.
+            values = {k: float(v) for k, v in stats.extra.items()}
+            values |= {f"lr_{net}": float(s.get_last_lr()[0]) for net, s in run.schedulers.items()}
+            others = "".join(f"\t{k}: {v:.4g}" for k, v in sorted(values.items()))
             self._echo(
                 f"[{stats.epoch}/{run.num_epochs}][{stats.index}/{run.steps_per_epoch}]\t"
                 f"Loss_D: {loss_d:.4f}\tLoss_G: {loss_g:.4f}\t"
                 f"D(x): {float(stats.d_real):.4f}\t"
-                f"D(G(z)): {float(stats.d_fake):.4f} / {float(stats.d_fake_after):.4f}"
+                f"D(G(z)): {float(stats.d_fake):.4f} / {float(stats.d_fake_after):.4f}{others}"
             )
             if self.bar is not None:
                 self.bar.set_postfix(

@@ -9,15 +9,13 @@ conditional D) and adds ``weight * every * value`` to D's loss every ``every``-t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from pydantic import Field
 
 import ganlab
 
-#: D as a penalty gets it: images -> one raw score per image.
-Critic = Callable[[torch.Tensor], torch.Tensor]
+#: D as a penalty gets it: images (and optionally other classes) -> one raw score per image.
+Critic = ganlab.Critic
 
 
 def input_gradient(critic: Critic, images: torch.Tensor) -> torch.Tensor:
@@ -64,7 +62,13 @@ class R1Params(ganlab.Params):
 class R1(ganlab.Penalty):
     """Zero-centred gradient penalty on the real images (Mescheder et al. 2018)."""
 
-    def value(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def value(
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        scores: ganlab.StepScores | None = None,
+    ) -> torch.Tensor:
         return r1(critic, real)
 
 
@@ -81,7 +85,13 @@ class GradientPenaltyParams(ganlab.Params):
 class GradientPenalty(ganlab.Penalty):
     """WGAN-GP's gradient penalty, for any loss."""
 
-    def value(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def value(
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        scores: ganlab.StepScores | None = None,
+    ) -> torch.Tensor:
         return gradient_penalty(critic, real, fake)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+import ganlab
 from ganlab.cliutil import prepare_recipe
 from ganlab.flops import peak_bf16_tflops, step_flops_per_image
 from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_jpegs
@@ -18,6 +20,8 @@ from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_j
 QUICKSTART = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]
 for _override in ("data.params.count=64", "data.params.image_size=16", "train.batch_size=8"):
     QUICKSTART += ["--set", _override]
+#: Plugins that record what the training step gives them (losses, penalties).
+PROBES = str(Path(__file__).parent / "plugins" / "step_probes.py")
 
 
 def numbers_of(output: str) -> dict[str, Any]:
@@ -186,9 +190,75 @@ def test_the_gpu_check_table_is_built_from_bench_json(tmp_path: Path) -> None:
     assert "- FAILED: tutorial_fp32 (see its log)" in text
 
 
-def test_a_conditional_recipe_is_refused_with_its_counterpart() -> None:
-    result = invoke("bench", str(RECIPES / "quickstart_conditional.yaml"), "--steps", "1")
-    assert result.exit_code == 2, result.output
-    assert "generator 'cdcgan' and discriminator 'cdcgan' take class labels" in result.output
-    assert "--set generator.name=dcgan --set discriminator.name=dcgan" in result.output
-    assert "Traceback" not in result.output
+def test_bench_on_a_conditional_recipe_skips_only_the_tutorials_loop() -> None:
+    args = ["bench", str(RECIPES / "quickstart_conditional.yaml"), "--steps", "1", "--warmup", "1"]
+    for override in TINY_QUICKSTART:
+        args += ["--set", override]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    rates = dict(re.findall(r"(ganlab|minimal loop) \(fp32, [^)]+\)\s+([\d.]+)", result.output))
+    assert float(rates["ganlab"]) > 0 and float(rates["minimal loop"]) > 0, result.output
+    assert (
+        "reference (tutorial) loop skipped: the DCGAN tutorial's loop is unconditional, and "
+        "generator 'cdcgan' and discriminator 'cdcgan' take class labels" in result.output
+    )
+
+
+def test_a_conditional_models_flops_match_its_unconditional_counterparts() -> None:
+    recipe = str(RECIPES / "quickstart_conditional.yaml")
+    sets = ("data.params.image_size=16", "generator.params.ngf=8", "discriminator.params.ndf=8")
+    labels = ganlab.Labels(torch.arange(64) % 5, ("bald", "short", "long", "bob", "afro"))
+    conditional = step_flops_per_image(prepare_recipe(recipe, sets, ())[0], (3, 16, 16), labels)
+    plain = ("generator.name=dcgan", "discriminator.name=dcgan")
+    unconditional = step_flops_per_image(
+        prepare_recipe(recipe, (*sets, *plain), ())[0], (3, 16, 16)
+    )
+    # Class embeddings and the projection are lookups and products, not matrix arithmetic.
+    assert conditional > 0 and conditional == pytest.approx(unconditional, rel=0.05)
+
+
+def test_the_minimal_loop_runs_the_recipes_penalties_and_gives_real_scores(
+    tmp_path: Path,
+) -> None:
+    """Probes (tests/plugins/step_probes.py) record each call: the minimal loop runs the
+    recipe's D and G penalties at the steps they are due, as ganlab's loop does, with the
+    step's own scores, and gives G's loss the real scores it declares it needs."""
+    d_record, g_record, loss_record = (tmp_path / f"{n}.jsonl" for n in ("d", "g", "loss"))
+    penalties = (
+        f"[{{name: scores_probe, params: {{record: '{d_record}'}}}},"
+        f" {{name: g_probe, params: {{record: '{g_record}', every: 2}}}},"
+        " {name: r1, params: {weight: 1.0, every: 2}}]"
+    )
+    sets = [
+        "loss.name=recording_bce",
+        f"loss.params={{real_scores: current, record: '{loss_record}'}}",
+        f"penalties={penalties}",
+    ]
+    result = invoke(*QUICKSTART, "-p", PROBES, *[a for s in sets for a in ("--set", s)], "--json")
+    assert result.exit_code == 0, result.output
+    assert numbers_of(result.output)["runs"][0]["minimal_img_s"] > 0
+
+    def records(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    # Three steps (1 warm-up, 2 timed) in each loop, and the FLOP count's: one step where
+    # only the every-step penalties are due, then one per lazy penalty (r1, g_probe).
+    assert len(records(d_record)) == 3 + 3 + 3
+    assert all(r["same"] and r["images"] for r in records(d_record))
+    # The G penalty, every 2nd step: steps 0 and 2 in each loop, once in the FLOP count.
+    assert len(records(g_record)) == 2 + 2 + 1
+    assert len(records(loss_record)) == 9 and all(r["real_given"] for r in records(loss_record))
+
+
+def test_a_lazy_penalty_costs_its_share_of_the_flops() -> None:
+    recipe = str(RECIPES / "quickstart.yaml")
+    sets = ("data.params.count=64", "data.params.image_size=16", "generator.params.ngf=8")
+
+    def flops(*more: str) -> float:
+        return step_flops_per_image(prepare_recipe(recipe, (*sets, *more), ())[0], (3, 16, 16))
+
+    plain = flops()
+    r1 = "penalties=[{name: r1, params: {weight: 1.0, every: %d}}]"
+    every_step, every_fourth = flops(r1 % 1), flops(r1 % 4)
+    assert every_step > plain  # R1's double backward through D
+    assert every_fourth - plain == pytest.approx((every_step - plain) / 4)

@@ -234,10 +234,13 @@ def _recipe_from(fragments: list[str], where: str) -> dict[str, Any]:
     return raw
 
 
-def train_plugin_example(folder: Path, hook: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train docs/plugins.md's example for ``hook``, written to ``folder`` as its file, with
-    its recipe lines, for 3 steps on 32 faces: the recipe it ran and its metrics rows."""
-    [example] = [e for e in EXAMPLES_IN_PLUGINS_MD if e.hook == hook]
+def train_plugin_example(
+    folder: Path, hook: str, file: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train docs/plugins.md's example for ``hook`` (the one named ``file`` where the hook's
+    section has several), written to ``folder`` as its file, with its recipe lines, for 3
+    steps on 32 faces: the recipe it ran and its metrics rows."""
+    [example] = [e for e in EXAMPLES_IN_PLUGINS_MD if e.hook == hook and file in (None, e.file)]
     path = folder / example.file
     path.write_text(example.code, encoding="utf-8")
     [fragments] = example.recipes

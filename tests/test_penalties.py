@@ -101,7 +101,7 @@ def test_the_penalty_example_of_docs_plugins_runs(tmp_path: Path) -> None:
     """docs/plugins.md's example penalty, loaded from the docs and trained with its recipe
     line for a few steps, beside a lazy built-in: each value is logged under its name at the
     steps it is computed."""
-    run_recipe, rows = train_plugin_example(tmp_path, "ganlab_register_penalties")
+    run_recipe, rows = train_plugin_example(tmp_path, "ganlab_register_penalties", "r2.py")
     assert [spec["name"] for spec in run_recipe["penalties"]] == ["r2", "r1"]
     assert [row["step"] for row in rows] == [1, 2, 3]
     assert all(row["r2"] > 0 for row in rows)

@@ -4,6 +4,7 @@ images with D without changing it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -14,21 +15,13 @@ from ganlab.folders import read_metrics
 from tests.conftest import invoke, only_run_dir
 from tests.test_resume import recipe
 
-#: A callback that logs both optimizers' learning rates at every step (through Run.log),
-#: scores the fixed fakes with D every step (Run.discriminate, which must change nothing),
-#: and a generator that records the batch sizes it is called with.
+#: A callback that scores the fixed fakes with D every step (Run.discriminate, which must
+#: change nothing), and a generator that records the batch sizes it is called with.
 PROBES = """
 import torch
 from torch import nn
 
 import ganlab
-
-
-class Rates:
-    @ganlab.hookimpl
-    def ganlab_step_end(self, run, stats):
-        rates = {"lr_g": run.opt_g.param_groups[0]["lr"], "lr_d": run.opt_d.param_groups[0]["lr"]}
-        run.log(rates, namespace="lr")
 
 
 class Score:
@@ -58,7 +51,6 @@ class Sizes:
 
 @ganlab.hookimpl
 def ganlab_register_callbacks(register):
-    register("rates", lambda params: Rates())
     register("score", lambda params: Score())
     register("sizes", lambda params: Sizes())
 
@@ -86,7 +78,6 @@ def test_a_learning_rate_schedule_resumes_exactly(tmp_path: Path) -> None:
     schedule = [
         f"optimizers.generator.schedule={LINEAR_DECAY}",
         f"optimizers.discriminator.schedule={LINEAR_DECAY}",
-        "callbacks=[{name: rates}]",
     ]
     straight = run(tmp_path, "a", *schedule)
     stopped = run(tmp_path, "b", *schedule, "train.steps=4")
@@ -94,10 +85,11 @@ def test_a_learning_rate_schedule_resumes_exactly(tmp_path: Path) -> None:
     rows_a = read_metrics(straight / "metrics.jsonl")
     rows_b = read_metrics(resumed / "metrics.jsonl")
     assert rows_a == rows_b  # every step's losses and rates, bit for bit
-    rates = [row["lr_g"] for row in rows_a if "lr_g" in row]
-    # Stepped once per training step, from 2e-4 down to a tenth of it after 8 steps.
+    # Stepped once per training step, from 2e-4 down to a tenth of it after 8 steps (the
+    # recipe's total_iters, kept by the 4-step run that was resumed).
     expected = [2e-4 * (1 - 0.9 * min(step, 8) / 8) for step in range(1, 9)]
-    assert rates == pytest.approx(expected)
+    for key in ("lr_generator", "lr_discriminator"):
+        assert [row[key] for row in rows_a if key in row] == pytest.approx(expected)
     assert "schedulers" in load_checkpoint(resumed / "checkpoints" / "final.pt")
 
 
@@ -162,6 +154,37 @@ def test_the_moving_average_warms_up(tmp_path: Path) -> None:
     g1, g2 = step1["generator"][weight], step2["generator"][weight]
     average = step2["generator_ema"][f"module.{weight}"]
     torch.testing.assert_close(average, g1 + (1 - 2 / 11) * (g2 - g1))
+
+
+def test_the_moving_average_ramps_up_as_stylegan2s(tmp_path: Path) -> None:
+    """train.ema_rampup is the EMA of StyleGAN2's training loop: at the update after
+    cur_nimg images, beta = 0.5 ** (batch / max(min(ema_nimg, cur_nimg * rampup), 1e-8))
+    and G_ema = G.lerp(G_ema, beta), with their ema_kimg given as train.ema's decay."""
+    batch, ema, rampup = 16, 0.999, 0.5
+    folder = run(
+        tmp_path,
+        "a",
+        f"train.ema={ema}",
+        f"train.ema_rampup={rampup}",
+        "train.steps=3",
+        "train.checkpoint_every=1",
+        "train.keep_checkpoints=3",
+    )
+    weight = "main.0.weight"
+    steps = [load_checkpoint(folder / "checkpoints" / f"step_{k:06d}.pt") for k in (1, 2, 3)]
+    ema_nimg = batch * math.log(0.5) / math.log(ema)  # the half-life that decay has, in images
+    average = steps[0]["generator"][weight]  # cur_nimg = 0: beta = 0, a copy of G
+    for k in (1, 2):
+        beta = 0.5 ** (batch / max(min(ema_nimg, k * batch * rampup), 1e-8))
+        average = steps[k]["generator"][weight].lerp(average, beta)
+    assert 0.2 < 0.5 ** (1 / rampup) < 0.3  # the ramp, not the decay, sets beta here
+    torch.testing.assert_close(steps[2]["generator_ema"][f"module.{weight}"], average)
+
+
+def test_the_ramp_needs_a_moving_average(tmp_path: Path) -> None:
+    result = invoke("recipe", "validate", str(recipe(tmp_path)), "--set", "train.ema_rampup=0.05")
+    assert result.exit_code == 2
+    assert "train.ema_rampup" in result.output and "train.ema" in result.output
 
 
 def test_scoring_with_d_changes_nothing(tmp_path: Path) -> None:
