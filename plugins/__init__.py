@@ -9,6 +9,8 @@ MODULES = (
     "datasets",
     "faces",
     "dcgan",
+    "biggan",
+    "biggan_ortho",
     "losses",
     "augment",
     "penalties",
