@@ -31,7 +31,7 @@ from ganlab.graphs import eager_reason
 from ganlab.hookspecs import PROJECT, Metric, Observer
 from ganlab.loss import GanLoss
 from ganlab.memory import check_memory
-from ganlab.penalty import Penalty
+from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Optimizers, OptimizerSpec, Resolved, TrainSpec, lr_scheduler_class
 from ganlab.registry import Component
@@ -45,11 +45,13 @@ def assemble_run(
     hook: Hooks,
     group: Group | None = None,
     info: dict[str, Any] | None = None,
+    observers: Sequence[Built[Any]] = (),
 ) -> Run:
     """The recipe's data, models, loss and optimizers, assembled into a `Run` at step 0.
 
     ``folder`` is the run folder (files go there; nothing is written here), ``hook`` the
-    plugin manager's hook relay, or `NoHooks` where events go nowhere.
+    plugin manager's hook relay, or `NoHooks` where events go nowhere; ``observers`` the
+    run's built callbacks and loggers, whose state (if they keep one) checkpoints hold.
     """
     recipe, group = resolved.recipe, group or Group()
     data_component, data_params = resolved.get("data")
@@ -92,6 +94,8 @@ def assemble_run(
     train, optimizers = recipe.train, recipe.optimizers
     augmentations = [built.obj for built in build_listed(resolved, "augment")]
     penalties = penalty_list(resolved)
+    named = [(f"loss:{recipe.loss.name}", loss), *((b.name, b.obj) for b in penalties)]
+    named += [(b.name, b.obj) for b in observers]
     eager = None
     if train.cuda_graphs:
         eager = eager_reason(
@@ -127,7 +131,8 @@ def assemble_run(
         d_takes_labels=d_conditional,
         fixed_labels=None if fixed_labels is None else fixed_labels.to(device),
         augmentations=augmentations,
-        penalties=penalties,
+        penalties=[(b.component.name, b.obj) for b in penalties],
+        plugin_states={name: obj for name, obj in named if has_state(obj)},
         cuda_graphs=graphs,
         eager_reason=eager,
         schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}),
@@ -164,8 +169,8 @@ def conditional_models(resolved: Resolved, labels: Labels | None) -> tuple[bool,
     return flags[0], flags[1]
 
 
-def penalty_list(resolved: Resolved) -> list[tuple[str, Penalty]]:
-    """The recipe's penalties, each with the name its statistic is logged under."""
+def penalty_list(resolved: Resolved) -> list[Built[Penalty | GeneratorPenalty]]:
+    """The recipe's penalties (on D or on G), each logged under its component's name."""
     built = build_listed(resolved, "penalties")
     names = [b.component.name for b in built]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -174,7 +179,15 @@ def penalty_list(resolved: Resolved) -> list[tuple[str, Penalty]]:
             f"penalties: {', '.join(twice)} is listed twice; give each penalty once, with "
             "its weight."
         )
-    return [(b.component.name, b.obj) for b in built]
+    return built
+
+
+def has_state(obj: object) -> bool:
+    """Whether a plugin object keeps state a checkpoint must hold: torch's protocol,
+    ``state_dict()`` and ``load_state_dict(state)``."""
+    return callable(getattr(obj, "state_dict", None)) and callable(
+        getattr(obj, "load_state_dict", None)
+    )
 
 
 def schedules(
@@ -277,7 +290,7 @@ def contract_problem(kind: str, built: object) -> str | None:
     }
     wanted |= {
         "augmentations": ((Augmentation,), "a ganlab.Augmentation"),
-        "penalties": ((Penalty,), "a ganlab.Penalty"),
+        "penalties": ((Penalty, GeneratorPenalty), "a ganlab.Penalty or GeneratorPenalty"),
     }
     if kind in wanted and not isinstance(built, wanted[kind][0]):
         return f"returned {type(built).__name__} from its build function, not {wanted[kind][1]}"
@@ -337,7 +350,9 @@ def build_listed(resolved: Resolved, section: Literal["augment"]) -> list[Built[
 
 
 @overload
-def build_listed(resolved: Resolved, section: Literal["penalties"]) -> list[Built[Penalty]]: ...
+def build_listed(
+    resolved: Resolved, section: Literal["penalties"]
+) -> list[Built[Penalty | GeneratorPenalty]]: ...
 
 
 def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:

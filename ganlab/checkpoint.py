@@ -176,6 +176,7 @@ CONTENTS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "versions": ((dict,), "the package versions", False),
     "augmentations": ((list,), "the augmentations' states (ADA's probability)", False),
     "schedulers": ((dict,), "the learning-rate schedules", False),
+    "plugins": ((dict,), "the states of the loss, penalties and callbacks", False),
 }
 
 

@@ -49,7 +49,10 @@ def eager_reason(
             "which CUDA graphs cannot capture"
         )
     if penalties:
-        return "the recipe's penalties differentiate through D twice (double backward)"
+        return (
+            "the recipe's penalties run only at some steps and differentiate through a "
+            "network twice (double backward)"
+        )
     if augmentations:
         return (
             "the recipe's augmentations draw their parameters (and ADA its probability) anew "

@@ -112,13 +112,13 @@ def train_recipe(
             # Registering checks the hook names of callbacks and loggers: still before any write.
             held.enter_context(registered(plugins, observers))
             if resumption is not None:
-                run = resumed(resolved, device, group, hook, resumption)
+                run = resumed(resolved, device, group, hook, resumption, observers)
             else:
                 made, folder, info = new_folder(resolved, plugins, device, group, out, recipe_path)
                 if made is not None:
                     held.callback(made.lock.release)
                     before_start.enter_context(made.removed_on_error())
-                run = started(resolved, device, group, hook, folder, info)
+                run = started(resolved, device, group, hook, folder, info, observers)
             if group.is_main and on_start is not None:
                 on_start(run)
             life = Life(run, plugins, resolved, observers, metrics)
@@ -223,9 +223,10 @@ def started(
     hook: Hooks,
     folder: Path,
     info: dict[str, Any],
+    observers: list[Built[Observer]],
 ) -> Run:
     """A new run assembled in its new folder (`new_folder`)."""
-    run = assemble_run(resolved, device, folder, hook, group, info)
+    run = assemble_run(resolved, device, folder, hook, group, info, observers)
     if group.is_main:
         # The data set's classes and fingerprint are known once it is built: into run.json
         # now, where loggers find them (W&B's config) and a resume compares them.
@@ -242,11 +243,19 @@ def started(
 
 
 def resumed(
-    resolved: Resolved, device: torch.device, group: Group, hook: Hooks, resumption: Resumption
+    resolved: Resolved,
+    device: torch.device,
+    group: Group,
+    hook: Hooks,
+    resumption: Resumption,
+    observers: list[Built[Observer]],
 ) -> Run:
-    """A stopped run assembled in its own folder and put back where its checkpoint left it;
-    its files are rewritten only once everything has been checked."""
-    run = assemble_run(resolved, device, resumption.run_dir, hook, group, resumption.info)
+    """A stopped run assembled in its own folder and put back where its checkpoint left it
+    (with its callbacks' and loggers' states); its files are rewritten only once everything
+    has been checked."""
+    run = assemble_run(
+        resolved, device, resumption.run_dir, hook, group, resumption.info, observers
+    )
     resumption.restore(run)
     if group.is_main:
         resumption.write(resolved)

@@ -41,8 +41,13 @@ from ganlab.folders import MetricsLog, write_json_atomic
 from ganlab.graphs import graphed, step_begins
 from ganlab.hookspecs import Metric
 from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
+from ganlab.loss import statistics_of
+from ganlab.penalty import GeneratorPass, GeneratorPenalty, Penalty, StepScores, generate
 from ganlab.run import Run, StepStats
 from ganlab.seeding import rng_state, rng_untouched
+
+#: Class labels of a batch, or None (no classes).
+ClassLabels = torch.Tensor | None
 
 
 class Step:
@@ -69,6 +74,14 @@ class Step:
         self.class_weights = None
         if (run.g_takes_labels or run.d_takes_labels) and run.labels is not None:
             self.class_weights = run.labels.frequencies().float().to(run.device)
+        # The recipe's penalties by the network they regularize.
+        self.d_penalties = [(n, p) for n, p in run.penalties if isinstance(p, Penalty)]
+        self.g_penalties = [(n, p) for n, p in run.penalties if isinstance(p, GeneratorPenalty)]
+        # What reports statistics (logged as "<name>.<key>"), and the keys augmentations
+        # reported (logged in their own namespace).
+        reporting = [(run.recipe.loss.name, run.loss), *run.penalties]
+        self.reporting = [(n, obj) for n, obj in reporting if hasattr(obj, "statistics")]
+        self.aug_keys: set[str] = set()
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, index: int) -> StepStats:
         """Train on ``real`` (the step's real images, every D update's batch in a row) and
@@ -81,17 +94,21 @@ class Step:
         precision, train = run.precision, run.recipe.train
         real = real.contiguous(memory_format=self.layout)
         extra: dict[str, torch.Tensor] = {}
+        # G's penalties due at this step (lazily, every k-th step); none: nothing changes.
+        g_penalties = [(n, p) for n, p in self.g_penalties if run.step % p.every == 0]
 
         # (1) D, on each real batch of the step and detached fakes.
         real_batches = real.split(train.batch_size)
         label_batches = labels.split(train.batch_size) if labels is not None else None
         for i, real_batch in enumerate(real_batches):
             real_labels = label_batches[i] if label_batches is not None else None
+            last = i == len(real_batches) - 1
             with precision.autocast():
                 real_scores = self.scores(discriminator, real_batch, real_labels)
                 # Only the last fakes go on to G's update: the others need no graph through G.
-                with torch.set_grad_enabled(i == len(real_batches) - 1):
-                    fake, fake_labels = self.fakes(real_batch.shape[0])
+                with torch.set_grad_enabled(last):
+                    g_pass, fake_labels = self.fakes(len(real_batch), bool(g_penalties) and last)
+                fake = g_pass.images
                 fake_scores = self.scores(discriminator, fake.detach(), fake_labels)
                 loss_d = loss.discriminator_loss(real_scores, fake_scores)
                 self.check_scalar(loss_d, "discriminator_loss")
@@ -101,9 +118,13 @@ class Step:
                 if penalty is not None:
                     self.check_scalar(penalty, "discriminator_penalty")
                     loss_d = loss_d + penalty
-                for name, term in run.penalties:
+                step_scores = StepScores(
+                    real_scores, fake_scores, real_batch, fake.detach(), real_labels, fake_labels
+                )
+                for name, term in self.d_penalties:
                     if run.step % term.every == 0:  # lazily, every k-th step (StyleGAN2)
-                        value = term.value(critic, real_batch, fake.detach())
+                        args = (step_scores,) if term.reads_scores else ()
+                        value = term.value(critic, real_batch, fake.detach(), *args)
                         self.check_scalar(value, "value", f"penalty {name!r}", term)
                         loss_d = loss_d + term.weight * term.every * value
                         extra[name] = value.detach()
@@ -113,11 +134,21 @@ class Step:
 
         # (2) G: the last fakes (or fresh ones, train.g_batch_size) through the updated D.
         if train.g_batch_size is not None:
-            fake, fake_labels = self.fakes(train.g_batch_size)
+            g_pass, fake_labels = self.fakes(train.g_batch_size, bool(g_penalties))
+        fake = g_pass.images
         with precision.autocast():
             fake_scores_after = self.scores(discriminator, fake, fake_labels)
-            loss_g = loss.generator_loss(fake_scores_after)
+            if loss.needs_real_scores is None:
+                loss_g = loss.generator_loss(fake_scores_after)
+            else:
+                reals = self.real_scores_for_g(real_scores, real_batch, real_labels)
+                loss_g = loss.generator_loss(fake_scores_after, reals)
             self.check_scalar(loss_g, "generator_loss")
+            for name, g_term in g_penalties:
+                value = g_term.value(g_pass)
+                self.check_scalar(value, "value", f"penalty {name!r}", g_term)
+                loss_g = loss_g + g_term.weight * g_term.every * value
+                extra[name] = value.detach()
         self.update(loss_g, run.opt_g, "generator")
         if run.generator_ema is not None:
             run.generator_ema.update_parameters(run.generator)
@@ -127,7 +158,12 @@ class Step:
         run.step += 1
         run.images_seen += real.shape[0] * run.group.world  # every process's share
         for augmentation in run.augmentations:
-            extra.update(augmentation.statistics())
+            found = augmentation.statistics()
+            self.aug_keys.update(found)
+            extra.update(found)
+        for name, obj in self.reporting:
+            for key, value in statistics_of(obj).items():
+                extra[f"{name}.{key}"] = value
         with torch.no_grad():
             return StepStats(
                 step=run.step,
@@ -141,16 +177,35 @@ class Step:
                 extra=extra,
             )
 
-    def fakes(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def fakes(self, n: int, intermediates: bool = False) -> tuple[GeneratorPass, ClassLabels]:
         """``n`` fakes from fresh latent vectors, and their classes when G or D takes them:
-        drawn (from the training RNG stream) as often as the classes occur in the data."""
+        drawn (from the training RNG stream) as often as the classes occur in the data.
+
+        With ``intermediates`` (a G penalty is due), the latents require gradients and the
+        plain generator is run through `ExposesIntermediates` when it has it."""
         run = self.run
         latents = torch.randn((n, *run.generator.latent_shape), device=run.device)
         labels = None
         if self.class_weights is not None:
             labels = torch.multinomial(self.class_weights, n, replacement=True)
-        g_labels = (labels,) if run.g_takes_labels else ()
-        return self.generator(latents, *g_labels), labels
+        g_labels = labels if run.g_takes_labels else None
+        if intermediates:
+            latents.requires_grad_(True)
+            images, found = generate(run.generator, latents, g_labels)
+        else:
+            images, found = self.generator(latents, *_given(g_labels)), {}
+        return GeneratorPass(run.generator, latents, images, g_labels, found), labels
+
+    def real_scores_for_g(
+        self, last: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """D's scores of the step's last real batch for a loss that needs them in G's
+        update: those of D's last update, or (``"current"``) the batch scored again by D
+        as it is now, without a graph (G's gradient does not go through them)."""
+        if self.run.loss.needs_real_scores == "last":
+            return last.detach()
+        with torch.no_grad():
+            return self.scores(self.discriminator, real, labels)
 
     def scores(
         self,
@@ -162,8 +217,8 @@ class Step:
         ``augment:`` list, with their classes for a conditional D; flat, in float32."""
         for augmentation in self.run.augmentations:
             images = augmentation(images)
-        d_labels = (labels,) if self.run.d_takes_labels else ()
-        return discriminator(images, *d_labels).reshape(-1).float()
+        d_labels = labels if self.run.d_takes_labels else None
+        return discriminator(images, *_given(d_labels)).reshape(-1).float()
 
     def critic(self, labels: torch.Tensor | None) -> Module:
         """D as penalties see it: the plain module (a compiled one cannot take their double
@@ -198,6 +253,11 @@ class Step:
             "must be one number, a 0-dim tensor (for example the .mean() of per-image values)",
             getattr(type(owner if owner is not None else self.run.loss), method),
         )
+
+
+def _given(labels: ClassLabels) -> tuple[torch.Tensor, ...]:
+    """The labels argument of a model call: ``(labels,)``, or none."""
+    return () if labels is None else (labels,)
 
 
 class _Critic(Module):
@@ -340,10 +400,9 @@ class Loop:
         found = [(s.step, key, value) for s in self.pending for key, value in s.extra.items()]
         if not found:
             return {}
-        penalties = {name for name, _ in run.penalties}
         for _, key, _ in found:
             if key not in run.keys:
-                run.describe_keys([key], KeyInfo(TRAIN if key in penalties else AUG))
+                run.describe_keys([key], KeyInfo(AUG if key in self.step.aug_keys else TRAIN))
         stacked = torch.stack([value.detach().float() for _, _, value in found])
         values = mean_over_ranks(stacked, run.group).cpu().tolist()
         by_step: dict[int, dict[str, float]] = {}

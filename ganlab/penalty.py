@@ -89,11 +89,19 @@ class GeneratorPass:
     ) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         """G's images for ``latents`` (and ``labels``, for a conditional G) and its
         intermediates ({} for a generator without the protocol), with their graph."""
-        args = (latents,) if labels is None else (latents, labels)
-        if isinstance(self.generator, ExposesIntermediates):
-            images, found = self.generator.forward_with_intermediates(*args)
-            return images, dict(found)
-        return self.generator(*args), {}
+        return generate(self.generator, latents, labels)
+
+
+def generate(
+    generator: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+    """``generator``'s images for ``latents`` (and ``labels``) and what it exposes through
+    `ExposesIntermediates` ({} for a generator without the protocol)."""
+    args = (latents,) if labels is None else (latents, labels)
+    if isinstance(generator, ExposesIntermediates):
+        images, found = generator.forward_with_intermediates(*args)
+        return images, dict(found)
+    return generator(*args), {}
 
 
 class Penalty:

@@ -26,7 +26,7 @@ from ganlab.distributed import Group
 from ganlab.errors import GanlabError
 from ganlab.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.loss import GanLoss
-from ganlab.penalty import Penalty
+from ganlab.penalty import GeneratorPenalty, Penalty
 from ganlab.precision import Precision
 from ganlab.recipe import Recipe
 from ganlab.seeding import rng_state, rng_untouched, set_rng_state
@@ -140,8 +140,12 @@ class Run:
     fixed_labels: torch.Tensor | None = None
     #: the recipe's ``augment:`` list, applied in order to every image D sees
     augmentations: list[Augmentation] = field(default_factory=list)
-    #: the recipe's ``penalties:`` list: (its statistic's name, the penalty)
-    penalties: list[tuple[str, Penalty]] = field(default_factory=list)
+    #: the recipe's ``penalties:`` list: (its statistic's name, the penalty on D or on G)
+    penalties: list[tuple[str, Penalty | GeneratorPenalty]] = field(default_factory=list)
+    #: the plugin objects whose state checkpoints keep (a loss, penalty, callback or logger
+    #: with ``state_dict`` and ``load_state_dict``), by the name the checkpoint files them
+    #: under: ``loss:<name>``, ``penalties.<i>:<name>``, ``callbacks.<i>:<name>``
+    plugin_states: dict[str, Any] = field(default_factory=dict)
     #: learning-rate schedules by network ("generator", "discriminator"), stepped per step
     schedulers: dict[str, LRScheduler] = field(default_factory=dict)
     #: ``train.cuda_graphs``: whether the step runs through CUDA graphs, and when it was asked
@@ -243,6 +247,7 @@ class Run:
             "generator_ema": ema.state_dict() if ema is not None else None,
             "augmentations": [augmentation.state_dict() for augmentation in self.augmentations],
             "schedulers": {net: s.state_dict() for net, s in self.schedulers.items()},
+            "plugins": {name: obj.state_dict() for name, obj in self.plugin_states.items()},
             "rng": rng_by_rank[0],
             "rng_by_rank": rng_by_rank,
             "processes": len(rng_by_rank),
@@ -270,6 +275,8 @@ class Run:
             parts["augmentations"] = lambda: self._load_augmentations(state["augmentations"])
         if self.schedulers:
             parts["schedulers"] = lambda: self._load_schedulers(state["schedulers"])
+        if self.plugin_states:
+            parts["plugins"] = lambda: self._load_plugins(state["plugins"])
         by_rank = state.get("rng_by_rank", [state["rng"]])
         parts["rng"] = lambda: set_rng_state(by_rank[self.group.rank])
         for key, restore in parts.items():
@@ -289,6 +296,12 @@ class Run:
     def _load_schedulers(self, states: dict[str, Any]) -> None:
         for net, scheduler in self.schedulers.items():
             scheduler.load_state_dict(states[net])
+
+    def _load_plugins(self, states: dict[str, Any]) -> None:
+        for name, obj in self.plugin_states.items():
+            if name not in states:
+                raise ValueError(f"it holds no state of {name}")
+            obj.load_state_dict(states[name])
 
     def _load_augmentations(self, states: list[dict[str, Any]]) -> None:
         if len(states) != len(self.augmentations):
