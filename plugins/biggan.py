@@ -100,6 +100,28 @@ class Attention(nn.Module):
         return self.gamma * self.o(o) + x
 
 
+def _attention(
+    role: str, at: int, resolutions: list[int], channels: list[int]
+) -> tuple[int, Attention | None]:
+    """Where the one attention block goes: after the first block whose output resolution is
+    ``at`` (0: nowhere); returns that block's index (-1: none) and the block."""
+    if not at:
+        return -1, None
+    if at not in resolutions:
+        raise ganlab.GanlabError(
+            f"biggan {role}: attention: {at} is not the output resolution of any of its blocks "
+            f"({', '.join(map(str, sorted(set(resolutions))))}). Pick one of them, or 0 for none."
+        )
+    index = resolutions.index(at)
+    if channels[index] < 8:
+        raise ganlab.GanlabError(
+            f"biggan {role}: the attention block at {at} px would have {channels[index]} "
+            "channels, and it needs at least 8 (its queries and keys have channels / 8). "
+            "Raise ch, or set attention to 0 (none)."
+        )
+    return index, Attention(channels[index])
+
+
 class ConditionalBatchNorm(nn.Module):
     """Their ``ccbn``: batch norm without affine, then ``(1 + gain(y)) * x + bias(y)``. With a
     shared embedding, ``y`` is the embedding (joined with a z chunk) and gain and bias are
@@ -191,16 +213,11 @@ class Generator(ganlab.Generator):
         self.shared = nn.Embedding(classes, p.shared_dim) if p.shared_dim else nn.Identity()
         cond = (p.shared_dim + (self.chunk if p.hier else 0)) if p.shared_dim else 0
         self.linear = nn.Linear(self.chunk, ins[0] * 16)
-        self.blocks = nn.ModuleList(GBlock(i, o, cond, classes) for i, o in zip(ins, outs))
+        pairs = zip(ins, outs, strict=True)
+        self.blocks = nn.ModuleList(GBlock(i, o, cond, classes) for i, o in pairs)
         at = min(64, size) if p.attention is None else p.attention
         resolutions = [8 * 2**i for i in range(len(outs))]
-        if at and at not in resolutions:
-            raise ganlab.GanlabError(
-                f"biggan generator: attention: {at} is not the resolution of a G block at "
-                f"{size} px ({', '.join(map(str, resolutions))}). Pick one of them, or 0 for none."
-            )
-        self.attention_after = resolutions.index(at) if at else -1
-        self.attention = Attention(outs[self.attention_after]) if at else None
+        self.attention_after, self.attention = _attention("generator", at, resolutions, outs)
         self.out_bn = nn.BatchNorm2d(outs[-1])
         self.out_conv = _conv(outs[-1], image_shape[0])
 
@@ -276,14 +293,7 @@ class Discriminator(nn.Module):
             side //= 2 if down else 1
             resolutions.append(side)
         at = resolutions[0] if p.attention is None else p.attention
-        if at and at not in resolutions:
-            raise ganlab.GanlabError(
-                f"biggan discriminator: attention: {at} is not the output resolution of a D "
-                f"block at {size} px ({', '.join(map(str, sorted(set(resolutions))))}). Pick "
-                "one of them, or 0 for none."
-            )
-        self.attention_after = resolutions.index(at) if at else -1
-        self.attention = Attention(outs[self.attention_after]) if at else None
+        self.attention_after, self.attention = _attention("discriminator", at, resolutions, outs)
         self.linear = nn.Linear(outs[-1], 1)
         self.embed = nn.Embedding(classes, outs[-1])
 

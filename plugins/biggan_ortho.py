@@ -72,7 +72,10 @@ class Ortho(ganlab.GeneratorPenalty):
                 "penalty ortho: the generator has no weight with two or more axes left "
                 f"after exclude={self.exclude}. Shorten the exclude list or drop the penalty."
             )
-        return torch.stack([off_diagonal_gram(w.float()) for w in weights]).sum()
+        # In float32 outside any autocast region: a Gram matrix in bfloat16 would lose the
+        # small off-diagonal entries the penalty is about.
+        with torch.autocast(weights[0].device.type, enabled=False):
+            return torch.stack([off_diagonal_gram(w.float()) for w in weights]).sum()
 
 
 def build_ortho(params: OrthoParams) -> Ortho:
