@@ -11,6 +11,8 @@ MODULES = (
     "dcgan",
     "sngan",
     "stylegan2",
+    "biggan",
+    "biggan_ortho",
     "losses",
     "relativistic",
     "augment",
