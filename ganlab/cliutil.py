@@ -17,7 +17,7 @@ from ganlab.blame import frames_of, is_out_of_memory, one_line, out_of_memory
 from ganlab.errors import GanlabError, InternalError
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved
-from ganlab.resolve import check_components_kept, load_recipe, resolve
+from ganlab.resolve import check_components_kept, load_recipe_sourced, resolve
 
 
 @contextlib.contextmanager
@@ -166,11 +166,11 @@ def prepare_recipe(
     With ``resume`` (the run folder to continue), a recipe that names other components than
     the run's is refused first, before their params are checked against the new ones.
     """
-    recipe = load_recipe(recipe_path, overrides, extra_plugins=plugin_specs)
+    recipe, sources = load_recipe_sourced(recipe_path, overrides, extra_plugins=plugin_specs)
     if resume is not None:
         check_components_kept(resume, recipe)
     plugins = load_plugins(recipe.plugins)
-    return resolve(recipe, plugins.registry, source=recipe_path), plugins
+    return resolve(recipe, plugins.registry, source=sources), plugins
 
 
 def strict_json(value: Any, indent: int | None = None) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from ganlab.errors import did_you_mean
 from ganlab.fields import metric_keys_in
+from ganlab.recipe_base import RecipeSources, place_of
 from ganlab.registry import Component, Registry
 
 
@@ -22,7 +23,7 @@ def metric_key_problems(
     metrics: int,
     components: Mapping[str, tuple[Component, BaseModel]],
     registry: Registry,
-    source: str,
+    source: str | RecipeSources,
 ) -> list[str]:
     """One message per `MetricKey` param that names a key no metric of the recipe produces.
 
@@ -50,7 +51,8 @@ def metric_key_problems(
                 not _is_pattern(key) and any(fnmatchcase(key, p) for p in produced)
             ):
                 continue
-            where = f"{source}: {'.'.join((place, 'params', *inner))}"
+            key = (*place.split("."), "params", *inner)
+            where = f"{place_of(source, key)}: {'.'.join(key)}"
             providers = _metrics_producing(key, registry)
             add = f"add {providers or 'a metric that produces it'} to `metrics:`"
             if not produced:

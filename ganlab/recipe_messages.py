@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ganlab.errors import did_you_mean
+from ganlab.recipe_base import RecipeSources, place_of
 
 
 def format_errors(
     exc: ValidationError,
-    source: str,
+    source: str | RecipeSources,
     model: type[BaseModel],
     prefix: tuple[str, ...] = (),
     explain: Mapping[str, str] | None = None,
@@ -30,20 +31,21 @@ def format_errors(
     for err in exc.errors():
         loc = tuple(str(p) for p in err["loc"])
         path = ".".join(prefix + loc) or "(top level)"
+        where = place_of(source, prefix + loc)  # the file (and line) that set the value
         if explain and path in explain:
             lines.append(explain[path])
         elif err["type"] == "extra_forbidden":
             known = _field_names(model, loc[:-1])
             hint = did_you_mean(loc[-1], known)
             allowed = f" Allowed keys here: {', '.join(known)}." if known else ""
-            lines.append(f"{source}: {path}: unknown key.{hint}{allowed}")
+            lines.append(f"{where}: {path}: unknown key.{hint}{allowed}")
         elif err["type"] == "missing":
-            lines.append(f"{source}: {path}: missing; add it (see docs/recipes.md).")
+            lines.append(f"{where}: {path}: missing; add it (see docs/recipes.md).")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
             got = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
-            lines.append(f"{source}: {path}: {msg}{got}{_type_hint(err['type'], given)}.")
+            lines.append(f"{where}: {path}: {msg}{got}{_type_hint(err['type'], given)}.")
     return "\n".join(lines)
 
 
@@ -53,11 +55,14 @@ NOT_FINITE = (
 )
 
 
-def non_finite_values(raw: object, source: str, place: tuple[str, ...] = ()) -> list[str]:
+def non_finite_values(
+    raw: object, source: str | RecipeSources, place: tuple[str, ...] = ()
+) -> list[str]:
     """One line for each number in a raw recipe (at any depth: its own fields, every
     component's params, a schedule's arguments) that is infinite or NaN."""
     if isinstance(raw, float) and not math.isfinite(raw):
-        return [f"{source}: {'.'.join(place)}: {raw} is not a finite number; {NOT_FINITE}."]
+        where = place_of(source, place)
+        return [f"{where}: {'.'.join(place)}: {raw} is not a finite number; {NOT_FINITE}."]
     if isinstance(raw, Mapping):
         items: list[tuple[object, object]] = list(raw.items())
     elif isinstance(raw, list | tuple):

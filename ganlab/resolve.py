@@ -24,9 +24,10 @@ from pydantic import BaseModel, ValidationError
 from ganlab.errors import GanlabError
 from ganlab.metric_keys import metric_key_problems
 from ganlab.recipe import LISTS, NAME_MAX, NAME_RULE, SINGLE, ComponentSpec, Recipe, Resolved
+from ganlab.recipe_base import RecipeSources, place_of, read_recipe
 from ganlab.recipe_messages import format_errors, non_finite_values
 from ganlab.registry import Component, Registry
-from ganlab.yamlfile import DuplicateKeyError, load_yaml
+from ganlab.yamlfile import DELETE, DuplicateKeyError, load_yaml
 
 # --- stage 1: YAML, overrides, structure --------------------------------------------------
 
@@ -34,11 +35,19 @@ from ganlab.yamlfile import DuplicateKeyError, load_yaml
 def load_recipe(
     path: str | Path, overrides: Sequence[str] = (), extra_plugins: Sequence[str] = ()
 ) -> Recipe:
-    """Read a recipe file, apply ``key.path=value`` overrides, validate its structure.
+    """Read a recipe file (merged onto its ``base:``, `ganlab.recipe_base`), apply
+    ``key.path=value`` overrides, validate its structure.
 
     ``extra_plugins`` (from ``-p``) join the recipe's ``plugins:`` list, so that the resolved
     recipe names every plugin the run needs and can be run again as it is.
     """
+    return load_recipe_sourced(path, overrides, extra_plugins)[0]
+
+
+def load_recipe_sourced(
+    path: str | Path, overrides: Sequence[str] = (), extra_plugins: Sequence[str] = ()
+) -> tuple[Recipe, RecipeSources]:
+    """`load_recipe`, and where each key was set, for `resolve`'s errors to name the file."""
     path = Path(path)
     if path.is_dir():
         raise GanlabError(_folder_given(path))
@@ -47,25 +56,14 @@ def load_recipe(
             f"Recipe {str(path)!r} not found. Give the path to a .yaml file, "
             "for example recipes/quickstart.yaml."
         )
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise GanlabError(f"{path}:{exc.second.line + 1}: {exc.message()}.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise GanlabError(
-            f"{where}: this is not valid YAML ({exc.problem}). Fix the file at that line."
-        ) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise GanlabError(f"{path}: cannot read this recipe: {exc}.") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise GanlabError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}.")
-    return parse_recipe(
-        raw, str(path), overrides, extra_plugins, base=path.parent, default_name=path.stem
+    raw, sources = read_recipe(path)
+    # Plugin files are relative to the file that lists them: lists are replaced whole, so
+    # one file set the whole ``plugins:`` list.
+    folder = Path(sources.file_of(("plugins",))).parent
+    recipe = parse_recipe(
+        raw, sources, overrides, extra_plugins, base=folder, default_name=path.stem
     )
+    return recipe, sources
 
 
 def _folder_given(path: Path) -> str:
@@ -87,7 +85,7 @@ def _folder_given(path: Path) -> str:
 
 def parse_recipe(
     raw: dict[str, Any],
-    source: str,
+    source: str | RecipeSources,
     overrides: Sequence[str] = (),
     extra_plugins: Sequence[str] = (),
     base: Path | None = None,
@@ -101,11 +99,19 @@ def parse_recipe(
     """
     raw = copy.deepcopy(raw)
     for override in overrides:
-        _apply_override(raw, override)
+        key = _apply_override(raw, override)
+        if isinstance(source, RecipeSources):
+            source.overridden(key)
+    leftover = _deletes_left(raw)
+    if leftover:
+        raise GanlabError(
+            f"{place_of(source, leftover)}: {'.'.join(leftover)}: !delete removes a key a base "
+            "recipe sets, in a recipe file; here nothing is left to delete. Remove it."
+        )
     explain: dict[str, str] = {}
     if default_name is not None and "name" not in raw:
         raw["name"] = default_name
-        explain["name"] = _name_from_file(source, default_name)
+        explain["name"] = _name_from_file(str(source), default_name)
     # Before the models: what a field's type does not say (a component's params, a
     # schedule's arguments) must be finite too.
     not_finite = non_finite_values(raw, source)
@@ -199,8 +205,23 @@ def _absolute_plugin(spec: str, base: Path) -> str:
     return spec
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> None:
-    """Set ``a.b.c=value`` in the raw recipe; the value is read as YAML (3, true, [1, 2])."""
+def _deletes_left(raw: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The path of a ``!delete`` still in a recipe after merging (from ``--set``), or None."""
+    if raw is DELETE:
+        return path
+    items = (
+        raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    )
+    for key, value in items:
+        found = _deletes_left(value, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> tuple[str, ...]:
+    """Set ``a.b.c=value`` in the raw recipe; the value is read as YAML (3, true, [1, 2]).
+    Returns the key's path."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise GanlabError(
@@ -233,6 +254,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
         node[last] = value
     else:
         raise GanlabError(f"--set {override!r}: {'.'.join(parts[:-1])} is a value, not a section.")
+    return tuple(parts)
 
 
 def _list_index(node: list[Any], part: str, where: str, override: str) -> int:
@@ -246,7 +268,11 @@ def _list_index(node: list[Any], part: str, where: str, override: str) -> int:
 
 
 def resolve(
-    recipe: Recipe, registry: Registry, source: str = "recipe", *, check_metric_keys: bool = True
+    recipe: Recipe,
+    registry: Registry,
+    source: str | RecipeSources = "recipe",
+    *,
+    check_metric_keys: bool = True,
 ) -> Resolved:
     """Find every component and validate its params; the result has every default filled.
 
@@ -266,7 +292,8 @@ def resolve(
     problems: list[str] = []
     for place, kind, spec in places:
         try:
-            component = registry.get(kind, spec.name, f"{source}: {place}.name")
+            where = f"{place_of(source, (*place.split('.'), 'name'))}: {place}.name"
+            component = registry.get(kind, spec.name, where)
         except GanlabError as exc:
             problems.append(str(exc))
             continue

@@ -108,6 +108,18 @@ class RecipeDumper(yaml.SafeDumper):
 RecipeDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
 
 
+class _Delete:
+    """The value of a key written ``key: !delete``: remove the key its base recipe sets."""
+
+    def __repr__(self) -> str:
+        return "!delete"
+
+
+#: ``!delete``, the value that removes a key a base recipe sets (`ganlab.recipe_base`).
+DELETE: Any = _Delete()
+RecipeLoader.add_constructor("!delete", lambda loader, node: DELETE)
+
+
 def load_yaml(text: str) -> Any:
     """Parse YAML text with `RecipeLoader`; raises PyYAML's errors, `DuplicateKeyError` among
     them, for text that is not valid YAML or has a key twice in one mapping."""
@@ -117,3 +129,30 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any) -> str:
     """YAML text that `load_yaml` reads back as ``data``, keys in their order."""
     return yaml.dump(data, Dumper=RecipeDumper, sort_keys=False)
+
+
+def load_yaml_lines(text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """`load_yaml`, and the line (from 1) where each key of the document is written, by its
+    path from the root (list entries by index): ``{("train", "steps"): 27, ...}``."""
+    loader = RecipeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[str, ...], int] = {}
+    stack: list[tuple[yaml.Node | None, tuple[str, ...]]] = [(node, ())]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # merged or odd keys: their lines are not worth the complexity
+                place = (*path, str(loader.construct_object(key_node)))
+                lines.setdefault(place, key_node.start_mark.line + 1)
+                stack.append((value_node, place))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                lines.setdefault((*path, str(i)), item.start_mark.line + 1)
+                stack.append((item, (*path, str(i))))
+    return data, lines
