@@ -21,6 +21,7 @@ from ganlab.folders import newest_unfinished, resumable_folder
 from ganlab.lifecycle import interrupted_at_once, train_recipe
 from ganlab.overrides import recipe_and_overrides
 from ganlab.plugins import load_plugins
+from ganlab.recipe_diff import diff_lines
 from ganlab.registry import KINDS
 from ganlab.runs_list import runs
 from ganlab.sample import sample
@@ -206,9 +207,32 @@ def recipe() -> None:
 @plugin_option
 @user_command
 def show(recipe_path: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]) -> None:
-    """Print RECIPE resolved: every default filled in, as the run folder will hold it."""
+    """Print RECIPE resolved: its `base:` merged in, every default filled in, as the run
+    folder will hold it."""
     resolved, _ = prepare_recipe(recipe_path, overrides, plugin_specs)
     click.echo(resolved.to_yaml(), nl=False)
+
+
+@recipe.command("diff")
+@click.argument("first", metavar="RECIPE_A", type=click.Path(dir_okay=False))
+@click.argument("second", metavar="RECIPE_B", type=click.Path(dir_okay=False))
+@set_option
+@plugin_option
+@user_command
+def diff_command(
+    first: str, second: str, overrides: tuple[str, ...], plugin_specs: tuple[str, ...]
+) -> None:
+    """Print what differs between RECIPE_A and RECIPE_B, both resolved (bases merged, every
+    default filled in, --set applied to both): one line per key, `key: A -> B`.
+
+    Exits 0 whether or not they differ; nothing printed means the two runs would be the same.
+    """
+    a, b = (
+        prepare_recipe(path, overrides, plugin_specs)[0].recipe.model_dump(mode="json")
+        for path in (first, second)
+    )
+    for line in diff_lines(a, b):
+        click.echo(line)
 
 
 @recipe.command()

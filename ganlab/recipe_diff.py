@@ -1,13 +1,19 @@
 """What differs between recipes: their leaves as dotted keys, and the keys whose values differ.
 
-``ganlab compare`` shows only the keys that differ between runs, and ``--resume`` refuses a
-recipe that differs from the run's in more than its length.
+``ganlab compare`` shows only the keys that differ between runs, ``ganlab recipe diff`` those
+that differ between two resolved recipes, and ``--resume`` refuses a recipe that differs from
+the run's in more than its length.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import yaml
+
+from ganlab.yamlfile import load_yaml
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -56,3 +62,28 @@ def _same(a: Any, b: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def diff_lines(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """``key: <a's value> -> <b's value>`` for each leaf that differs between two recipes
+    (``ganlab recipe diff``), values as YAML writes them, ``(not set)`` for a leaf one lacks."""
+    flat_a, flat_b = flatten(a), flatten(b)
+    return [
+        f"{key}: {_shown(flat_a.get(key, Absent))} -> {_shown(flat_b.get(key, Absent))}"
+        for key in differing_keys([flat_a, flat_b])
+    ]
+
+
+def _shown(value: Any) -> str:
+    if value is Absent:
+        return "(not set)"
+    # JSON is YAML's flow style: null, true, 0.0002, "text" (quoted, so "1" is not 1).
+    return json.dumps(value) if not isinstance(value, str) or _ambiguous(value) else value
+
+
+def _ambiguous(text: str) -> bool:
+    """Whether a string would read as another value (or nothing) if shown without quotes."""
+    try:
+        return text.strip() != text or load_yaml(text) != text
+    except yaml.YAMLError:  # not YAML on its own (e.g. "a: b: c"): quote it
+        return True
