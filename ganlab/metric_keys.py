@@ -51,8 +51,8 @@ def metric_key_problems(
                 not _is_pattern(key) and any(fnmatchcase(key, p) for p in produced)
             ):
                 continue
-            key = (*place.split("."), "params", *inner)
-            where = f"{place_of(source, key)}: {'.'.join(key)}"
+            path = (*place.split("."), "params", *inner)
+            where = f"{place_of(source, path)}: {'.'.join(path)}"
             providers = _metrics_producing(key, registry)
             add = f"add {providers or 'a metric that produces it'} to `metrics:`"
             if not produced:

@@ -57,6 +57,11 @@ class RecipeSources:
 
     def _place(self, path: Sequence[str]) -> Place:
         path = tuple(path)
+        # An error about a whole section (``optimizers.generator: betas must ...``) after a
+        # ``--set`` inside it is about what --set gave, not about the file's line.
+        overridden = (self.given, None)
+        if any(p[: len(path)] == path and w == overridden for p, w in self.places.items()):
+            return (self.given, None)
         for end in range(len(path), 0, -1):
             if path[:end] in self.places:
                 return self.places[path[:end]]
