@@ -124,15 +124,21 @@ def read_recipe(path: Path) -> tuple[dict[str, Any], RecipeSources]:
 def _read_one(path: Path, shown: str) -> tuple[dict[str, Any], dict[Path_, int]]:
     """One recipe file's mapping and the line of each key, or the error that names the line."""
     try:
-        raw, lines = load_yaml_lines(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw, lines = load_yaml_lines(text)
     except DuplicateKeyError as exc:
         raise GanlabError(f"{shown}:{exc.second.line + 1}: {exc.message()}.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
-        raise GanlabError(
-            f"{where}: this is not valid YAML ({exc.problem}). Fix the file at that line."
-        ) from None
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        # YAML wants a space after a tag: {ngf: !delete} is a syntax error, {ngf: !delete } not.
+        hint = (
+            " A tag needs a space after it: write `!delete }` (or the key on a line of its own)."
+            if "!delete}" in line or "!delete," in line
+            else " Fix the file at that line."
+        )
+        raise GanlabError(f"{where}: this is not valid YAML ({exc.problem}).{hint}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise GanlabError(f"{shown}: cannot read this recipe: {exc}.") from None
     if raw is None:
@@ -179,23 +185,25 @@ def _forget(places: dict[Path_, Place], path: Path_) -> None:
         del places[known]
 
 
-def _refuse_nested_delete(value: Any, path: Path_, shown: str, lines: dict[Path_, int]) -> None:
-    """``!delete`` inside a value that replaces the base's (a list, or a mapping where the
-    base has none) would delete nothing: refuse it where it is written."""
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
+def _refuse_nested_delete(
+    value: Any, top: Path_, shown: str, lines: dict[Path_, int], path: Path_ | None = None
+) -> None:
+    """``!delete`` inside a value that replaces the base's ``top`` whole (a list, or a
+    mapping where the base has none) would delete nothing: refuse it where it is written."""
+    path = top if path is None else path
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return
     for key, item in items:
         here = (*path, str(key))
         if item is DELETE:
             where = f"{shown}:{lines[here]}" if here in lines else shown
             raise GanlabError(
                 f"{where}: {'.'.join(here)}: !delete removes a key that a base sets; here it "
-                f"is inside a value that replaces {'.'.join(path)} whole (a list, or a section "
-                "no base has), so there is nothing to delete. Remove the line."
+                f"is inside a value that replaces {'.'.join(top)} whole (a list, or a section "
+                "no base has), so there is nothing to delete. Remove it."
             )
-        _refuse_nested_delete(item, here, shown, lines)
+        _refuse_nested_delete(item, top, shown, lines, here)
