@@ -318,9 +318,11 @@ def test_a_value_of_the_wrong_kind_is_refused_in_component_params(
 
 
 def test_a_bool_for_an_int_in_the_file_is_refused(ws: Path) -> None:
-    path = write(ws, "bad.yaml", recipe_text(ws).replace("steps: 3", "steps: true"))
+    text = recipe_text(ws).replace("steps: 3", "steps: true")
+    path = write(ws, "bad.yaml", text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "steps: true" in row)
     assert refused(ws, "run", path) == (
-        f"{path}: train.steps: Input should be a valid integer (got True); write a whole "
+        f"{path}:{line}: train.steps: Input should be a valid integer (got True); write a whole "
         "number, not true or false."
     )
 
@@ -450,7 +452,8 @@ def test_best_on_a_key_no_metric_produces_is_refused(ws: Path) -> None:
 def test_best_in_a_recipe_without_metrics_is_refused(ws: Path) -> None:
     out = refused(ws, "run", QUICKSTART, "--set", "metrics=[]")
     assert out == (
-        f"{QUICKSTART}: callbacks.3.params.metric: names the metric key 'swd', but the recipe "
+        # the file's line that names the key (the --set that emptied metrics is elsewhere)
+        f"{QUICKSTART}:39: callbacks.3.params.metric: names the metric key 'swd', but the recipe "
         "has no metrics, so it would never get a value. Add the metric {name: swd} to "
         "`metrics:`, or remove callbacks.3 from the recipe."
     )
