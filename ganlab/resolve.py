@@ -102,11 +102,12 @@ def parse_recipe(
         key = _apply_override(raw, override)
         if isinstance(source, RecipeSources):
             source.overridden(key)
-    leftover = _deletes_left(raw)
+    leftover = _deletes_left(raw)  # a file's are used or refused when bases merge
     if leftover:
         raise GanlabError(
-            f"{place_of(source, leftover)}: {'.'.join(leftover)}: !delete removes a key a base "
-            "recipe sets, in a recipe file; here nothing is left to delete. Remove it."
+            f"--set {'.'.join(leftover)}=!delete: !delete works only in a recipe file, on a "
+            f"key that its base sets. Give the key a value instead, or write a recipe with "
+            f"`base:` and `{leftover[-1]}: !delete`."
         )
     explain: dict[str, str] = {}
     if default_name is not None and "name" not in raw:

@@ -138,6 +138,12 @@ def test_delete_of_a_key_no_base_sets_is_refused_at_its_line(tmp_path: Path, cha
     )
 
 
+def test_delete_in_a_set_is_refused_with_what_to_do_instead(chain: Path) -> None:
+    assert refused("recipe", "show", str(chain), "--set", "callbacks=!delete").startswith(
+        "--set callbacks=!delete: !delete works only in a recipe file, on a key that its base sets."
+    )
+
+
 def test_a_cycle_is_refused_naming_the_chain(tmp_path: Path) -> None:
     a = write(tmp_path / "a.yaml", "seed: 1\nbase: b.yaml\n")
     write(tmp_path / "b.yaml", "base: a.yaml\n")
