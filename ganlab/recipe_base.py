@@ -30,7 +30,8 @@ from ganlab.yamlfile import DELETE, DuplicateKeyError, load_yaml_lines
 #: The key that names a recipe's base.
 BASE_KEY = "base"
 
-Path_ = tuple[str, ...]
+#: A key's place from the recipe's root: ("train", "steps"); list entries by index ("0").
+KeyPath = tuple[str, ...]
 #: A file as the user named it and the line (from 1) in it, where the parser knows it.
 Place = tuple[str, int | None]
 
@@ -42,9 +43,9 @@ class RecipeSources:
     a ``--set`` override or a missing key); `of` is the place of one key.
     """
 
-    def __init__(self, given: str, places: dict[Path_, Place] | None = None) -> None:
+    def __init__(self, given: str, places: dict[KeyPath, Place] | None = None) -> None:
         self.given = given
-        self.places: dict[Path_, Place] = places or {}
+        self.places: dict[KeyPath, Place] = places or {}
 
     def file_of(self, path: Sequence[str]) -> str:
         """The file that set ``path`` or the nearest section above it (else the file given)."""
@@ -85,7 +86,7 @@ def place_of(source: str | RecipeSources, path: Sequence[str]) -> str:
 def read_recipe(path: Path) -> tuple[dict[str, Any], RecipeSources]:
     """The recipe in ``path`` merged onto its bases, and where each of its keys was set."""
     shown = str(path)
-    chain: list[tuple[str, dict[str, Any], dict[Path_, int]]] = []
+    chain: list[tuple[str, dict[str, Any], dict[KeyPath, int]]] = []
     seen: dict[Path, str] = {}
     while True:
         raw, lines = _read_one(path, shown)
@@ -115,13 +116,13 @@ def read_recipe(path: Path) -> tuple[dict[str, Any], RecipeSources]:
                 "to the recipe that names it; give the path of a .yaml file."
             )
     merged: dict[str, Any] = {}
-    places: dict[Path_, Place] = {}
+    places: dict[KeyPath, Place] = {}
     for shown, raw, lines in reversed(chain):
         _merge(merged, raw, (), shown, lines, places)
     return merged, RecipeSources(chain[0][0], places)
 
 
-def _read_one(path: Path, shown: str) -> tuple[dict[str, Any], dict[Path_, int]]:
+def _read_one(path: Path, shown: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """One recipe file's mapping and the line of each key, or the error that names the line."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -151,10 +152,10 @@ def _read_one(path: Path, shown: str) -> tuple[dict[str, Any], dict[Path_, int]]
 def _merge(
     into: dict[str, Any],
     raw: dict[str, Any],
-    path: Path_,
+    path: KeyPath,
     shown: str,
-    lines: dict[Path_, int],
-    places: dict[Path_, Place],
+    lines: dict[KeyPath, int],
+    places: dict[KeyPath, Place],
 ) -> None:
     """Merge one file's mapping ``raw`` (at ``path``) into ``into``, noting where keys were set."""
     for key, value in raw.items():
@@ -180,13 +181,13 @@ def _merge(
             places[here] = place
 
 
-def _forget(places: dict[Path_, Place], path: Path_) -> None:
+def _forget(places: dict[KeyPath, Place], path: KeyPath) -> None:
     for known in [p for p in places if p[: len(path)] == path]:
         del places[known]
 
 
 def _refuse_nested_delete(
-    value: Any, top: Path_, shown: str, lines: dict[Path_, int], path: Path_ | None = None
+    value: Any, top: KeyPath, shown: str, lines: dict[KeyPath, int], path: KeyPath | None = None
 ) -> None:
     """``!delete`` inside a value that replaces the base's ``top`` whole (a list, or a
     mapping where the base has none) would delete nothing: refuse it where it is written."""
