@@ -41,7 +41,6 @@ from ganlab.folders import MetricsLog, write_json_atomic
 from ganlab.graphs import graphed, step_begins
 from ganlab.hookspecs import Metric
 from ganlab.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
-from ganlab.loss import statistics_of
 from ganlab.penalty import (
     GeneratorPass,
     GeneratorPenalty,
@@ -87,8 +86,13 @@ class Step:
         # What reports statistics (logged as "<name>.<key>"), and the keys augmentations
         # reported (logged in their own namespace).
         reporting = [(run.recipe.loss.name, run.loss), *run.penalties]
-        self.reporting = [(n, obj) for n, obj in reporting if hasattr(obj, "statistics")]
+        self.reporting: list[tuple[str, Callable[[], Mapping[str, torch.Tensor]]]] = []
+        for name, obj in reporting:
+            method = getattr(obj, "statistics", None)  # optional: a plugin may report none
+            if callable(method):
+                self.reporting.append((name, method))
         self.aug_keys: set[str] = set()
+        self._critic = _Critic(self)  # one, given each D update's classes (`critic`)
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, index: int) -> StepStats:
         """Train on ``real`` (the step's real images, every D update's batch in a row) and
@@ -168,8 +172,8 @@ class Step:
             found = augmentation.statistics()
             self.aug_keys.update(found)
             extra.update(found)
-        for name, obj in self.reporting:
-            for key, value in statistics_of(obj).items():
+        for name, statistics in self.reporting:
+            for key, value in statistics().items():
                 extra[f"{name}.{key}"] = value
         with torch.no_grad():
             return StepStats(
@@ -231,7 +235,8 @@ class Step:
         """D as penalties see it (`ganlab.penalty.Critic`): the plain module (a compiled one
         cannot take their double backward), augmented and given the real batch's classes
         (or the ones a penalty passes) as in D's update."""
-        return _Critic(self, labels)
+        self._critic.labels = labels
+        return self._critic
 
     def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
         """Backward and one optimizer step in the run's precision; with several processes, on
@@ -268,9 +273,10 @@ def _given(labels: ClassLabels) -> tuple[torch.Tensor, ...]:
 class _Critic(Module):
     """The plain D as the step calls it, for penalties: augmented, with the batch's labels."""
 
-    def __init__(self, step: Step, labels: torch.Tensor | None) -> None:
+    def __init__(self, step: Step) -> None:
         super().__init__()
-        self.step, self.labels = step, labels
+        self.step = step
+        self.labels: torch.Tensor | None = None  # the real batch's, set at each D update
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         chosen = self.labels if labels is None else labels

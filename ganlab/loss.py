@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -58,9 +57,3 @@ class GanLoss:
     def readout(self, scores: torch.Tensor) -> torch.Tensor:
         """What a score means to a reader; identity unless the loss says otherwise."""
         return scores
-
-
-def statistics_of(obj: object) -> Mapping[str, torch.Tensor]:
-    """What a loss or penalty reports through its optional ``statistics()`` ({} without)."""
-    method = getattr(obj, "statistics", None)
-    return method() if callable(method) else {}
