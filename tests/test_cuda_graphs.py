@@ -50,7 +50,7 @@ def test_a_plain_cuda_run_uses_cuda_graphs() -> None:
         ({"processes": 2}, "2 processes average their gradients"),
         ({"precision": "fp16"}, "fp16's gradient scalers"),
         ({"loss": WassersteinGPLoss(10.0)}, "WassersteinGPLoss) adds a penalty"),
-        ({"penalties": 1}, "penalties differentiate through D twice"),
+        ({"penalties": 1}, "penalties run only at some steps and differentiate"),
         ({"augmentations": 2}, "augmentations draw their parameters"),
     ],
 )
