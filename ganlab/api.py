@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved
 from ganlab.resolve import check_components_kept, load_recipe_sourced, parse_recipe, resolve
 from ganlab.restore import restored_generator
-from ganlab.run import Run, untouched
+from ganlab.run import Generator, Run, untouched
 from ganlab.sample import class_rows, images_of, latent_series
 
 #: A recipe as the API takes it: a resolved one, a file, or a mapping as a YAML file holds.
@@ -77,9 +77,7 @@ def _prepared(
     recipe: RecipeLike, overrides: Overrides, plugins: Sequence[str], resume: Path | None = None
 ) -> tuple[Resolved, Plugins, Path | None]:
     """The recipe resolved, the plugin manager that resolved it, and its file (if any)."""
-    specs = tuple(plugins)
-    if isinstance(plugins, str):
-        specs = (plugins,)
+    specs = (plugins,) if isinstance(plugins, str) else tuple(plugins)  # one name, or several
     changes = _override_strings(overrides)
     if isinstance(recipe, Resolved):
         raw: Mapping[str, Any] = recipe.recipe.model_dump(mode="json")
@@ -285,21 +283,21 @@ def sample(
             raise GanlabError(f"n={n}: give a number of images of at least 1.")
         if not isinstance(generator_or_run, nn.Module):
             generator_or_run = load_generator(generator_or_run)
-        generator = generator_or_run
-        if not hasattr(generator, "latent_shape"):
+        if not hasattr(generator_or_run, "latent_shape"):
             raise GanlabError(
-                f"{type(generator).__name__} has no latent_shape: give a ganlab generator "
+                f"{type(generator_or_run).__name__} has no latent_shape: give a ganlab generator "
                 "(from ganlab.train or ganlab.load_generator), a run folder or a checkpoint."
             )
+        generator = cast(Generator, generator_or_run)  # a module with latent_shape
         classes = getattr(generator, CLASSES_ATTRIBUTE, None)
         labels = None
         if label is not None:
-            latents = latent_series(generator, n, seed)  # type: ignore[arg-type]
+            latents = latent_series(generator, n, seed)
             labels = torch.full((n,), _class_index(label, classes), dtype=torch.int64)
         elif classes is not None:
-            latents, labels = class_rows(generator, list(range(len(classes))), n, seed)  # type: ignore[arg-type]
+            latents, labels = class_rows(generator, list(range(len(classes))), n, seed)
         else:
-            latents = latent_series(generator, n, seed)  # type: ignore[arg-type]
+            latents = latent_series(generator, n, seed)
         device = next(generator.parameters(), torch.empty(0)).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)

@@ -62,7 +62,8 @@ def _exported(generator: nn.Module, inputs: tuple[torch.Tensor, ...], format: st
 def _check_same(original: nn.Module, exported: Any, inputs: tuple[torch.Tensor, ...]) -> None:
     """The exported model gives the original's images for the example inputs (with the same
     random numbers): else the capture fixed something it should not have."""
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    device = inputs[0].device
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         want = original(*inputs)
         torch.manual_seed(0)
@@ -152,8 +153,7 @@ def export(run_or_checkpoint: str, format_name: str, out: str, no_ema: bool) -> 
     ganlab: it takes latent vectors (and class labels, for a conditional run), any number
     at once, and returns images in [-1, 1]. An existing file is never overwritten.
     """
-    with user_errors():
-        generator = load_generator(run_or_checkpoint, ema=not no_ema)
+    generator = load_generator(run_or_checkpoint, ema=not no_ema)
     export_generator(generator, out, format_name)
     shape = "x".join(map(str, generator.latent_shape))  # type: ignore[arg-type]
     inputs = "latents" if getattr(generator, CLASSES_ATTRIBUTE) is None else "latents, labels"

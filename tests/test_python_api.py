@@ -26,7 +26,11 @@ TINY = [*TINY_QUICKSTART, "loggers=[]"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> ganlab.TrainResult:
     out = tmp_path_factory.mktemp("api-runs")
-    return ganlab.train(RECIPES / "quickstart.yaml", TINY, out=out)
+    handlers = [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)]
+    result = ganlab.train(RECIPES / "quickstart.yaml", TINY, out=out)
+    # Nothing of the run stays behind in the process: the signal handlers are as they were.
+    assert [signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)] == handlers
+    return result
 
 
 def test_train_returns_the_run_and_its_models(trained: ganlab.TrainResult) -> None:
