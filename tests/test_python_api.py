@@ -105,7 +105,16 @@ def test_onnx_without_onnx_says_how_to_install_it(
 
 
 def test_a_conditional_model_samples_per_class(tmp_path: Path) -> None:
-    result = ganlab.train(RECIPES / "quickstart_conditional.yaml", TINY, out=tmp_path)
+    result = ganlab.train(
+        RECIPES / "quickstart_conditional.yaml", [*TINY, "train.ema=0.5"], out=tmp_path
+    )
+    # A run that keeps a moving average hands back that average, as load_generator does by
+    # default; ema=False gives G's own weights.
+    average, own = (ganlab.load_generator(result.run_dir, ema=ema) for ema in (True, False))
+    for name, tensor in result.generator.state_dict().items():
+        assert torch.equal(tensor, average.state_dict()[name]), name
+    pairs = zip(average.parameters(), own.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)
     classes = result.classes
     assert classes is not None and len(classes) >= 2
     per_class = ganlab.sample(result.generator, 3, seed=1)
