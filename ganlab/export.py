@@ -77,6 +77,17 @@ def _check_same(original: nn.Module, exported: Any, inputs: tuple[torch.Tensor, 
         )
 
 
+def _check_onnx(path: Path) -> None:
+    """The ONNX checker's verdict on the written model (the ONNX file's own rules; the
+    images are not compared: that would need an ONNX runtime, which ganlab does not use)."""
+    # By name: an optional package, which the type checker may not find.
+    checker = importlib.import_module("onnx.checker")
+    try:
+        checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # onnx's ValidationError and friends: not the user's mistake
+        raise GanlabError(f"the ONNX model written is not valid ONNX: {exc}") from exc
+
+
 def export_generator(
     generator: nn.Module, path: str | os.PathLike[str], format: str = "export"
 ) -> Path:
@@ -119,7 +130,10 @@ def export_generator(
                     input_names=names,
                     output_names=["images"],
                     dynamic_shapes=tuple({0: "batch"} for _ in inputs),
+                    external_data=False,  # one file, as the other formats (models < 2 GB)
+                    verbose=False,
                 )
+                _check_onnx(at)
             else:
                 exported = _exported(generator, inputs, format)
                 runnable = exported.module() if format == "export" else exported

@@ -104,6 +104,21 @@ def test_onnx_without_onnx_says_how_to_install_it(
     assert not (tmp_path / "g.onnx").exists()
 
 
+def test_onnx_export_gives_the_same_images(trained: ganlab.TrainResult, tmp_path: Path) -> None:
+    """Runs where onnx and onnxscript are installed (the suite does not need them), with
+    onnx's own reference evaluator as the runtime."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from onnx.reference import ReferenceEvaluator
+
+    generator = trained.generator
+    path = ganlab.export_generator(generator, tmp_path / "g.onnx", "onnx")
+    latents = torch.randn(3, *generator.latent_shape)
+    (images,) = ReferenceEvaluator(onnx.load(str(path))).run(None, {"latents": latents.numpy()})
+    with torch.no_grad():
+        assert torch.allclose(torch.from_numpy(images), generator(latents), atol=1e-5)
+
+
 def test_a_conditional_model_samples_per_class(tmp_path: Path) -> None:
     result = ganlab.train(
         RECIPES / "quickstart_conditional.yaml", [*TINY, "train.ema=0.5"], out=tmp_path
