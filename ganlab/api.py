@@ -24,14 +24,14 @@ import torch
 from torch import nn
 
 from ganlab.checkpoint import step_checkpoints
-from ganlab.cliutil import as_ganlab_error
+from ganlab.cliutil import as_ganlab_error, prepare_recipe
 from ganlab.device import pick_device
 from ganlab.errors import GanlabError, RunInterrupted, did_you_mean
 from ganlab.folders import read_metrics
 from ganlab.lifecycle import train_recipe
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import Resolved
-from ganlab.resolve import check_components_kept, load_recipe_sourced, parse_recipe, resolve
+from ganlab.resolve import check_components_kept, parse_recipe, resolve
 from ganlab.restore import restored_generator
 from ganlab.run import Generator, Run, untouched
 from ganlab.sample import class_rows, images_of, latent_series
@@ -79,23 +79,19 @@ def _prepared(
     """The recipe resolved, the plugin manager that resolved it, and its file (if any)."""
     specs = (plugins,) if isinstance(plugins, str) else tuple(plugins)  # one name, or several
     changes = _override_strings(overrides)
-    if isinstance(recipe, Resolved):
-        raw: Mapping[str, Any] = recipe.recipe.model_dump(mode="json")
-        recipe_obj = parse_recipe(dict(raw), "the resolved recipe", changes, specs)
-        path = None
-        source: Any = "the resolved recipe"
-    elif isinstance(recipe, Mapping):
-        recipe_obj = parse_recipe(
-            dict(recipe), "the recipe dict", changes, specs, default_name="recipe"
-        )
-        path, source = None, "the recipe dict"
-    else:
+    if not isinstance(recipe, Resolved | Mapping):  # a file: as the commands read one
         path = Path(recipe)
-        recipe_obj, source = load_recipe_sourced(path, changes, extra_plugins=specs)
+        return (*prepare_recipe(str(path), changes, specs, resume=resume), path)
+    # A mapping (or a resolved recipe, as its mapping): prepare_recipe's steps without a file.
+    if isinstance(recipe, Resolved):
+        raw, source = recipe.recipe.model_dump(mode="json"), "the resolved recipe"
+    else:
+        raw, source = dict(recipe), "the recipe dict"
+    parsed = parse_recipe(raw, source, changes, specs, default_name="recipe")
     if resume is not None:
-        check_components_kept(resume, recipe_obj)
-    loaded = load_plugins(recipe_obj.plugins)
-    return resolve(recipe_obj, loaded.registry, source=source), loaded, path
+        check_components_kept(resume, parsed)
+    loaded = load_plugins(parsed.plugins)
+    return resolve(parsed, loaded.registry, source=source), loaded, None
 
 
 def load_recipe(

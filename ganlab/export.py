@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,6 +78,15 @@ def _check_same(original: nn.Module, exported: Any, inputs: tuple[torch.Tensor, 
         )
 
 
+def refuse_existing(target: Path) -> None:
+    """An export never overwrites a file."""
+    if target.exists():
+        raise GanlabError(
+            f"{target} already exists; export never overwrites a file. Choose another "
+            "path, or move the old one away."
+        )
+
+
 def _check_onnx(path: Path) -> None:
     """The ONNX checker's verdict on the written model (the ONNX file's own rules; the
     images are not compared: that would need an ONNX runtime, which ganlab does not use)."""
@@ -106,11 +116,7 @@ def export_generator(
                 f"{target}: a torch.export file's name ends in .pt2 (torch.export.load "
                 f"insists); give {target.with_suffix('.pt2').name}, say."
             )
-        if target.exists():
-            raise GanlabError(
-                f"{target} already exists; export never overwrites a file. Choose another "
-                "path, or move the old one away."
-            )
+        refuse_existing(target)
         if format == "onnx":
             missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
             if missing:
@@ -139,7 +145,10 @@ def export_generator(
                 runnable = exported.module() if format == "export" else exported
                 _check_same(generator, runnable, inputs)
                 if format == "export":
-                    torch.export.save(exported, at)
+                    with warnings.catch_warnings():
+                        # torch's note on saving weights that share storage: not a problem
+                        warnings.filterwarnings("ignore", "No complete tensor found")
+                        torch.export.save(exported, at)
                 else:
                     exported.save(str(at))
         return target
@@ -167,6 +176,7 @@ def export(run_or_checkpoint: str, format_name: str, out: str, no_ema: bool) -> 
     ganlab: it takes latent vectors (and class labels, for a conditional run), any number
     at once, and returns images in [-1, 1]. An existing file is never overwritten.
     """
+    refuse_existing(Path(out))  # before the generator is loaded
     generator = load_generator(run_or_checkpoint, ema=not no_ema)
     export_generator(generator, out, format_name)
     shape = "x".join(map(str, generator.latent_shape))  # type: ignore[arg-type]
