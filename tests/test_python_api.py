@@ -171,7 +171,9 @@ try:
     ganlab.train(sys.argv[1], sys.argv[2:], out=sys.argv[1] + '.runs')
 except ganlab.TrainingInterrupted as exc:
     result = exc.result
+    images = ganlab.sample(result.generator, 2)  # the models trained so far work
     print('CONTROL RETURNED', result.status, result.step, result.checkpoint, flush=True)
+    print('SAMPLED', tuple(images.shape), flush=True)
 """
 
 
@@ -204,6 +206,7 @@ def test_ctrl_c_stops_training_with_a_checkpoint_and_returns(tmp_path: Path) -> 
     assert checkpoint.is_file() and checkpoint.name == f"step_{int(found[1]):06d}.pt"
     info = json.loads((checkpoint.parent.parent / "run.json").read_text())
     assert info["status"] == "interrupted"
+    assert "SAMPLED (2, 3, 16, 16)" in output
 
 
 def test_every_python_example_in_the_docs_runs(
