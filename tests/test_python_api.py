@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ganlab
 from tests.conftest import RECIPES, ROOT, TINY_QUICKSTART, invoke
@@ -59,6 +61,16 @@ def test_sample_is_seeded_and_leaves_the_caller_alone(trained: ganlab.TrainResul
     assert torch.equal(images, ganlab.sample(trained.run_dir, 6, seed=3))  # from the folder
     assert torch.equal(images[:2], ganlab.sample(trained.generator, 2, seed=3))  # any n
     assert not torch.equal(images, ganlab.sample(trained.generator, 6, seed=4))
+
+
+def test_sample_draws_what_the_sample_command_draws(
+    trained: ganlab.TrainResult, tmp_path: Path
+) -> None:
+    png = tmp_path / "grid.png"
+    result = invoke("sample", str(trained.run_dir), "-n", "4", "--seed", "3", "--out", str(png))
+    assert result.exit_code == 0, result.output
+    written = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(written, ganlab.grid(ganlab.sample(trained.run_dir, 4, seed=3)))
 
 
 @pytest.mark.parametrize("fmt", ["export", "torchscript"])
