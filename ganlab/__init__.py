@@ -1,13 +1,24 @@
 """ganlab: plugin-based GAN experiments from seeded YAML recipes.
 
-This module is the public API: what built-in and third-party plugins import.
+This module is the public API: what built-in and third-party plugins import, and the
+Python API for notebooks and scripts (`load_recipe`, `train`, `load_generator`, `sample`,
+`export_generator`; docs/python.md).
 """
 
+from ganlab.api import (
+    TrainingInterrupted,
+    TrainResult,
+    load_generator,
+    load_recipe,
+    sample,
+    train,
+)
 from ganlab.augment import Augmentation
 from ganlab.cache import cache_dir
 from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.data import ImageDataset, Labels, TensorImages, labels_of, to_uint8, to_unit_range
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, RunInterrupted
+from ganlab.export import export_generator
 from ganlab.fields import MetricKey
 from ganlab.hookspecs import Metric, hookimpl
 from ganlab.images import grid, save_gif, save_grid, save_png
@@ -46,22 +57,30 @@ __all__ = [
     "Register",
     "Resolved",
     "Run",
+    "RunInterrupted",
     "StepScores",
     "StepStats",
     "TensorImages",
+    "TrainResult",
+    "TrainingInterrupted",
     "__version__",
     "cache_dir",
+    "export_generator",
     "grid",
     "hookimpl",
     "labels_of",
+    "load_generator",
+    "load_recipe",
     "load_yaml",
     "plugin_option",
     "prepare_recipe",
+    "sample",
     "save_gif",
     "save_grid",
     "save_png",
     "set_option",
     "to_uint8",
     "to_unit_range",
+    "train",
     "user_command",
 ]

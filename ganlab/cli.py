@@ -17,6 +17,7 @@ from ganlab.cache import CacheableImages, prepare_cache
 from ganlab.cliutil import GanlabGroup, plugin_option, prepare_recipe, set_option, user_command
 from ganlab.compare import compare
 from ganlab.evaluate import eval_command
+from ganlab.export import export
 from ganlab.folders import newest_unfinished, resumable_folder
 from ganlab.lifecycle import interrupted_at_once, train_recipe
 from ganlab.overrides import recipe_and_overrides
@@ -116,6 +117,7 @@ def run(
 cli.add_command(bench)
 cli.add_command(compare)
 cli.add_command(eval_command)
+cli.add_command(export)
 cli.add_command(runs)
 cli.add_command(sample)
 

@@ -332,9 +332,9 @@ class RestoredGenerator(NamedTuple):
     classes: tuple[str, ...] | None
 
 
-def restored_generator(path: Path, device: torch.device) -> RestoredGenerator:
+def restored_generator(path: Path, device: torch.device, ema: bool = True) -> RestoredGenerator:
     """A run's generator, in eval mode, from a checkpoint file or a run folder: the moving
-    average of G's weights when the run kept one (``train.ema``). Also the checkpoint's
+    average of G's weights when the run kept one (``train.ema``) and ``ema``. Also the checkpoint's
     contents, its path, and the classes of a conditional generator. The data set is not
     needed: the checkpoint holds the image shape and the class names.
     """
@@ -358,7 +358,7 @@ def restored_generator(path: Path, device: torch.device) -> RestoredGenerator:
     shape = tuple(state["image_shape"])
     generator, _ = build_models(resolved, shape, torch.device("cpu"), num_classes)
     try:
-        generator.load_state_dict(generator_weights(state))
+        generator.load_state_dict(generator_weights(state, ema))
     except RuntimeError as exc:
         raise GanlabError(
             f"{checkpoint}: the saved weights do not fit generator {component.name!r} as plugin "
@@ -369,10 +369,10 @@ def restored_generator(path: Path, device: torch.device) -> RestoredGenerator:
     return RestoredGenerator(generator.eval().to(device), state, checkpoint, classes)
 
 
-def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+def generator_weights(state: dict[str, Any], ema: bool = True) -> dict[str, torch.Tensor]:
     """The weights to sample with: the moving average of G's when the run kept one
-    (``train.ema``), else G's own."""
-    average = state.get("generator_ema")
+    (``train.ema``) and ``ema``, else G's own."""
+    average = state.get("generator_ema") if ema else None
     if not average:
         return state["generator"]
     # An AveragedModel's state: the averaged generator under "module.", plus its counter.

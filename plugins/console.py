@@ -1,5 +1,6 @@
 """The tutorial's console output, with progress: the seed, the stats line every N
-iterations, and a progress bar (on a terminal) or plain progress lines (in logs and CI)."""
+iterations, and a progress bar (on a terminal, or Jupyter's widget in a notebook) or plain
+progress lines (in logs and CI)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from typing import Literal, NoReturn
 
 import click
 from pydantic import Field
-from tqdm import tqdm
+from tqdm.auto import tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
 
 import ganlab
+
+#: tqdm.auto chose Jupyter's widget: running in a notebook kernel that has ipywidgets.
+IN_NOTEBOOK = issubclass(tqdm, notebook_tqdm)
 
 
 class ConsoleParams(ganlab.Params):
     every: int = Field(default=50, gt=0, description="print a stats line every N iterations")
     progress: Literal["auto", "bar", "lines", "off"] = Field(
         default="auto",
-        description="auto: a bar on a terminal, else a plain line every 10% of the run",
+        description="auto: a bar on a terminal or in a notebook, else a plain line every 10% "
+        "of the run",
     )
 
 
@@ -60,7 +66,7 @@ class Console:
         click.echo("Starting Training Loop...")
         mode = self.progress
         if mode == "auto":
-            mode = "bar" if sys.stdout.isatty() else "lines"
+            mode = "bar" if sys.stdout.isatty() or IN_NOTEBOOK else "lines"
         self.progress = mode
         if mode == "bar":
             self.bar = tqdm(
