@@ -122,7 +122,7 @@ def export_generator(
             if missing:
                 raise GanlabError(
                     f"ONNX export needs the {' and '.join(missing)} package(s), which are not "
-                    f"installed: pip install {' '.join(missing)} (or export to torchscript or "
+                    "installed: pip install 'ganlab[onnx]' (or export to torchscript or "
                     "export, which need nothing more)."
                 )
         inputs = example_inputs(generator)

@@ -111,7 +111,7 @@ def test_export_command_writes_a_file_once(trained: ganlab.TrainResult, tmp_path
 def test_onnx_without_onnx_says_how_to_install_it(
     trained: ganlab.TrainResult, tmp_path: Path
 ) -> None:
-    with pytest.raises(ganlab.GanlabError, match="pip install onnx"):
+    with pytest.raises(ganlab.GanlabError, match=r"pip install .ganlab\[onnx\]."):
         ganlab.export_generator(trained.generator, tmp_path / "g.onnx", "onnx")
     assert not (tmp_path / "g.onnx").exists()
 
