@@ -212,11 +212,14 @@ def test_a_recipe_or_an_image_given_as_checkpoint_is_named_for_what_it_is(
 
 
 def ganlab_sample(*args: str) -> subprocess.Popen:
+    """`ganlab sample` as from a terminal: SIGINT is Ctrl-C even when the test suite itself
+    was started in the background (`nohup ... &`), whose children inherit SIGINT ignored."""
     return subprocess.Popen(
         [sys.executable, "-m", "ganlab.cli", "sample", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -59,7 +59,8 @@ def test_sample_is_seeded_and_leaves_the_caller_alone(trained: ganlab.TrainResul
     assert images.shape == (6, 3, 16, 16) and images.dtype == torch.float32
     assert images.min() >= -1 and images.max() <= 1
     assert torch.equal(images, ganlab.sample(trained.run_dir, 6, seed=3))  # from the folder
-    assert torch.equal(images[:2], ganlab.sample(trained.generator, 2, seed=3))  # any n
+    # Any n: the same images, up to the last bits a convolution's batch size may change.
+    assert torch.allclose(images[:2], ganlab.sample(trained.generator, 2, seed=3), atol=1e-6)
     assert not torch.equal(images, ganlab.sample(trained.generator, 6, seed=4))
 
 
@@ -148,8 +149,12 @@ def test_a_conditional_model_samples_per_class(tmp_path: Path) -> None:
     assert per_class.shape == (3 * len(classes), 3, 16, 16)
     for k, name in enumerate(classes):
         rows = per_class[3 * k : 3 * k + 3]
-        assert torch.equal(ganlab.sample(result.generator, 3, seed=1, label=k), rows)
-        assert torch.equal(ganlab.sample(result.run_dir, 3, seed=1, label=name), rows)
+        alone = ganlab.sample(result.generator, 3, seed=1, label=k)
+        # A batch of 3 against one of 3 per class: equal up to the last bits a convolution's
+        # batch size may change (torch promises no more); the same call from the run
+        # folder, by the class's name, is the same bits.
+        assert torch.allclose(alone, rows, atol=1e-6)
+        assert torch.equal(ganlab.sample(result.run_dir, 3, seed=1, label=name), alone)
     with pytest.raises(ganlab.GanlabError, match="not a class"):
         ganlab.sample(result.generator, 1, label="no such class")
     path = ganlab.export_generator(result.generator, tmp_path / "c.pt2")
