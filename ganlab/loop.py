@@ -46,7 +46,8 @@ from ganlab.penalty import (
     GeneratorPenalty,
     Penalty,
     StepScores,
-    generate,
+    generator_pass,
+    given,
 )
 from ganlab.run import Run, StepStats
 from ganlab.schedules import learning_rates, rate_key
@@ -200,12 +201,9 @@ class Step:
         if self.class_weights is not None:
             labels = torch.multinomial(self.class_weights, n, replacement=True)
         g_labels = labels if run.g_takes_labels else None
-        if intermediates:
-            latents.requires_grad_(True)
-            images, found = generate(run.generator, latents, g_labels)
-        else:
-            images, found = self.generator(latents, *_given(g_labels)), {}
-        return GeneratorPass(run.generator, latents, images, g_labels, found), labels
+        return generator_pass(
+            run.generator, latents, g_labels, intermediates, self.generator
+        ), labels
 
     def real_scores_for_g(
         self, last: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None
@@ -229,7 +227,7 @@ class Step:
         for augmentation in self.run.augmentations:
             images = augmentation(images)
         d_labels = labels if self.run.d_takes_labels else None
-        return discriminator(images, *_given(d_labels)).reshape(-1).float()
+        return discriminator(images, *given(d_labels)).reshape(-1).float()
 
     def critic(self, labels: torch.Tensor | None) -> _Critic:
         """D as penalties see it (`ganlab.penalty.Critic`): the plain module (a compiled one
@@ -263,11 +261,6 @@ class Step:
             "must be one number, a 0-dim tensor (for example the .mean() of per-image values)",
             getattr(type(owner if owner is not None else self.run.loss), method),
         )
-
-
-def _given(labels: ClassLabels) -> tuple[torch.Tensor, ...]:
-    """The labels argument of a model call: ``(labels,)``, or none."""
-    return () if labels is None else (labels,)
 
 
 class _Critic(Module):

@@ -20,7 +20,7 @@ checkpoint) and report ``statistics()``, logged as ``<penalty name>.<name>``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -97,6 +97,30 @@ class GeneratorPass:
         """G's images for ``latents`` (and ``labels``, for a conditional G) and its
         intermediates ({} for a generator without the protocol), with their graph."""
         return generate(self.generator, latents, labels)
+
+
+def generator_pass(
+    generator: nn.Module,
+    latents: torch.Tensor,
+    labels: torch.Tensor | None,
+    intermediates: bool,
+    forward: Callable[..., torch.Tensor] | None = None,
+) -> GeneratorPass:
+    """G's pass on ``latents`` (and ``labels``) in a training step: through ``forward`` (a
+    compiled G, say; default the plain ``generator``), or, with ``intermediates`` (a G
+    penalty is due), through the plain generator's `ExposesIntermediates`, with the latents
+    requiring gradients."""
+    if intermediates:
+        latents.requires_grad_(True)
+        images, found = generate(generator, latents, labels)
+    else:
+        images, found = (forward or generator)(latents, *given(labels)), {}
+    return GeneratorPass(generator, latents, images, labels, found)
+
+
+def given(labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """The labels argument of a model call: ``(labels,)``, or none."""
+    return () if labels is None else (labels,)
 
 
 def generate(

@@ -33,7 +33,14 @@ from ganlab.assemble import (
 from ganlab.augment import Augmentation
 from ganlab.data import Labels
 from ganlab.loss import GanLoss
-from ganlab.penalty import GeneratorPass, GeneratorPenalty, Penalty, StepScores, generate
+from ganlab.penalty import (
+    GeneratorPass,
+    GeneratorPenalty,
+    Penalty,
+    StepScores,
+    generator_pass,
+    given,
+)
 from ganlab.precision import Precision
 from ganlab.recipe import Resolved
 from ganlab.run import Generator
@@ -238,12 +245,7 @@ class MinimalStep:
         latents = torch.randn((n, *self.generator.latent_shape), device=self.device)
         labels = self.draw_labels(n)
         g_labels = labels if self.g_takes_labels else None
-        if intermediates:
-            latents.requires_grad_(True)
-            images, found = generate(self.generator, latents, g_labels)
-        else:
-            images, found = self.generator(latents, *_given(g_labels)), {}
-        return GeneratorPass(self.generator, latents, images, g_labels, found), labels
+        return generator_pass(self.generator, latents, g_labels, intermediates), labels
 
     def scores(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D's flat float32 scores of ``images``, augmented, with their classes if D takes
@@ -251,12 +253,7 @@ class MinimalStep:
         for augmentation in self.augmentations:
             images = augmentation(images)
         d_labels = labels if self.d_takes_labels else None
-        return self.discriminator(images, *_given(d_labels)).reshape(-1).float()
-
-
-def _given(labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """The labels argument of a model call: ``(labels,)``, or none."""
-    return () if labels is None else (labels,)
+        return self.discriminator(images, *given(d_labels)).reshape(-1).float()
 
 
 class _Critic(nn.Module):
