@@ -114,7 +114,9 @@ def generator_pass(
         latents.requires_grad_(True)
         images, found = generate(generator, latents, labels)
     else:
-        images, found = (forward or generator)(latents, *given(labels)), {}
+        # `is None`, not `or`: a compiled module's truth test raises (it has no __len__).
+        run = generator if forward is None else forward
+        images, found = run(latents, *given(labels)), {}
     return GeneratorPass(generator, latents, images, labels, found)
 
 
