@@ -15,7 +15,7 @@ fi
 # Without installing: make `ganlab_plugins` importable from plugins/.
 mkdir -p /tmp/src && ln -sfn "$PWD/plugins" /tmp/src/ganlab_plugins
 export PYTHONPATH="$PWD:/tmp/src:${PYTHONPATH:-}"
-ganlab() { python3 -m ganlab.cli "$@"; }
+ganlab() { python3 -m ganlab.commands.cli "$@"; }
 : >"$out/failures.txt"
 
 # measure NAME COMMAND...: run it, its stdout into $out/bench/NAME.json, and note a failure.

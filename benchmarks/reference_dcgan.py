@@ -1,6 +1,7 @@
 """The DCGAN tutorial's training loop on its own, for measuring ganlab against it.
 
-The tutorial's networks, and its step as written there (`ganlab.reference.TutorialStep`:
+The tutorial's networks, and its step as written there
+(`ganlab.commands.bench.reference.TutorialStep`:
 Sigmoid + BCELoss, two D backward passes, ``.item()`` on every statistic at every
 iteration), timed on images already on the device, so that only the step itself is compared.
 ``ganlab bench`` times the same step beside ganlab's loop in one process; this script needs
@@ -16,7 +17,7 @@ import argparse
 import torch
 from torch import nn
 
-from ganlab.reference import TutorialStep, images_per_second
+from ganlab.commands.bench.reference import TutorialStep, images_per_second
 
 
 def generator(nz: int, ngf: int, nc: int) -> nn.Sequential:

@@ -13,28 +13,31 @@ from ganlab.api import (
     sample,
     train,
 )
-from ganlab.augment import Augmentation
-from ganlab.cache import cache_dir
-from ganlab.cliutil import plugin_option, prepare_recipe, set_option, user_command
-from ganlab.data import ImageDataset, Labels, TensorImages, labels_of, to_uint8, to_unit_range
-from ganlab.errors import GanlabError, RunInterrupted
-from ganlab.export import export_generator
-from ganlab.fields import MetricKey
-from ganlab.hookspecs import Metric, hookimpl
-from ganlab.images import grid, save_gif, save_grid, save_png
-from ganlab.loss import GanLoss
-from ganlab.penalty import (
+from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.contracts import (
+    Augmentation,
     Critic,
     ExposesIntermediates,
+    GanLoss,
+    Generator,
     GeneratorPass,
     GeneratorPenalty,
+    ImageDataset,
+    Metric,
     Penalty,
     StepScores,
 )
-from ganlab.recipe import Resolved
-from ganlab.registry import NoParams, Params, Register
-from ganlab.run import Generator, Run, StepStats
-from ganlab.yamlfile import load_yaml
+from ganlab.engine.data import Labels, TensorImages, labels_of, to_uint8, to_unit_range
+from ganlab.engine.run import Run, StepStats
+from ganlab.errors import GanlabError, RunInterrupted
+from ganlab.export import export_generator
+from ganlab.files.cache import cache_dir
+from ganlab.files.images import grid, save_gif, save_grid, save_png
+from ganlab.hookspecs import hookimpl
+from ganlab.plugin_manager.registry import NoParams, Params, Register
+from ganlab.recipe.fields import MetricKey
+from ganlab.recipe.models import Resolved
+from ganlab.recipe.yamlfile import load_yaml
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """``python -m ganlab`` is the ``ganlab`` command (what ``torchrun -m ganlab`` starts)."""
 
-from ganlab.cli import main
+from ganlab.commands.cli import main
 
 main()

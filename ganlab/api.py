@@ -1,8 +1,9 @@
 """The Python API, for notebooks and scripts: load a recipe, train it, load a run's
 generator, sample images, export a generator (docs/python.md).
 
-Each function is a thin layer over what the commands use (`ganlab.cliutil.prepare_recipe`,
-`ganlab.lifecycle.train_recipe`, `ganlab.restore.restored_generator`, ``ganlab sample``'s
+Each function is a thin layer over what the commands use (`ganlab.commands.common.prepare_recipe`,
+`ganlab.engine.lifecycle.train_recipe`, `ganlab.engine.restore.restored_generator`, ``ganlab
+sample``'s
 latent series), so a notebook and ``ganlab run``/``ganlab sample`` give the same runs and
 the same images. Every call loads its own plugin manager: nothing is shared between calls.
 
@@ -23,18 +24,19 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ganlab.checkpoint import step_checkpoints
-from ganlab.cliutil import as_ganlab_error, prepare_recipe
-from ganlab.device import pick_device
+from ganlab.commands.common import as_ganlab_error, prepare_recipe
+from ganlab.commands.sample import class_rows, images_of, latent_series
+from ganlab.contracts import Generator
+from ganlab.engine.device import pick_device
+from ganlab.engine.lifecycle import train_recipe
+from ganlab.engine.restore import restored_generator
+from ganlab.engine.run import Run, untouched
 from ganlab.errors import GanlabError, RunInterrupted, did_you_mean
-from ganlab.folders import read_metrics
-from ganlab.lifecycle import train_recipe
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import Resolved
-from ganlab.resolve import check_components_kept, parse_recipe, resolve
-from ganlab.restore import restored_generator
-from ganlab.run import Generator, Run, untouched
-from ganlab.sample import class_rows, images_of, latent_series
+from ganlab.files.checkpoint import step_checkpoints
+from ganlab.files.folders import read_metrics
+from ganlab.plugin_manager.loading import Plugins, load_plugins
+from ganlab.recipe.models import Resolved
+from ganlab.recipe.resolve import check_components_kept, parse_recipe, resolve
 
 #: A recipe as the API takes it: a resolved one, a file, or a mapping as a YAML file holds.
 RecipeLike = Resolved | str | os.PathLike[str] | Mapping[str, Any]

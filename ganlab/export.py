@@ -32,10 +32,11 @@ import torch
 from torch import nn
 
 from ganlab.api import CLASSES_ATTRIBUTE, load_generator, user_errors
-from ganlab.cliutil import user_command
+from ganlab.commands.common import user_command
+from ganlab.commands.sample import staged
+from ganlab.contracts import Generator
+from ganlab.engine.run import seeded_latents, untouched
 from ganlab.errors import GanlabError
-from ganlab.run import Generator, seeded_latents, untouched
-from ganlab.sample import staged
 
 #: The formats, and the file name ending each is usually given.
 FORMATS = {"export": ".pt2", "torchscript": ".pt", "onnx": ".onnx"}

@@ -19,13 +19,13 @@ implementation may accept any subset of the arguments below, by name, without de
 docs/plugins.md holds each hook's full explanation and an example; tests/test_docs.py keeps
 its signatures and first lines in step with this file.
 
-`Metric` and `Observer` say what the metrics, callbacks and loggers that plugins register are.
+What the components that plugins register must be (`Metric`, `Observer`, ...) is in
+`ganlab.contracts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -34,32 +34,12 @@ if TYPE_CHECKING:
 
     import click
 
-    from ganlab.registry import Register
-    from ganlab.run import Run, StepStats
+    from ganlab.engine.run import Run, StepStats
+    from ganlab.plugin_manager.registry import Register
 
 PROJECT = "ganlab"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-
-class Metric(Protocol):
-    """What a metric plugin's ``build`` returns: ``metric(run)``, the results by name.
-
-    A function or any object with ``__call__``. The runner calls it with the run as its one
-    positional argument and converts every value with ``float()``. See
-    `ganlab_register_metrics`.
-    """
-
-    def __call__(self, run: Run, /) -> Mapping[str, float]: ...
-
-
-class Observer(Protocol):
-    """What a callback or logger plugin's ``build`` returns: any object whose methods
-    decorated with ``@ganlab.hookimpl`` are event hooks (at least one; checked when it is
-    built). The runner registers it with the plugin manager for one run.
-
-    No method is required by name, so the protocol has no members: it names the role.
-    """
 
 
 # --- registration -------------------------------------------------------------------------

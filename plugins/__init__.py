@@ -1,29 +1,30 @@
 """ganlab's built-in plugins.
 
-Each module here is an ordinary ganlab plugin: it uses only the public `ganlab` API, exactly
-as a third-party plugin would. The core loads the modules listed in `MODULES` first, before
-installed and user plugins.
+Each module in these packages is an ordinary ganlab plugin: it uses only the public `ganlab`
+API, exactly as a third-party plugin would. The packages group them by family (a model family,
+data, losses, augmentations, callbacks, metrics, W&B). The core loads the modules listed in
+`MODULES` first, in this order, before installed and user plugins.
 """
 
 MODULES = (
-    "datasets",
-    "faces",
-    "dcgan",
-    "sngan",
-    "stylegan2",
-    "biggan",
-    "biggan_ortho",
-    "losses",
-    "relativistic",
-    "augment",
-    "penalties",
-    "path_length",
-    "regularizers",
-    "console",
-    "samples",
-    "figures",
-    "metrics",
-    "fid",
-    "wandb_logger",
-    "sweeps",
+    "data.datasets",
+    "data.faces",
+    "dcgan.models",
+    "sngan.models",
+    "stylegan2.models",
+    "biggan.models",
+    "biggan.ortho",
+    "losses.classic",
+    "losses.relativistic",
+    "augment.diffaugment",
+    "losses.penalties",
+    "stylegan2.path_length",
+    "losses.regularizers",
+    "callbacks.console",
+    "callbacks.samples",
+    "callbacks.figures",
+    "metrics.swd_metric",
+    "metrics.fid",
+    "wandb.logger",
+    "wandb.sweeps",
 )

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from ganlab.cli import cli
+from ganlab.commands.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"

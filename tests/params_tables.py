@@ -30,11 +30,11 @@ import yaml
 from pydantic import BaseModel, create_model
 from pydantic.fields import FieldInfo
 
-from ganlab.fields import metric_keys_in
-from ganlab.plugins import load_plugins
-from ganlab.recipe import LISTS, SINGLE, ComponentSpec, Recipe
-from ganlab.registry import KINDS, Component, NoParams, singular
-from ganlab.yamlfile import load_yaml
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.plugin_manager.registry import KINDS, Component, NoParams, singular
+from ganlab.recipe.fields import metric_keys_in
+from ganlab.recipe.models import LISTS, SINGLE, ComponentSpec, Recipe
+from ganlab.recipe.yamlfile import load_yaml
 
 MARKER = re.compile(r"(<!-- params: (?P<key>[\w./-]+) -->\n)(?P<body>.*?)(<!-- /params -->)", re.S)
 BUILTIN_PREFIX = "ganlab_plugins."

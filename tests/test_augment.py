@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.folders import read_metrics
-from ganlab_plugins.augment import (
+from ganlab.files.folders import read_metrics
+from ganlab_plugins.augment.diffaugment import (
     ADA,
     OPERATIONS,
     ADAParams,
@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab_plugins.augment import DiffAugment
+from ganlab_plugins.augment.diffaugment import DiffAugment
 
 CALLS = []
 LAST = []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from ganlab.checkpoint import load_checkpoint
+from ganlab.files.checkpoint import load_checkpoint
 from tests.conftest import invoke, only_run_dir
 from tests.test_bad_input import snapshot
 from tests.test_resume import recipe

@@ -169,7 +169,14 @@ def test_bad_input_is_one_clear_message(workspace: Path, case: str) -> None:
 def test_the_console_script_prints_no_traceback(workspace: Path, case: str) -> None:
     make_args, message = CASES[case]
     proc = subprocess.run(
-        [sys.executable, "-m", "ganlab.cli", *make_args(workspace), "--out", str(workspace / "r")],
+        [
+            sys.executable,
+            "-m",
+            "ganlab.commands.cli",
+            *make_args(workspace),
+            "--out",
+            str(workspace / "r"),
+        ],
         capture_output=True,
         text=True,
     )

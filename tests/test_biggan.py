@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import ganlab
-from plugins import biggan
-from plugins.biggan_ortho import Ortho, OrthoParams, build_ortho
+from ganlab_plugins.biggan import models as biggan
+from ganlab_plugins.biggan.ortho import Ortho, OrthoParams, build_ortho
 from tests.conftest import RECIPES, TINY_QUICKSTART, train
 
 # --- closed-form parameter counts, written from the authors' BigGAN.py / layers.py ---------

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
 from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 
 OPENED: list[str] = []

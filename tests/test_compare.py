@@ -16,13 +16,13 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ganlab.compare import compare, run_labels, short_keys, summarize
-from ganlab.compare_plot import is_marked
-from ganlab.compare_plot import save_plot as real_save
+from ganlab.commands.compare import compare, run_labels, short_keys, summarize
+from ganlab.commands.compare_plot import is_marked
+from ganlab.commands.compare_plot import save_plot as real_save
+from ganlab.commands.texttable import clip, format_blocks
 from ganlab.errors import GanlabError
-from ganlab.folders import read_metrics
-from ganlab.recipe_diff import differing_keys, flatten
-from ganlab.texttable import clip, format_blocks
+from ganlab.files.folders import read_metrics
+from ganlab.recipe.diff import differing_keys, flatten
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke
 from tests.runfolders import curves, recipe_of, write_run
 
@@ -294,7 +294,7 @@ def drawn_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
         saved.append(figure)
         real_save(figure, path)
 
-    monkeypatch.setattr("ganlab.compare.save_plot", keep)
+    monkeypatch.setattr("ganlab.commands.compare.save_plot", keep)
     return saved
 
 

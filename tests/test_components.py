@@ -7,15 +7,15 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab.plugins import load_plugins
-from ganlab.resolve import load_recipe, resolve
-from ganlab_plugins.dcgan import (
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.recipe.resolve import load_recipe, resolve
+from ganlab_plugins.dcgan.models import (
     DiscriminatorParams,
     GeneratorParams,
     build_discriminator,
     build_generator,
 )
-from ganlab_plugins.losses import BCEParams, WGANGPParams, build_bce, build_wgan_gp
+from ganlab_plugins.losses.classic import BCEParams, WGANGPParams, build_bce, build_wgan_gp
 
 # --- the tutorial's networks, written out as in the tutorial (REFERENCE.md) ---------------
 nz, ngf, ndf, nc = 100, 64, 64, 3
@@ -191,7 +191,7 @@ def test_image_folder_finds_nested_images(tmp_path) -> None:
 
     write_jpegs(tmp_path / "a", 2, (40, 30))
     write_jpegs(tmp_path / "b" / "c", 3, (30, 40))
-    from ganlab_plugins.datasets import ImageFolderParams, build_image_folder
+    from ganlab_plugins.data.datasets import ImageFolderParams, build_image_folder
 
     dataset = build_image_folder(ImageFolderParams(root=str(tmp_path), image_size=16, channels=1))
     assert len(dataset) == 5
@@ -203,7 +203,7 @@ def test_image_decoding_equals_the_tutorials_transform(celeba_dir) -> None:
     from PIL import Image
     from torchvision import transforms
 
-    from ganlab_plugins.datasets import CelebAParams, build_celeba
+    from ganlab_plugins.data.datasets import CelebAParams, build_celeba
 
     dataset = build_celeba(CelebAParams(root=str(celeba_dir), image_size=64))
     tutorial = transforms.Compose(
@@ -221,7 +221,7 @@ def test_image_decoding_equals_the_tutorials_transform(celeba_dir) -> None:
 
 
 def test_hinge_and_least_squares_losses() -> None:
-    from ganlab_plugins.losses import LSGANParams, build_hinge, build_lsgan
+    from ganlab_plugins.losses.classic import LSGANParams, build_hinge, build_lsgan
 
     real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.5])
     hinge = build_hinge(ganlab.NoParams())

@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
-from ganlab_plugins.dcgan import (
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
+from ganlab_plugins.dcgan.models import (
     DiscriminatorParams,
     GeneratorParams,
     build_conditional_discriminator,

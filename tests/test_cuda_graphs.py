@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.assemble import make_optimizer
-from ganlab.checkpoint import load_checkpoint
-from ganlab.distributed import Group, check_supported
+from ganlab.engine.assemble import make_optimizer
+from ganlab.engine.distributed import Group, check_supported
+from ganlab.engine.graphs import eager_reason
 from ganlab.errors import GanlabError
-from ganlab.folders import read_metrics
-from ganlab.graphs import eager_reason
-from ganlab.recipe import OptimizerSpec
-from ganlab_plugins.losses import BCELoss, WassersteinGPLoss
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
+from ganlab.recipe.models import OptimizerSpec
+from ganlab_plugins.losses.classic import BCELoss, WassersteinGPLoss
 from tests.conftest import invoke, only_run_dir, tiny_recipe, write_recipe
 
 CUDA = torch.device("cuda")

@@ -18,8 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.cache import cache_path, prepare_cache
-from plugins.datasets import ImageFolderParams, build_image_folder
+from ganlab.files.cache import cache_path, prepare_cache
+from ganlab_plugins.data.datasets import ImageFolderParams, build_image_folder
 from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 
 
@@ -152,7 +152,16 @@ def test_a_build_killed_midway_leaves_nothing_the_next_build_keeps(tmp_path: Pat
     temporaries = f"{cache_path(dataset).name}.*.tmp"
     cache = cache_path(dataset).parent
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ganlab.cli", "data", "prepare", str(path), "--workers", "0"],
+        [
+            sys.executable,
+            "-m",
+            "ganlab.commands.cli",
+            "data",
+            "prepare",
+            str(path),
+            "--workers",
+            "0",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

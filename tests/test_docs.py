@@ -27,12 +27,12 @@ from pydantic import BaseModel
 
 from ganlab import hookspecs
 from ganlab.errors import GanlabError, InternalError, PluginError, RunInterrupted
-from ganlab.folders import read_metrics
-from ganlab.plugins import load_plugins
-from ganlab.recipe import LISTS, SINGLE
-from ganlab.registry import KINDS, Register
-from ganlab.resolve import parse_recipe, resolve
-from ganlab.yamlfile import load_yaml
+from ganlab.files.folders import read_metrics
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.plugin_manager.registry import KINDS, Register
+from ganlab.recipe.models import LISTS, SINGLE
+from ganlab.recipe.resolve import parse_recipe, resolve
+from ganlab.recipe.yamlfile import load_yaml
 from tests import params_tables
 from tests.conftest import ROOT, invoke, only_run_dir, tiny_recipe, write_jpegs, write_recipe
 

@@ -15,12 +15,12 @@ import torchvision
 from scipy import linalg
 from torch import nn
 
-from ganlab.assemble import NoHooks, assemble_run
-from ganlab.folders import read_metrics
-from ganlab.plugins import load_plugins
-from ganlab.resolve import load_recipe, resolve
-from ganlab.seeding import seed_everything
-from ganlab_plugins.fid import (
+from ganlab.engine.assemble import NoHooks, assemble_run
+from ganlab.engine.seeding import seed_everything
+from ganlab.files.folders import read_metrics
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.recipe.resolve import load_recipe, resolve
+from ganlab_plugins.metrics.fid import (
     FID,
     KID,
     WEIGHTS_ENV,

@@ -19,9 +19,9 @@ import torch
 import yaml
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import MetricsLog, read_metrics
-from ganlab_plugins.swd import swd
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import MetricsLog, read_metrics
+from ganlab_plugins.metrics.swd import swd
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, train
 from tests.runfolders import curves, recipe_of, write_run
 from tests.test_resume import recipe as resumable_recipe
@@ -215,7 +215,7 @@ def ganlab_sample(*args: str) -> subprocess.Popen:
     """`ganlab sample` as from a terminal: SIGINT is Ctrl-C even when the test suite itself
     was started in the background (`nohup ... &`), whose children inherit SIGINT ignored."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ganlab.cli", "sample", *args],
+        [sys.executable, "-m", "ganlab.commands.cli", "sample", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from ganlab.errors import GanlabError
-from plugins.datasets import ImageFolderParams, build_image_folder
+from ganlab_plugins.data.datasets import ImageFolderParams, build_image_folder
 
 
 def _read_all(root: Path, channels: int = 1) -> np.ndarray:

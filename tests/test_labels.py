@@ -12,10 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.cache import cache_path, cached, labels_path, open_cache
-from ganlab.data import Batches, TensorImages, labels_of
-from ganlab_plugins.datasets import FileImages, ImageFolderParams, ZipImages, build_image_folder
-from ganlab_plugins.faces import (
+from ganlab.engine.data import Batches, TensorImages, labels_of
+from ganlab.files.cache import cache_path, cached, labels_path, open_cache
+from ganlab_plugins.data.datasets import (
+    FileImages,
+    ImageFolderParams,
+    ZipImages,
+    build_image_folder,
+)
+from ganlab_plugins.data.faces import (
     BACKGROUNDS,
     FACE_CLASSES,
     CartoonFacesParams,

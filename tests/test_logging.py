@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.folders import read_metrics
+from ganlab.files.folders import read_metrics
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 DIAGNOSTICS = """
@@ -91,8 +91,8 @@ def test_logged_values_join_the_rows_in_step_order(tmp_path: Path) -> None:
         "file": plugin_file,
         "sha256": digest,
     }
-    assert sources["ganlab_plugins.dcgan"]["kind"] == "built-in"
-    assert sources["ganlab_plugins.dcgan"]["version"] == info["versions"]["ganlab"]
+    assert sources["ganlab_plugins.dcgan.models"]["kind"] == "built-in"
+    assert sources["ganlab_plugins.dcgan.models"]["version"] == info["versions"]["ganlab"]
 
     compared = json.loads(
         invoke("compare", str(run_dir), "--json", "--plot", str(tmp_path / "c.png")).output

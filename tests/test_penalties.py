@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.folders import read_metrics
-from ganlab_plugins.penalties import R1, GradientPenalty
+from ganlab.files.folders import read_metrics
+from ganlab_plugins.losses.penalties import R1, GradientPenalty
 from tests.conftest import invoke, only_run_dir
 from tests.test_docs import train_plugin_example
 from tests.test_resume import recipe

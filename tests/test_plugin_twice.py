@@ -11,7 +11,7 @@ from tests.conftest import invoke, only_run_dir, tiny_recipe, write_jpegs, write
 
 PLUGIN = """
 import ganlab
-from ganlab_plugins.dcgan import GeneratorParams, build_generator
+from ganlab_plugins.dcgan.models import GeneratorParams, build_generator
 
 
 @ganlab.hookimpl

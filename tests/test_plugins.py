@@ -123,14 +123,25 @@ def test_installed_entry_point_plugin(tmp_path: Path, images: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
     listing = subprocess.run(
-        [sys.executable, "-m", "ganlab.cli", "plugins"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "ganlab.commands.cli", "plugins"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert listing.returncode == 0, listing.stderr
     assert "my_lsgan" in listing.stdout and "entry point of ganlab-lsgan" in listing.stdout
 
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(images, loss={"name": "my_lsgan"}))
     run = subprocess.run(
-        [sys.executable, "-m", "ganlab.cli", "run", str(recipe), "--out", str(tmp_path / "runs")],
+        [
+            sys.executable,
+            "-m",
+            "ganlab.commands.cli",
+            "run",
+            str(recipe),
+            "--out",
+            str(tmp_path / "runs"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -159,7 +170,7 @@ def test_duplicate_component_names_both_plugins(tmp_path: Path) -> None:
     """,
     )
     assert "Two plugins register the generator 'dcgan'" in out
-    assert "'ganlab_plugins.dcgan'" in out and "bad_plugin.py" in out
+    assert "'ganlab_plugins.dcgan.models'" in out and "bad_plugin.py" in out
 
 
 def test_misspelled_hook_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
@@ -267,7 +278,7 @@ def test_metrics_are_computed_logged_in_step_order(tmp_path: Path, images: Path)
     recipe["train"] = {"steps": 5, "batch_size": 4, "log_every": 4, "eval_every": 2}
     result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    from ganlab.folders import read_metrics
+    from ganlab.files.folders import read_metrics
 
     rows = read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")
     steps = [r["step"] for r in rows]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ganlab.errors import GanlabError
-from ganlab.plugins import load_plugins
+from ganlab.plugin_manager.loading import load_plugins
 from tests.conftest import RECIPES, invoke, tiny_recipe, write_jpegs, write_recipe
 
 

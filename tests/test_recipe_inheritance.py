@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ganlab.recipe_diff import differing_keys, flatten
-from ganlab.yamlfile import load_yaml
+from ganlab.recipe.diff import differing_keys, flatten
+from ganlab.recipe.yamlfile import load_yaml
 from tests.conftest import RECIPES, invoke, only_run_dir, tiny_recipe, write_recipe
 
 

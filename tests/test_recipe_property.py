@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ganlab.errors import GanlabError
-from ganlab.plugins import load_plugins
-from ganlab.resolve import load_recipe, resolve
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.recipe.resolve import load_recipe, resolve
 
 REGISTRY = load_plugins().registry
 KEYS = [

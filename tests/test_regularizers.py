@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
-from ganlab_plugins.regularizers import (
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
+from ganlab_plugins.losses.regularizers import (
     BCRParams,
     ConsistencyTransform,
     LeCamParams,

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.plugins import load_plugins
-from ganlab.resolve import load_recipe, resolve
-from ganlab_plugins.relativistic import (
+from ganlab.plugin_manager.loading import load_plugins
+from ganlab.recipe.resolve import load_recipe, resolve
+from ganlab_plugins.losses.relativistic import (
     RaLSGAN,
     RaSGAN,
     RelativisticParams,

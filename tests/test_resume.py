@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
 from tests.conftest import invoke, only_run_dir, write_recipe
 
 STEPS = 24
@@ -47,7 +47,7 @@ def recipe(tmp_path: Path, **train) -> Path:
 
 def ganlab(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "ganlab.cli", *args],
+        [sys.executable, "-m", "ganlab.commands.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.runlock import RunLock
+from ganlab.files.runlock import RunLock
 from tests.conftest import invoke, only_run_dir, write_recipe
 
 #: A plugin with a data set and a generator that pause (write MARK, then sleep) in the phase
@@ -118,7 +118,7 @@ def recipe(tmp_path: Path, steps: int) -> Path:
 def ganlab(*args: str, **env: str) -> subprocess.Popen:
     """``ganlab ARGS`` in a process of its own, with ``env`` added to the environment."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ganlab.cli", *args],
+        [sys.executable, "-m", "ganlab.commands.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -177,7 +177,7 @@ def test_a_killed_trainers_forked_workers_do_not_keep_its_lock(tmp_path: Path) -
     code = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from ganlab.runlock import RunLock\n"
+        "from ganlab.files.runlock import RunLock\n"
         "RunLock.take(Path(sys.argv[1]))\n"
         "worker = os.fork()\n"
         "if worker == 0:\n"

@@ -14,8 +14,8 @@ import torch
 import yaml
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
 from tests.conftest import (
     RECIPES,
     TINY,
@@ -84,7 +84,7 @@ def test_dcgan_celeba_without_data_says_where_to_get_it(tmp_path: Path) -> None:
 
 
 def test_without_data_no_traceback_from_the_console_script(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "ganlab.cli", "run", CELEBA, "--out", str(tmp_path)]
+    args = [sys.executable, "-m", "ganlab.commands.cli", "run", CELEBA, "--out", str(tmp_path)]
     args += ["--set", f"data.params.root={tmp_path}/none"]
     proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2

@@ -12,9 +12,9 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.restore import restored_generator
-from ganlab.sample import frame_columns, images_of, latent_series, sample, slerp
+from ganlab.commands.sample import frame_columns, images_of, latent_series, sample, slerp
+from ganlab.engine.restore import restored_generator
+from ganlab.files.checkpoint import load_checkpoint
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 SIZE = 16  # image side of the tiny run

@@ -1,4 +1,5 @@
-"""The ResNet SNGAN family (plugins/sngan.py): shapes, parameter counts, spectral norm, classes.
+"""The ResNet SNGAN family (plugins/sngan/models.py): shapes, parameter counts, spectral norm,
+classes.
 
 The parameter counts are checked twice: against a closed-form sum per block written here
 from the papers' architecture descriptions, and against the numbers the authors' Chainer code
@@ -24,7 +25,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import ganlab
-from ganlab_plugins.sngan import (
+from ganlab_plugins.sngan.models import (
     DiscriminatorParams,
     GeneratorParams,
     build_conditional_discriminator,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.checkpoint import load_checkpoint
-from ganlab.folders import read_metrics
+from ganlab.files.checkpoint import load_checkpoint
+from ganlab.files.folders import read_metrics
 from tests.conftest import invoke, only_run_dir
 from tests.test_resume import recipe
 

@@ -1,4 +1,5 @@
-"""StyleGAN2 (plugins/stylegan2.py) and its path-length penalty (plugins/path_length.py):
+"""StyleGAN2 (plugins/stylegan2/models.py) and its path-length penalty
+(plugins/stylegan2/path_length.py):
 shapes, parameter counts against the authors' configurations, demodulation, style mixing,
 the intermediates protocol, and the penalty against its closed form on a linear G."""
 
@@ -12,10 +13,10 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab.folders import read_metrics
-from ganlab_plugins import stylegan2 as sg
-from ganlab_plugins.path_length import PathLength
-from ganlab_plugins.stylegan2_layers import lowpass_filter, modulated_conv2d
+from ganlab.files.folders import read_metrics
+from ganlab_plugins.stylegan2 import models as sg
+from ganlab_plugins.stylegan2.layers import lowpass_filter, modulated_conv2d
+from ganlab_plugins.stylegan2.path_length import PathLength
 from tests.conftest import train, write_recipe
 
 TINY_G = sg.GeneratorParams(z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8)

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from ganlab_plugins.faces import make_faces
-from ganlab_plugins.swd import _upsample, laplacian_pyramid, sliced_wasserstein, swd
+from ganlab_plugins.data.faces import make_faces
+from ganlab_plugins.metrics.swd import _upsample, laplacian_pyramid, sliced_wasserstein, swd
 
 COUNT = 128
 SIZE = 32

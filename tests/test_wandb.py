@@ -21,7 +21,7 @@ from wandb.proto import wandb_internal_pb2
 
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
-PLUGIN = "ganlab_plugins.wandb_logger"
+PLUGIN = "ganlab_plugins.wandb.logger"
 
 
 #: A metric that reads step / 10 (so its minimum and its last value differ), a callback
@@ -432,7 +432,7 @@ def watch(event, args):
 
 
 sys.addaudithook(watch)
-from ganlab.cli import main
+from ganlab.commands.cli import main
 
 sys.argv[0] = "ganlab"
 main()
@@ -455,7 +455,7 @@ def test_offline_run_makes_no_network_connection(tmp_path: Path) -> None:
 
 
 def test_credentials_are_found_in_netrc_without_the_network(tmp_path: Path) -> None:
-    from ganlab_plugins.wandb_logger import has_credentials
+    from ganlab_plugins.wandb.logger import has_credentials
 
     assert not has_credentials()
     host = urlparse(wandb.Settings().base_url).hostname
@@ -474,7 +474,7 @@ def test_unknown_wandb_mode_in_environment_is_an_error(tmp_path: Path, monkeypat
 
 
 def test_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
-    from ganlab_plugins.wandb_logger import ganlab_run_columns
+    from ganlab_plugins.wandb.logger import ganlab_run_columns
 
     result = run_quickstart(tmp_path / "runs", "train.steps=2", "loggers=[{name: wandb}]")
     assert result.exit_code == 0, result.output

@@ -1,0 +1,406 @@
+"""`ganlab bench`: how fast ganlab trains a recipe, against plain PyTorch loops.
+
+Three measurements in one process, one after the other, with the recipe's models and batch:
+
+- **ganlab**: the real runner (`ganlab.engine.lifecycle.train_recipe`) with the recipe's data path
+  and precision, callbacks and loggers removed, timed from the end of the warm-up steps;
+- **minimal loop**: `ganlab.commands.bench.reference.MinimalStep`, the same step (loss, penalties,
+  augmentations, class labels) with nothing around it, on batches already in memory, in the
+  same precision: what ganlab's bookkeeping costs is the difference;
+- **reference loop**: `ganlab.commands.bench.reference.TutorialStep`, the DCGAN tutorial's step as
+  ../shared/REFERENCE.md states it, fed by a shuffled DataLoader with 2 workers decoding the
+  image files every epoch (fp32, ``.item()`` on the statistics every step), for data sets
+  read from files; not for a recipe whose G or D takes class labels (the tutorial has none).
+
+All three count images the same way: every real image a step trains D on (``d_steps`` batches
+of ``batch_size``), and all three exclude their warm-up steps. ``--batch-sizes`` repeats the
+three for each batch size, ``--image-size`` sets the data set's image size (and so the
+models' depth) for all of them. Each loop's TFLOP/s are its images per second times the
+FLOPs one real image costs (`ganlab.commands.bench.flops`); on a GPU in
+`ganlab.commands.bench.flops.PEAK_BF16_TFLOPS`
+they are also given as a fraction of its bf16 peak.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from torch.utils.data import DataLoader
+
+import ganlab
+from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
+from ganlab.commands.bench.reference import (
+    MinimalStep,
+    TutorialStep,
+    images_per_second,
+    synchronize,
+)
+from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.commands.texttable import format_table
+from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
+from ganlab.engine.data import Labels, TensorImages, image_shape_of, labels_of, to_unit_range
+from ganlab.engine.device import memory_format, pick_device, set_determinism
+from ganlab.engine.lifecycle import train_recipe
+from ganlab.engine.seeding import seed_everything
+from ganlab.files.cache import CacheableImages, prepare_cache
+from ganlab.recipe.models import Resolved
+
+
+class _Timer:
+    """Times the runner from the end of step ``start`` to the end of step ``stop``, counting
+    the run's own `images_seen`; notes whether its step ran through CUDA graphs."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+        self.t0 = self.t1 = 0.0
+        self.images0 = self.images1 = 0
+        self.cuda_graphs = "off"
+
+    @ganlab.hookimpl
+    def ganlab_run_start(self, run: ganlab.Run) -> None:
+        if run.cuda_graphs:
+            self.cuda_graphs = "on"
+        elif run.eager_reason is not None:
+            self.cuda_graphs = f"off ({run.eager_reason})"
+
+    @ganlab.hookimpl
+    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+        if stats.step in (self.start, self.stop):
+            synchronize(run.device)
+            if stats.step == self.start:
+                self.t0, self.images0 = time.perf_counter(), run.images_seen
+            else:
+                self.t1, self.images1 = time.perf_counter(), run.images_seen
+
+    def images_per_second(self) -> float:
+        return (self.images1 - self.images0) / (self.t1 - self.t0)
+
+
+def time_ganlab(
+    recipe_path: str, overrides: list[str], plugins: tuple[str, ...], warmup: int, steps: int
+) -> tuple[float, str]:
+    """Images per second of ganlab's own loop over ``steps`` steps after ``warmup``, and
+    whether its step ran through CUDA graphs (``on``, ``off`` or ``off (why)``)."""
+    bench_overrides = [
+        *overrides,
+        "train.epochs=null",
+        f"train.steps={warmup + steps}",
+        "callbacks=[]",
+        "loggers=[]",
+        "metrics=[]",
+        "train.checkpoint_every=null",
+    ]
+    resolved, loaded = prepare_recipe(recipe_path, tuple(bench_overrides), plugins)
+    timer = _Timer(warmup, warmup + steps)
+    loaded.pm.register(timer, name="ganlab-bench-timer")
+    with tempfile.TemporaryDirectory() as out:
+        train_recipe(resolved, loaded, Path(out))
+    return timer.images_per_second(), timer.cuda_graphs
+
+
+def time_minimal(
+    resolved: Resolved,
+    images: torch.Tensor,
+    labels: Labels | None,
+    device: torch.device,
+    warmup: int,
+    steps: int,
+) -> float:
+    """Images per second of `MinimalStep`: same models, loss, penalties, batch and precision.
+
+    ``labels`` are the data set's (None without classes): for a conditional model the real
+    batches come with their own classes, as ganlab's batches do, and the fakes' are drawn on
+    the device as ganlab draws them, so both loops do the same work."""
+    train, shape = resolved.recipe.train, image_shape_of(images)
+    seed_everything(resolved.recipe.seed)
+    step = MinimalStep.from_recipe(
+        resolved, shape, device, train.precision, train.batch_size, train.g_batch_size, labels
+    )
+    per_step = train.batch_size * train.d_steps
+    resident = images.to(device).contiguous(memory_format=memory_format(train))
+    # The classes of the resident images, for a model that takes them (None: G(z), D(x)).
+    takes_labels = step.g_takes_labels or step.d_takes_labels
+    classes = labels.values[: len(images)].to(device) if labels and takes_labels else None
+    count = max(1, len(resident) // per_step)
+
+    def batch(i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        rows = slice((i % count) * per_step, (i % count + 1) * per_step)
+        return to_unit_range(resident[rows]), None if classes is None else classes[rows]
+
+    return images_per_second(step, batch, warmup, steps, device)
+
+
+def time_reference(
+    resolved: Resolved, dataset: Any, device: torch.device, warmup: int, steps: int
+) -> float:
+    """Images per second of the tutorial's loop: 2 loader workers, fp32, Sigmoid + BCELoss."""
+    recipe = resolved.recipe
+    seed_everything(recipe.seed)
+    generator, discriminator = build_models(resolved, tuple(dataset.image_shape), device)
+    # The tutorial's plain layout, whatever the recipe's train.channels_last says.
+    generator = generator.to(memory_format=torch.contiguous_format)
+    discriminator = discriminator.to(memory_format=torch.contiguous_format)
+    step = TutorialStep(
+        generator,
+        discriminator,
+        make_optimizer(recipe.optimizers.generator, generator.parameters()),
+        make_optimizer(recipe.optimizers.discriminator, discriminator.parameters()),
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=recipe.train.batch_size,
+        shuffle=True,
+        num_workers=2,
+        persistent_workers=True,
+        pin_memory=device.type == "cuda",
+    )
+    batches: Iterator[torch.Tensor] = iter(())
+
+    def batch(i: int) -> tuple[torch.Tensor]:
+        nonlocal batches
+        real = next(batches, None)
+        if real is None:  # a new epoch: the loader decodes every image again
+            batches = iter(loader)
+            real = next(batches)
+        return (real.to(device),)
+
+    return images_per_second(step, batch, warmup, steps, device)
+
+
+def parse_batch_sizes(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, ...] | None:
+    """``--batch-sizes 128,256,512``: positive whole numbers, each once, in the given order."""
+    if value is None:
+        return None
+    sizes: list[int] = []
+    for part in value.split(","):
+        text = part.strip()
+        if not text.isdigit() or int(text) == 0:
+            raise click.BadParameter(
+                f"{text!r} is not a batch size; give positive whole numbers separated by "
+                "commas, e.g. 128,256,512,1024."
+            )
+        if int(text) in sizes:
+            raise click.BadParameter(f"{text} is given twice; give each batch size once.")
+        sizes.append(int(text))
+    return tuple(sizes)
+
+
+@click.command("bench")
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed training steps of each loop.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Untimed steps before (first-call, allocator and autotuning costs), in every loop.",
+)
+@click.option("--device", help="cpu, cuda, ... (overrides the recipe).")
+@click.option(
+    "--batch-sizes",
+    callback=parse_batch_sizes,
+    metavar="B1,B2,...",
+    help="Time every loop at each of these batch sizes (default: the recipe's), one row each.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The data set's image size (data.params.image_size) for every loop; the models "
+    "follow it (dcgan: a power of two from 8).",
+)
+@click.option(
+    "--reference/--no-reference",
+    default=True,
+    show_default=True,
+    help="Also time the tutorial's loop (for data sets read from files).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@set_option
+@plugin_option
+@user_command
+def bench(
+    recipe_path: str,
+    steps: int,
+    warmup: int,
+    device: str | None,
+    batch_sizes: tuple[int, ...] | None,
+    image_size: int | None,
+    reference: bool,
+    as_json: bool,
+    overrides: tuple[str, ...],
+    plugin_specs: tuple[str, ...],
+) -> None:
+    """Measure images per second of ganlab's loop on RECIPE beside a minimal hand-written
+    loop in the same precision and the DCGAN tutorial's loop (fp32, 2 loader workers), with
+    the TFLOP/s each reaches."""
+    sets = [*overrides, *([f"device={device}"] if device else [])]
+    if image_size is not None:
+        sets.append(f"data.params.image_size={image_size}")
+    resolved, _ = prepare_recipe(recipe_path, tuple(sets), plugin_specs)
+    recipe = resolved.recipe
+    where = pick_device(recipe.device)
+    set_determinism(recipe.train.deterministic, where)  # for every loop, not only ganlab's
+    sizes = batch_sizes or (recipe.train.batch_size,)
+    dataset = build_component("data", *resolved.get("data"))
+    shape = tuple(dataset.image_shape)
+    labels = labels_of(dataset)
+    takes_labels = conditional_models(resolved, labels)  # refuses classes the data lacks
+    results: dict[str, Any] = {
+        "recipe": recipe.name,
+        "device": str(where),
+        "device_name": torch.cuda.get_device_name(where) if where.type == "cuda" else where.type,
+        "precision": recipe.train.precision,
+        "image_size": shape[-1],
+        "steps": steps,
+        "warmup": warmup,
+        "deterministic": recipe.train.deterministic,
+        "flops_per_image": step_flops_per_image(resolved, (shape[0], shape[1], shape[2]), labels),
+        "peak_bf16_tflops": None,
+    }
+    if reference and any(takes_labels):
+        results["reference_skipped"] = tutorial_skipped(resolved, takes_labels)
+    if where.type == "cuda":
+        results["peak_bf16_tflops"] = peak_bf16_tflops(results["device_name"])
+    images = bench_images(resolved, dataset, max(sizes) * recipe.train.d_steps * 8, results)
+    results["runs"] = []
+    for size in sizes:
+        row_sets = [*sets, f"train.batch_size={size}"]
+        row_resolved, _ = prepare_recipe(recipe_path, tuple(row_sets), plugin_specs)
+        row: dict[str, Any] = {"batch_size": size}
+        row["ganlab_img_s"], results["cuda_graphs"] = time_ganlab(
+            recipe_path, row_sets, plugin_specs, warmup, steps
+        )
+        row["minimal_img_s"] = time_minimal(row_resolved, images, labels, where, warmup, steps)
+        row["overhead"] = 1 - row["ganlab_img_s"] / row["minimal_img_s"]
+        if reference and isinstance(dataset, CacheableImages) and not any(takes_labels):
+            row["reference_img_s"] = time_reference(row_resolved, dataset, where, warmup, steps)
+            row["speedup_vs_reference"] = row["ganlab_img_s"] / row["reference_img_s"]
+        add_arithmetic(row, results["flops_per_image"], results["peak_bf16_tflops"])
+        results["runs"].append(row)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+        return
+    click.echo(_report(results))
+
+
+def tutorial_skipped(resolved: Resolved, takes_labels: tuple[bool, bool]) -> str:
+    """Why the tutorial's loop is not timed for a recipe whose G or D takes class labels."""
+    takes = [
+        f"{place} {resolved.get(place)[0].name!r}"
+        for place, conditional in zip(("generator", "discriminator"), takes_labels, strict=True)
+        if conditional
+    ]
+    return (
+        f"the DCGAN tutorial's loop is unconditional, and {' and '.join(takes)} "
+        f"take{'s' if len(takes) == 1 else ''} class labels"
+    )
+
+
+def bench_images(
+    resolved: Resolved, dataset: Any, count: int, results: dict[str, Any]
+) -> torch.Tensor:
+    """Up to ``count`` of the data set's images as uint8, for the minimal loop; a data set
+    read from files is decoded into its cache first, timed (``data_prep_img_s``)."""
+    if isinstance(dataset, CacheableImages):
+        _, results["data_prep_img_s"], _ = prepare_cache(dataset, workers=2)
+        return torch.stack([dataset.load_uint8(i) for i in range(min(len(dataset), count))])
+    if isinstance(dataset, TensorImages):
+        return dataset.images[:count]
+    raise ganlab.GanlabError(
+        f"bench: data set {resolved.recipe.data.name!r} is neither file-backed nor in memory; "
+        "benchmark it with a recipe whose data set is."
+    )
+
+
+#: The loops of a row, as (key prefix, what the table calls it).
+LOOPS = ("ganlab", "minimal", "reference")
+
+
+def add_arithmetic(row: dict[str, Any], flops_per_image: float, peak: float | None) -> None:
+    """Each loop's achieved TFLOP/s in ``row`` and, given the GPU's ``peak``, its fraction."""
+    for loop in LOOPS:
+        if f"{loop}_img_s" in row:
+            tflops = row[f"{loop}_img_s"] * flops_per_image / 1e12
+            row[f"{loop}_tflops"] = tflops
+            if peak is not None:
+                row[f"{loop}_peak_fraction"] = tflops / peak
+
+
+def _report(r: dict[str, Any]) -> str:
+    """The bench's results as a header and one table row per loop and batch size."""
+    precision = r["precision"]
+    labels = {
+        "ganlab": f"ganlab ({precision}, full loop)",
+        "minimal": f"minimal loop ({precision}, same step)",
+        "reference": "reference (tutorial: fp32, 2 workers)",
+    }
+    where = (
+        r["device"] if r["device_name"] == r["device"] else f"{r['device']} ({r['device_name']})"
+    )
+    lines = [
+        f"{r['recipe']} on {where}, {r['image_size']}x{r['image_size']} images, "
+        f"{r['steps']} timed steps after {r['warmup']} warm-up steps",
+        f"deterministic: {'on' if r['deterministic'] else 'off'}; "
+        f"train.cuda_graphs: {r.get('cuda_graphs', 'off')}",
+        f"one step costs {r['flops_per_image'] / 1e9:.3g} GFLOP per real image (G and D, "
+        "forward and backward, counted by torch's FlopCounterMode)",
+        _peak_line(r),
+        "",
+    ]
+    peak = r["peak_bf16_tflops"] is not None
+    header = ["batch", "loop", "img/s", "TFLOP/s", *(["of bf16 peak"] if peak else []), "ganlab"]
+    rows = []
+    for run in r["runs"]:
+        for loop in LOOPS:
+            if f"{loop}_img_s" not in run:
+                continue
+            cells = [str(run["batch_size"]), labels[loop], f"{run[f'{loop}_img_s']:.1f}"]
+            cells.append(f"{run[f'{loop}_tflops']:.3g}")
+            if peak:
+                cells.append(f"{100 * run[f'{loop}_peak_fraction']:.1f}%")
+            cells.append(_versus(loop, run))
+            rows.append(cells)
+    right = {0, 2, 3, 4} if peak else {0, 2, 3}
+    lines.append(format_table(header, rows, right))
+    if r.get("reference_skipped"):
+        lines.append(f"\nreference (tutorial) loop skipped: {r['reference_skipped']}")
+    if r.get("data_prep_img_s"):
+        lines.append(f"\ndata prep (decode once into the cache): {r['data_prep_img_s']:.1f} img/s")
+    return "\n".join(lines)
+
+
+def _peak_line(r: dict[str, Any]) -> str:
+    if r["peak_bf16_tflops"] is not None:
+        return f"{r['device_name']}: bf16 peak {r['peak_bf16_tflops']:.0f} TFLOP/s (dense)"
+    if r["device"].startswith("cuda"):
+        return (
+            f"{r['device_name']} is not in ganlab's table of bf16 peaks "
+            "(ganlab.commands.bench.flops.PEAK_BF16_TFLOPS): achieved TFLOP/s only, no fraction "
+            "of the peak"
+        )
+    return f"on {r['device_name']}: achieved TFLOP/s only (the peak fraction is for known GPUs)"
+
+
+def _versus(loop: str, run: dict[str, Any]) -> str:
+    """What the ganlab column says of a loop: ganlab's overhead, or its speed-up."""
+    if loop == "minimal":
+        return f"overhead {100 * run['overhead']:+.1f}%"
+    if loop == "reference":
+        return f"{run['speedup_vs_reference']:.2f}x this"
+    return ""

@@ -1,0 +1,57 @@
+"""Writing images: grids of samples and GIF animations (torchvision and Pillow do the work)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from ganlab.engine.data import to_uint8
+from ganlab.files.folders import write_atomic
+
+
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` in ``[-1, 1]`` -> one uint8 grid ``(3, H', W')``.
+
+    The tutorial's ``make_grid(padding=2)``; values map linearly from [-1, 1] to [0, 255]
+    (no per-grid min-max stretch, so grids from different steps compare fairly).
+    """
+    return make_grid(to_uint8(images.cpu()), nrow=nrow, padding=padding)
+
+
+def save_png(image: torch.Tensor, path: Path) -> Path:
+    """Save one uint8 image ``(C, H, W)`` as PNG, creating the folder; returns ``path``.
+    The file appears whole or not at all (`write_atomic`), even if the run is killed."""
+    array = image.permute(1, 2, 0).squeeze(-1).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
+    """Save images in ``[-1, 1]`` as one PNG grid; returns ``path``."""
+    return save_png(grid(images, nrow), path)
+
+
+def save_gif(frames: Sequence[torch.Tensor], path: Path, seconds_per_frame: float = 0.5) -> Path:
+    """Save uint8 frames ``(C, H, W)`` as a looping GIF (whole or not at all, as
+    `save_png`); returns ``path``."""
+    pictures = [Image.fromarray(f.permute(1, 2, 0).squeeze(-1).numpy()) for f in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=int(seconds_per_frame * 1000),
+        loop=0,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
+    return path

@@ -1,0 +1,1 @@
+"""Built-in augmentations of what D sees: DiffAugment and ADA."""

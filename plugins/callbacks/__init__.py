@@ -1,0 +1,1 @@
+"""Built-in callbacks: the tutorial's console lines, sample grids, loss figures."""

@@ -1,0 +1,1 @@
+"""DCGAN (Radford et al., 2016), as in the PyTorch tutorial."""

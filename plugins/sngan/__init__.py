@@ -1,0 +1,1 @@
+"""SNGAN: ResNet generator and discriminator with spectral normalization (Miyato et al., 2018)."""

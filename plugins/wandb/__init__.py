@@ -1,0 +1,1 @@
+"""Weights & Biases: the logger, its config and history, model artifacts, and sweeps."""
