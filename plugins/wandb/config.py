@@ -57,13 +57,23 @@ def by_name(components: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return keyed
 
 
+BUILT_IN = "ganlab_plugins."
+
+
 def plugins_by_name(sources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """run.json's ``plugins`` (every plugin the run loaded) keyed by a short name: a module's
-    last dotted part (``datasets``), an entry point's name, a file's stem (``lsgan``)."""
+    """run.json's ``plugins`` (every plugin the run loaded) keyed by a short name: a built-in's
+    module under ``ganlab_plugins`` with ``_`` for dots (``data_datasets``: the families share
+    module names such as ``models``), another module's last dotted part, an entry point's
+    name, a file's stem (``lsgan``)."""
     named = []
     for source in sources:
         name = str(source.get("name", "?"))
-        short = Path(name).stem if source.get("kind") == "file" else name.rsplit(".", 1)[-1]
+        if source.get("kind") == "file":
+            short = Path(name).stem
+        elif name.startswith(BUILT_IN):
+            short = name.removeprefix(BUILT_IN).replace(".", "_")
+        else:
+            short = name.rsplit(".", 1)[-1]
         details = {k: v for k, v in source.items() if k != "name" and v is not None}
         named.append({"name": short, "params": details})
     return by_name(named)
