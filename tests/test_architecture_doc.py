@@ -1,6 +1,6 @@
 """docs/architecture.md, the page a newcomer reads first, stays true as code moves: every
-name and path it (or any other page) gives exists, and it covers every package and every
-hook.
+name and path it (or any other page) gives exists, it covers every package and every hook,
+and the README points to it and shows a Python API that matches the real signatures.
 
 Written against the repository as it is at each run, not a list of today's modules: a
 package added, a module moved or a function renamed fails here until the docs follow.
@@ -8,9 +8,13 @@ package added, a module moved or a function renamed fails here until the docs fo
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +112,52 @@ def test_the_architecture_page_says_where_every_hook_joins_in() -> None:
     hooks = [name for name in dir(hookspecs) if name.startswith("ganlab_")]
     assert len(hooks) > 15
     assert [hook for hook in hooks if hook not in text] == []
+
+
+def test_the_readme_lists_every_docs_page_and_the_architecture_page_first() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    index = text.split("## Documentation\n", 1)[1]
+    listed = re.findall(r"^\| \[[\w.]+\]\(docs/([\w.]+\.md)\)", index, re.M)
+    assert listed[0] == "architecture.md"
+    assert sorted(listed) == sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    # And the pointer beside the Python API, where a newcomer starts reading.
+    before_tutorial = text.split("## The tutorial recipe", 1)[0]
+    assert "[docs/architecture.md](docs/architecture.md)" in before_tutorial
+
+
+def _readme_python() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1, "the Python API example beside the two commands"
+    return blocks[0]
+
+
+def test_the_readme_python_example_calls_the_api_as_it_is() -> None:
+    """Every ``ganlab.f(...)`` of the README's Python example is public and takes those
+    arguments, and every attribute read from what ``f`` returns exists (the example trains
+    for minutes, so docs/python.md's examples are the ones run; this keeps the README's in
+    step with them)."""
+    tree = ast.parse(_readme_python())
+    returns: dict[str, Any] = {}  # variable -> the type of what the call assigned to it returned
+    calls = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                hint = typing.get_type_hints(getattr(ganlab, func.attr)).get("return")
+                returns.update({t.id: hint for t in node.targets if isinstance(t, ast.Name)})
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id == "ganlab":
+                assert node.func.attr in ganlab.__all__, node.func.attr
+                signature = inspect.signature(getattr(ganlab, node.func.attr))
+                signature.bind(*node.args, **{k.arg: k.value for k in node.keywords if k.arg})
+                calls += 1
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            kind = returns.get(node.value.id)
+            if kind is not None and inspect.isclass(kind):
+                fields = set(getattr(kind, "__dataclass_fields__", {})) | set(dir(kind))
+                assert node.attr in fields, f"{node.value.id}.{node.attr}: {kind.__name__} has none"
+    assert calls >= 3
