@@ -27,15 +27,15 @@ from ganlab.contracts import (
     Penalty,
     StepScores,
 )
-from ganlab.engine.data import Labels, TensorImages, labels_of, to_uint8, to_unit_range
+from ganlab.data.cache import cache_dir
+from ganlab.data.types import Labels, TensorImages, labels_of
 from ganlab.engine.run import Run, StepStats
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.export import export_generator
-from ganlab.files.cache import cache_dir
-from ganlab.files.images import grid, save_gif, save_grid, save_png
+from ganlab.files.images import grid, save_gif, save_grid, save_png, to_uint8, to_unit_range
 from ganlab.hookspecs import hookimpl
+from ganlab.plugin_manager.params import MetricKey
 from ganlab.plugin_manager.registry import NoParams, Params, Register
-from ganlab.recipe.fields import MetricKey
 from ganlab.recipe.models import Resolved
 from ganlab.recipe.yamlfile import load_yaml
 

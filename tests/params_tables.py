@@ -31,8 +31,8 @@ from pydantic import BaseModel, create_model
 from pydantic.fields import FieldInfo
 
 from ganlab.plugin_manager.loading import load_plugins
+from ganlab.plugin_manager.params import metric_keys_in
 from ganlab.plugin_manager.registry import KINDS, Component, NoParams, singular
-from ganlab.recipe.fields import metric_keys_in
 from ganlab.recipe.models import LISTS, SINGLE, ComponentSpec, Recipe
 from ganlab.recipe.yamlfile import load_yaml
 

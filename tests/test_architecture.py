@@ -66,6 +66,45 @@ def test_the_core_has_no_import_cycle() -> None:
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
 
 
+#: The core's layers, top first: a module imports from its own layer or the ones below it
+#: (type-checking imports included), so arrows point down only (docs/architecture.md).
+LAYERS = (
+    ("__main__", "commands"),
+    ("api", "export"),
+    ("engine",),
+    ("data",),
+    ("files",),
+    ("recipe",),
+    ("plugin_manager", "hookspecs"),
+    ("contracts",),
+    ("errors",),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index in `LAYERS` of a core module (``ganlab.engine.loop`` -> 2)."""
+    top = module.split(".")[1]
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{a} -> {b}" for a, bs in graph.items() for b in bs if layer_of(b) < layer_of(a)
+    )
+
+
+def test_the_core_imports_downward_only() -> None:
+    graph = core_graph()
+    assert {m.split(".")[1] for m in graph} == {n for layer in LAYERS for n in layer}
+    assert upward_imports(graph) == []
+
+
+def test_an_upward_import_is_found() -> None:
+    """The test above could not fail if this did not."""
+    graph = {"ganlab.contracts": {"ganlab.engine.run"}, "ganlab.engine.run": set()}
+    assert upward_imports(graph) == ["ganlab.contracts -> ganlab.engine.run"]
+
+
 def test_the_cycle_finder_finds_cycles() -> None:
     """The test above could not fail if this did not."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.files.cache import cache_path, prepare_cache
+from ganlab.data.cache import cache_path, prepare_cache
 from ganlab_plugins.data.datasets import ImageFolderParams, build_image_folder
 from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 

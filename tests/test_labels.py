@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.engine.data import Batches, TensorImages, labels_of
-from ganlab.files.cache import cache_path, cached, labels_path, open_cache
+from ganlab.data.batches import Batches
+from ganlab.data.cache import cache_path, cached, labels_path, open_cache
+from ganlab.data.types import TensorImages, labels_of
 from ganlab_plugins.data.datasets import (
     FileImages,
     ImageFolderParams,

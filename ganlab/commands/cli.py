@@ -22,10 +22,10 @@ from ganlab.commands.compare import compare
 from ganlab.commands.eval import eval_command
 from ganlab.commands.runs import runs
 from ganlab.commands.sample import sample
+from ganlab.data.cache import CacheableImages, prepare_cache
 from ganlab.engine.assemble import build_component
 from ganlab.engine.lifecycle import interrupted_at_once, train_recipe
 from ganlab.export import export
-from ganlab.files.cache import CacheableImages, prepare_cache
 from ganlab.files.folders import newest_unfinished, resumable_folder
 from ganlab.plugin_manager.blame import blamed_on
 from ganlab.plugin_manager.loading import load_plugins

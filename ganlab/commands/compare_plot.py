@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ganlab.engine.logkeys import Better
 from ganlab.errors import GanlabError
 from ganlab.files.folders import RunFolder, write_atomic
+from ganlab.plugin_manager.logkeys import Better
 from ganlab.recipe.diff import is_number
 
 if TYPE_CHECKING:

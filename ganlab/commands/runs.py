@@ -25,7 +25,6 @@ import click
 
 from ganlab.commands.common import plugin_option, strict_json, user_command
 from ganlab.commands.texttable import WIDTH, format_blocks
-from ganlab.engine.logkeys import EVAL, Better, key_infos
 from ganlab.errors import GanlabError
 from ganlab.files.folders import (
     find_run_dirs,
@@ -37,6 +36,7 @@ from ganlab.files.folders import (
 from ganlab.files.runlock import run_status
 from ganlab.plugin_manager.blame import broken_contract, code_home, failure
 from ganlab.plugin_manager.loading import Plugins, load_plugins
+from ganlab.plugin_manager.logkeys import EVAL, Better, key_infos
 from ganlab.recipe.diff import is_number
 
 MISSING = "-"

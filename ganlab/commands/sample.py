@@ -39,13 +39,12 @@ from torch import nn
 
 from ganlab.commands.common import user_command
 from ganlab.contracts import Generator
-from ganlab.engine.data import to_uint8
 from ganlab.engine.device import pick_device
 from ganlab.engine.memory import check_memory
 from ganlab.engine.restore import restored_generator
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.files.folders import find_checkpoint, folder_of
-from ganlab.files.images import grid, save_gif, save_grid, save_png
+from ganlab.files.images import grid, save_gif, save_grid, save_png, to_uint8
 from ganlab.files.runlock import process_alive
 
 #: Latent vectors per forward pass: bounds memory for a large ``-n``.

@@ -30,20 +30,21 @@ from ganlab.contracts import (
     Observer,
     Penalty,
 )
-from ganlab.engine.data import Batches, Labels, TensorImages, labels_of
+from ganlab.data.batches import Batches
+from ganlab.data.cache import CacheableImages, cached
+from ganlab.data.types import Labels, TensorImages, labels_of
 from ganlab.engine.device import memory_format
 from ganlab.engine.distributed import Group
 from ganlab.engine.graphs import eager_reason
 from ganlab.engine.memory import check_memory
 from ganlab.engine.precision import Precision
 from ganlab.engine.run import FIXED_LATENTS, Hooks, Run, seeded_latents, untouched
-from ganlab.engine.schedules import check_length, make_scheduler
 from ganlab.errors import GanlabError
-from ganlab.files.cache import CacheableImages, cached
 from ganlab.hookspecs import PROJECT
 from ganlab.plugin_manager.blame import blamed_on, broken_contract, describe
 from ganlab.plugin_manager.registry import Component
 from ganlab.recipe.models import Optimizers, OptimizerSpec, Resolved, TrainSpec
+from ganlab.recipe.schedules import check_length, make_scheduler
 
 
 def assemble_run(
@@ -206,7 +207,7 @@ def schedules(
 ) -> dict[str, LRScheduler]:
     """The learning-rate schedules the recipe names, one of torch's per optimizer, for a run
     of ``total_steps`` steps: a length the recipe leaves out is the run's
-    (`ganlab.engine.schedules.with_run_length`)."""
+    (`ganlab.recipe.schedules.with_run_length`)."""
     found = {}
     for net, optimizer in built.items():
         spec = getattr(optimizers, net).schedule

@@ -23,6 +23,7 @@ import click
 import torch
 
 from ganlab.contracts import Metric, Observer
+from ganlab.data.fingerprint import fingerprint_of, record
 from ganlab.engine.assemble import Built, NoHooks, assemble_run, build_listed
 from ganlab.engine.device import pick_device, set_determinism
 from ganlab.engine.distributed import Group, check_supported, from_main, join, leave, rank_seed
@@ -33,7 +34,6 @@ from ganlab.engine.seeding import rng_untouched, seed_everything
 from ganlab.engine.step import Step
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
 from ganlab.files.checkpoint import publish_final, step_checkpoints
-from ganlab.files.fingerprint import fingerprint_of, record
 from ganlab.files.folders import (
     NewRunDir,
     json_text,

@@ -23,9 +23,7 @@ from ganlab.engine.distributed import (
     max_over_ranks,
     mean_over_ranks,
 )
-from ganlab.engine.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.engine.run import Run, StepStats
-from ganlab.engine.schedules import learning_rates, rate_key
 from ganlab.engine.seeding import rng_state, rng_untouched
 from ganlab.engine.step import Step
 from ganlab.errors import GanlabError, RunInterrupted
@@ -37,6 +35,8 @@ from ganlab.files.checkpoint import (
 )
 from ganlab.files.folders import MetricsLog, write_json_atomic
 from ganlab.plugin_manager.blame import blamed_on, broken_contract, called_code, describe
+from ganlab.plugin_manager.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
+from ganlab.recipe.schedules import learning_rates, rate_key
 
 #: Class labels of a batch, or None (no classes).
 ClassLabels = torch.Tensor | None

@@ -7,29 +7,11 @@ for hundreds of terabytes, or fill the disk with a data cache that can never be 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import torch
 
 from ganlab.errors import GanlabError
-
-
-def human(nbytes: float) -> str:
-    """``1.5 GiB``: a byte count as people read it."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if nbytes < 1024 or unit == "TiB":
-            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
-        nbytes /= 1024
-    raise AssertionError("unreachable")
-
-
-def free_disk(folder: Path) -> int:
-    """Bytes free on the disk that holds ``folder`` (or its nearest existing parent)."""
-    folder = folder.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
+from ganlab.files.disk import human
 
 
 def free_memory(device: torch.device) -> int | None:
@@ -49,15 +31,6 @@ def free_memory(device: torch.device) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def check_disk(nbytes: int, folder: Path, what: str, fix: str) -> None:
-    """Refuse to write ``nbytes`` into ``folder`` when its disk has less room."""
-    free = free_disk(folder)
-    if nbytes > free:
-        raise GanlabError(
-            f"{what} needs {human(nbytes)} on disk, but {folder} has {human(free)} free. {fix}"
-        )
 
 
 def check_memory(nbytes: int, device: torch.device, what: str, fix: str) -> None:

@@ -27,13 +27,13 @@ import click
 import torch
 
 from ganlab.contracts import Generator
+from ganlab.data.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
+from ganlab.data.types import Fingerprint
 from ganlab.engine.assemble import NoHooks, assemble_run, build_models
-from ganlab.engine.data import Fingerprint
 from ganlab.engine.run import Run
 from ganlab.engine.seeding import seed_everything
 from ganlab.errors import GanlabError
 from ganlab.files.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
-from ganlab.files.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
 from ganlab.files.folders import (
     find_checkpoint,
     folder_of,

@@ -27,15 +27,17 @@ from ganlab.contracts import (
     ImageDataset,
     Penalty,
 )
-from ganlab.engine.data import Batches, Labels, TensorImages, epoch_order, to_uint8
+from ganlab.data.batches import Batches, epoch_order
+from ganlab.data.types import Labels, TensorImages
 from ganlab.engine.distributed import Group
-from ganlab.engine.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.engine.precision import Precision
-from ganlab.engine.schedules import fit_to_run
 from ganlab.engine.seeding import rng_state, rng_untouched, set_rng_state
 from ganlab.errors import GanlabError
 from ganlab.files.checkpoint import CONTENTS, save_checkpoint
+from ganlab.files.images import to_uint8
+from ganlab.plugin_manager.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.recipe.models import Recipe
+from ganlab.recipe.schedules import fit_to_run
 
 #: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
 FIXED_LATENTS = 64

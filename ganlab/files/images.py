@@ -1,4 +1,5 @@
-"""Writing images: grids of samples and GIF animations (torchvision and Pillow do the work)."""
+"""Images as ganlab writes them: the ``[-1, 1]`` <-> uint8 conversions, grids of samples, PNG
+files and GIF animations (torchvision and Pillow do the work)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from ganlab.engine.data import to_uint8
 from ganlab.files.folders import write_atomic
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[0, 255]`` -> float32 ``[-1, 1]``, with the same arithmetic as torchvision's
+    ``ToTensor()`` then ``Normalize(0.5, 0.5)``, so both paths give identical values."""
+    return images.float().div_(255).sub_(0.5).div_(0.5)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float ``[-1, 1]`` -> uint8 ``[0, 255]`` (for saving and logging images)."""
+    return images.detach().float().add(1).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:

@@ -58,7 +58,7 @@ def code_home(obj: object) -> Path | None:
 
 def frames_of(exc: BaseException) -> list[tuple[str, int]]:
     """The (file, line) of every frame of ``exc``, outermost first, including the frames of a
-    data-loader worker process that raised it (see `ganlab.engine.data.LoaderFailure`)."""
+    data-loader worker process that raised it (see `ganlab.data.batches.LoaderFailure`)."""
     frames = [(f.filename, f.lineno or 0) for f in traceback.extract_tb(exc.__traceback__)]
     return frames + list(getattr(exc, "worker_frames", ()))
 

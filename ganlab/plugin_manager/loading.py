@@ -34,11 +34,15 @@ from ganlab.contracts import Observer
 from ganlab.errors import GanlabError, PluginError, did_you_mean
 from ganlab.plugin_manager.blame import code_home, failure
 from ganlab.plugin_manager.registry import KINDS, Registry
-from ganlab.recipe.resolve import is_plugin_file
 
 ENTRY_POINT_GROUP = "ganlab"
 #: Every hook a plugin can implement (docs/plugins.md has a section for each).
 HOOK_NAMES = tuple(name for name in dir(hookspecs) if name.startswith("ganlab_"))
+
+
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
 @dataclass

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ganlab.engine.logkeys import BETTER, Better
 from ganlab.errors import GanlabError, did_you_mean
-from ganlab.recipe.fields import StrictNumbers
+from ganlab.plugin_manager.logkeys import BETTER, Better
+from ganlab.plugin_manager.params import StrictNumbers
 
 #: The component kinds, in the order `ganlab plugins` lists them. Each has a registration
 #: hook named ``ganlab_register_<kind>``.

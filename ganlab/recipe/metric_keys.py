@@ -14,9 +14,9 @@ from fnmatch import fnmatchcase
 from pydantic import BaseModel
 
 from ganlab.errors import did_you_mean
+from ganlab.plugin_manager.params import metric_keys_in
 from ganlab.plugin_manager.registry import Component, Registry
 from ganlab.recipe.base import RecipeSources, place_of
-from ganlab.recipe.fields import metric_keys_in
 
 
 def metric_key_problems(

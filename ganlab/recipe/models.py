@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from ganlab.engine.schedules import CHECKING_LENGTH, lr_scheduler_class, with_run_length
+from ganlab.plugin_manager.params import StrictNumbers
 from ganlab.plugin_manager.registry import Component
-from ganlab.recipe.fields import StrictNumbers
+from ganlab.recipe.schedules import CHECKING_LENGTH, lr_scheduler_class, with_run_length
 from ganlab.recipe.yamlfile import dump_yaml
 
 # --- the recipe's own structure -----------------------------------------------------------

@@ -44,12 +44,13 @@ from ganlab.commands.bench.reference import (
 )
 from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.commands.texttable import format_table
+from ganlab.data.cache import CacheableImages, prepare_cache
+from ganlab.data.types import Labels, TensorImages, image_shape_of, labels_of
 from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
-from ganlab.engine.data import Labels, TensorImages, image_shape_of, labels_of, to_unit_range
 from ganlab.engine.device import memory_format, pick_device, set_determinism
 from ganlab.engine.lifecycle import train_recipe
 from ganlab.engine.seeding import seed_everything
-from ganlab.files.cache import CacheableImages, prepare_cache
+from ganlab.files.images import to_unit_range
 from ganlab.recipe.models import Resolved
 
 

@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.commands.bench.reference import MinimalStep
 from ganlab.contracts import GeneratorPenalty, Penalty
-from ganlab.engine.data import Labels
+from ganlab.data.types import Labels
 from ganlab.engine.seeding import rng_untouched
 from ganlab.recipe.models import Resolved
 

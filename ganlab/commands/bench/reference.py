@@ -31,6 +31,7 @@ from ganlab.contracts import (
     StepScores,
     given,
 )
+from ganlab.data.types import Labels
 from ganlab.engine.assemble import (
     build_component,
     build_listed,
@@ -40,7 +41,6 @@ from ganlab.engine.assemble import (
     make_optimizer,
     penalty_list,
 )
-from ganlab.engine.data import Labels
 from ganlab.engine.precision import Precision
 from ganlab.engine.step import generator_pass
 from ganlab.recipe.models import Resolved

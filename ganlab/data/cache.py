@@ -8,7 +8,7 @@ gives another key, so a stale cache is never read. The folder is ``$GANLAB_CACHE
 ``~/.cache/ganlab``.
 
 Beside the cache lie ``<key>.hashes`` (a hash of each decoded image, hashed once as it is
-built: what a run's data fingerprint is made of, `ganlab.files.fingerprint`), ``<key>.labels`` and
+built: what a run's data fingerprint is made of, `ganlab.data.fingerprint`), ``<key>.labels`` and
 the record ``<key>.json``. A build writes ``<key>.u8.<pid>.tmp`` first, holding a lock on it;
 a build the process did not finish (killed, even by SIGKILL) leaves it behind, and the next
 build of that key removes it.
@@ -30,17 +30,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab.engine.data import (
-    Fingerprint,
-    Labels,
-    TensorImages,
-    guarded_loader,
-    hash_images,
-    image_names,
-    labels_of,
-)
-from ganlab.engine.memory import check_disk
+from ganlab.data.batches import guarded_loader
+from ganlab.data.types import Fingerprint, Labels, TensorImages, hash_images, image_names, labels_of
 from ganlab.errors import GanlabError
+from ganlab.files.disk import check_disk
 from ganlab.files.runlock import process_alive, try_lock
 
 

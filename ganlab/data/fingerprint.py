@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganlab.engine.data import Fingerprint, TensorImages, hash_images, image_names
+from ganlab.data.cache import CacheableImages
+from ganlab.data.types import Fingerprint, TensorImages, hash_images, image_names
 from ganlab.errors import GanlabError
-from ganlab.files.cache import CacheableImages
 from ganlab.files.folders import write_json_atomic
 
-#: The file in a run folder that holds every image's name and hash.
 DATA_FILE = "data.json"
 #: How many names of each kind of change a message lists.
 SHOWN = 5
