@@ -59,8 +59,8 @@ class Console:
         self.first_images = run.images_seen
         click.echo(f"Random Seed: {run.seed}")
         click.echo(
-            f"Device: {run.device}, {len(run.dataset)} images of "
-            f"{'x'.join(map(str, run.dataset.image_shape))}, {run.steps_per_epoch} iterations "
+            f"Device: {run.device}, {run.dataset_size} images of "
+            f"{'x'.join(map(str, run.image_shape))}, {run.steps_per_epoch} iterations "
             f"per epoch, {run.total_steps} in all"
         )
         click.echo("Starting Training Loop...")
@@ -86,7 +86,7 @@ class Console:
             # scheduled optimizers (as metrics.jsonl names them) after the tutorial's
             # columns, which stay as the tutorial prints them.
             values = {k: float(v) for k, v in stats.extra.items()}
-            values |= {f"lr_{net}": float(s.get_last_lr()[0]) for net, s in run.schedulers.items()}
+            values |= run.learning_rates
             others = "".join(f"\t{k}: {v:.4g}" for k, v in sorted(values.items()))
             self._echo(
                 f"[{stats.epoch}/{run.num_epochs}][{stats.index}/{run.steps_per_epoch}]\t"

@@ -39,15 +39,15 @@ class SlicedWasserstein:
     def __call__(self, run: ganlab.Run) -> dict[str, float]:
         p = self.params
         results = self.score(run, None)
-        if p.per_class and run.labels is not None and run.g_takes_labels:
-            for label, name in enumerate(run.labels.names):
+        if p.per_class and run.class_names is not None and run.g_takes_labels:
+            for label, name in enumerate(run.class_names):
                 results[f"swd_class_{name}"] = self.score(run, label)["swd"]
         return results
 
     def score(self, run: ganlab.Run, label: int | None) -> dict[str, float]:
         """SWD of the whole data set (``label`` None), or of one class: of as many images
         as it has, when that is fewer than ``images`` (said once, on stderr)."""
-        count = min(self.params.images, len(run.dataset))
+        count = min(self.params.images, run.dataset_size)
         if label not in self.real:
             self.real[label] = ganlab.to_uint8(run.real_images(count, label=label))
             which = "the data set" if label is None else f"class {label} of the data set"
