@@ -26,10 +26,11 @@ from ganlab.contracts import Metric, Observer
 from ganlab.engine.assemble import Built, NoHooks, assemble_run, build_listed
 from ganlab.engine.device import pick_device, set_determinism
 from ganlab.engine.distributed import Group, check_supported, from_main, join, leave, rank_seed
-from ganlab.engine.loop import Loop, Step
+from ganlab.engine.loop import Loop
 from ganlab.engine.restore import Resumption, open_resume
 from ganlab.engine.run import Hooks, Run
 from ganlab.engine.seeding import rng_untouched, seed_everything
+from ganlab.engine.step import Step
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
 from ganlab.files.checkpoint import publish_final, step_checkpoints
 from ganlab.files.fingerprint import fingerprint_of, record

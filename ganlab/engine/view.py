@@ -31,6 +31,7 @@ class View:
     as it was."""
 
     __slots__ = ("__weakref__", "_run")
+    _run: Run
 
     def __init__(self, run: Run) -> None:
         object.__setattr__(self, "_run", run)

@@ -4,6 +4,7 @@ beside fake at the end."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ def save_figure(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_losses(history: list[dict[str, float]], path: Path) -> Path:
+def plot_losses(history: Sequence[Mapping[str, float]], path: Path) -> Path:
     """G's and D's loss against the iteration, as in the tutorial."""
     rows = [r for r in history if "loss_g" in r]
     figure = Figure(figsize=(10, 5), layout="constrained")
