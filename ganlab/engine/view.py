@@ -3,8 +3,8 @@
 One view per run (`assemble_run` makes it; ``run.view``), so a plugin that keys on the run
 object sees the same one at every event. It reads the run through properties without setters
 and has no attribute of its own to set (``__slots__``): a hook that sets ``run.step`` or
-``run.should_stop`` gets an AttributeError that says what to do instead. The docstrings of
-what it offers are `ganlab.RunView`'s.
+``run.should_stop`` gets an AttributeError that says what to do instead. Its members'
+docstrings are `ganlab.RunView`'s (`_share_docstrings`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ganlab.engine.sampling import seeded_latents, untouched
 from ganlab.engine.schedules import learning_rates
 from ganlab.engine.seeding import rng_untouched
 from ganlab.recipe.models import Recipe
+from ganlab.runview import RunView
 
 
 class View:
@@ -258,3 +259,15 @@ def _with_labels(
             "run.fixed_latents, or run.sample_labels(n, seed) with run.sample_latents)"
         )
     return inputs, labels
+
+
+def _share_docstrings() -> None:
+    """Give each of `View`'s members `ganlab.RunView`'s docstring: one text, written once
+    where plugin authors read it, and shown by ``help(run.score)`` in a notebook too."""
+    for name, member in vars(RunView).items():
+        own = vars(View).get(name)
+        if not name.startswith("_") and own is not None:
+            own.__doc__ = member.__doc__
+
+
+_share_docstrings()
