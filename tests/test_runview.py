@@ -4,23 +4,25 @@ and nothing that changes training (no setter, no engine state, models and RNG un
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
+import pluggy
 import pytest
 import torch
 
 import ganlab
+from ganlab import hookspecs
 from ganlab.engine.assemble import NoHooks, assemble_run
-from ganlab.engine.run import Run
+from ganlab.engine.run import GuardedHooks, Run
 from tests.conftest import TINY_QUICKSTART
 
 
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    """A tiny DCGAN run at step 0 (D has batch-norm statistics), nothing trained."""
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A tiny DCGAN run at step 0 (D has batch-norm statistics), nothing trained; the tests
+    change nothing of it but ``should_stop``."""
     resolved = ganlab.load_recipe("recipes/quickstart.yaml", [*TINY_QUICKSTART, "loggers=[]"])
-    return assemble_run(resolved, torch.device("cpu"), tmp_path, NoHooks())
+    return assemble_run(resolved, torch.device("cpu"), tmp_path_factory.mktemp("run"), NoHooks())
 
 
 def test_the_view_reads_the_run_and_sets_nothing(run: Run) -> None:
@@ -77,3 +79,24 @@ def test_scoring_and_sampling_leave_the_models_and_the_random_streams_as_they_we
     assert d.training and g.training
     for name, buffer in [*d.named_buffers(), *g.named_buffers()]:
         assert torch.equal(buffer, buffers[name]), name
+
+
+def test_the_hook_relay_hands_plugins_the_view_never_the_run(run: Run) -> None:
+    """Every event goes through `GuardedHooks`: a hook given the engine's `Run` by mistake
+    is an error in the engine, not a plugin that quietly holds the optimizers."""
+    seen: list[object] = []
+
+    class Watcher:
+        @ganlab.hookimpl
+        def ganlab_run_end(self, run: ganlab.RunView) -> None:
+            seen.append(run)
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(Watcher())
+    relay = GuardedHooks(pm.hook)
+    relay.ganlab_run_end(run=run.view)
+    assert seen == [run.view]
+    with pytest.raises(TypeError, match=r"run\.view"):
+        relay.ganlab_run_end(run=run)
+    assert seen == [run.view]
