@@ -18,7 +18,8 @@ callback, logger          `Observer`: an object with ``@ganlab.hookimpl`` event 
 ========================  ==================================================================
 
 What the engine hands to them: `Critic` (D, as a penalty may call it), `StepScores` (the
-step's own scores), `GeneratorPass` (G's pass in its update).
+step's own scores), `GeneratorPass` (G's pass in its update); to metrics and event hooks, the
+run as a `ganlab.RunView` (`ganlab.runview`).
 
 Penalties: the recipe's ``penalties:`` list adds each one's ``weight * value`` to its
 network's loss at every update (or, with ``every: k``, ``weight * k * value`` every k-th step:
