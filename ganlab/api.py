@@ -30,7 +30,8 @@ from ganlab.contracts import Generator
 from ganlab.engine.device import pick_device
 from ganlab.engine.lifecycle import train_recipe
 from ganlab.engine.restore import restored_generator
-from ganlab.engine.run import Run, untouched
+from ganlab.engine.run import Run
+from ganlab.engine.sampling import untouched
 from ganlab.errors import GanlabError, RunInterrupted, did_you_mean
 from ganlab.files.checkpoint import step_checkpoints
 from ganlab.files.folders import read_metrics

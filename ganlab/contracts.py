@@ -18,7 +18,8 @@ callback, logger          `Observer`: an object with ``@ganlab.hookimpl`` event 
 ========================  ==================================================================
 
 What the engine hands to them: `Critic` (D, as a penalty may call it), `StepScores` (the
-step's own scores), `GeneratorPass` (G's pass in its update).
+step's own scores), `GeneratorPass` (G's pass in its update); to metrics and event hooks, the
+run as a `ganlab.RunView` (`ganlab.runview`).
 
 Penalties: the recipe's ``penalties:`` list adds each one's ``weight * value`` to its
 network's loss at every update (or, with ``every: k``, ``weight * k * value`` every k-th step:
@@ -52,7 +53,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from ganlab.engine.run import Run
+    from ganlab.runview import RunView
 
 # --- data and models -----------------------------------------------------------------------
 
@@ -303,12 +304,12 @@ class Augmentation:
 class Metric(Protocol):
     """What a metric plugin's ``build`` returns: ``metric(run)``, the results by name.
 
-    A function or any object with ``__call__``. The runner calls it with the run as its one
-    positional argument and converts every value with ``float()``. See
+    A function or any object with ``__call__``. The runner calls it with the run's view (a
+    `ganlab.RunView`) as its one positional argument and converts every value with ``float()``. See
     `ganlab_register_metrics`.
     """
 
-    def __call__(self, run: Run, /) -> Mapping[str, float]: ...
+    def __call__(self, run: RunView, /) -> Mapping[str, float]: ...
 
 
 class Observer(Protocol):

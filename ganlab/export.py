@@ -35,7 +35,7 @@ from ganlab.api import CLASSES_ATTRIBUTE, load_generator, user_errors
 from ganlab.commands.common import user_command
 from ganlab.commands.sample import staged
 from ganlab.contracts import Generator
-from ganlab.engine.run import seeded_latents, untouched
+from ganlab.engine.sampling import seeded_latents, untouched
 from ganlab.errors import GanlabError
 
 #: The formats, and the file name ending each is usually given.

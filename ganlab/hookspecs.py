@@ -10,8 +10,9 @@ Two families:
           register("hinge", build_hinge, params=HingeParams)
 
 * Event hooks (`ganlab_run_start`, ...) fire during a run on every callback and logger the
-  recipe names (and on any plugin module that implements them). They observe the run; what
-  they may change is said in each docstring.
+  recipe names (and on any plugin module that implements them). They observe the run through
+  ``run``, a `ganlab.RunView` (read-only facts, logging, sampling, scoring, files); what else
+  they may do is said in each docstring.
 
 Pluggy calls hooks with keyword arguments only and never fills in defaults, so an
 implementation may accept any subset of the arguments below, by name, without defaults.
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
     import click
 
-    from ganlab.engine.run import Run, StepStats
+    from ganlab.engine.run import StepStats
     from ganlab.plugin_manager.registry import Register
+    from ganlab.runview import RunView
 
 PROJECT = "ganlab"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -147,7 +149,7 @@ def ganlab_run_columns(folder: Path, info: dict[str, Any]) -> dict[str, str] | N
 
 
 @hookspec
-def ganlab_run_start(run: Run) -> None:
+def ganlab_run_start(run: RunView) -> None:
     """Fires once, after the models, optimizers and data are built and before the first step.
 
     May write files into ``run.dir``; must not change the models or the data. See
@@ -156,16 +158,16 @@ def ganlab_run_start(run: Run) -> None:
 
 
 @hookspec
-def ganlab_step_end(run: Run, stats: StepStats) -> None:
+def ganlab_step_end(run: RunView, stats: StepStats) -> None:
     """Fires after every training step (``train.d_steps`` D updates and one G update).
 
-    May call ``run.generate`` and set ``run.should_stop``; must not change the models,
-    optimizers or RNG state. See docs/plugins.md, `ganlab_step_end`.
+    May call ``run.generate`` and ``run.stop()``; must not change the models or the RNG
+    state. See docs/plugins.md, `ganlab_step_end`.
     """
 
 
 @hookspec
-def ganlab_epoch_end(run: Run, epoch: int) -> None:
+def ganlab_epoch_end(run: RunView, epoch: int) -> None:
     """Fires after the last step of each epoch; ``epoch`` counts from 0.
 
     Complete epochs only; the same rules as `ganlab_step_end`. See docs/plugins.md,
@@ -174,7 +176,7 @@ def ganlab_epoch_end(run: Run, epoch: int) -> None:
 
 
 @hookspec
-def ganlab_log_metrics(run: Run, step: int, values: dict[str, float | int]) -> None:
+def ganlab_log_metrics(run: RunView, step: int, values: dict[str, float | int]) -> None:
     """Fires for every logged row, in step order: training statistics and metric results.
 
     Must not change ``values``. See docs/plugins.md, `ganlab_log_metrics`.
@@ -182,7 +184,7 @@ def ganlab_log_metrics(run: Run, step: int, values: dict[str, float | int]) -> N
 
 
 @hookspec
-def ganlab_log_file(run: Run, step: int, name: str, path: Path, kind: str) -> None:
+def ganlab_log_file(run: RunView, step: int, name: str, path: Path, kind: str) -> None:
     """Fires when a plugin or the core announces a file it wrote with ``run.log_file``.
 
     Loggers upload or index the file; they must not move or change it. See docs/plugins.md,
@@ -191,16 +193,16 @@ def ganlab_log_file(run: Run, step: int, name: str, path: Path, kind: str) -> No
 
 
 @hookspec
-def ganlab_evaluation_end(run: Run, results: dict[str, float]) -> None:
+def ganlab_evaluation_end(run: RunView, results: dict[str, float]) -> None:
     """Fires after the recipe's metrics were computed at ``run.step``.
 
-    May keep a best checkpoint or set ``run.should_stop = True``; must not change the models.
+    May keep a best checkpoint or call ``run.stop()``; must not change the models.
     See docs/plugins.md, `ganlab_evaluation_end`.
     """
 
 
 @hookspec
-def ganlab_run_end(run: Run) -> None:
+def ganlab_run_end(run: RunView) -> None:
     """Fires once after the last step, after the final checkpoint is written.
 
     May write final files and add keys to ``run.info`` (``run.json`` is written after this
@@ -209,7 +211,7 @@ def ganlab_run_end(run: Run) -> None:
 
 
 @hookspec
-def ganlab_run_error(run: Run, error: BaseException) -> None:
+def ganlab_run_error(run: RunView, error: BaseException) -> None:
     """Fires when the run stops on an exception (including Ctrl-C), before it propagates.
 
     Close files and connections; do not raise. See docs/plugins.md, `ganlab_run_error`.

@@ -533,3 +533,42 @@ def test_every_link_between_the_docs_reaches_a_file_and_heading_that_exist() -> 
                 if anchor not in {_slug(h) for h in headings}:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+# --- the public surface: every name documented, RunView's tables its members ------------
+
+
+def test_every_public_name_is_documented() -> None:
+    """Each name in ``ganlab.__all__`` appears as ``ganlab.<name>`` in docs/ (plugins.md,
+    python.md or another page): a name exported without a word about it is a promise nobody
+    was told of."""
+    import ganlab
+
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    missing = [n for n in ganlab.__all__ if not re.search(rf"ganlab\.{re.escape(n)}\b", text)]
+    assert not missing, f"public names that docs/*.md never mention as ganlab.<name>: {missing}"
+    assert not re.search(r"ganlab\.Run\b", text), "ganlab.Run is the engine's: say RunView"
+
+
+def runview_members() -> set[str]:
+    """The public members of ``ganlab.RunView``, as the protocol declares them."""
+    from ganlab.runview import RunView
+
+    return {name for name in vars(RunView) if not name.startswith("_")}
+
+
+def documented_runview_members(text: str) -> set[str]:
+    """The members named in the first column of the tables of docs/plugins.md's RunView
+    section (```name```, ```log(values, ...)``` -> ``log``; several per row)."""
+    start, end = _section_span(text, "## `RunView` and `StepStats`")
+    section = text[start:end].split("`ganlab_step_end` receives `stats`")[0]
+    cells = re.findall(r"^\| (`[^|]*`) \|", section, re.M)
+    return {m for cell in cells for m in re.findall(r"`([a-z_]+)[(`]", cell)}
+
+
+def test_docs_plugins_lists_every_member_of_runview() -> None:
+    """What a hook may read and do, in docs/plugins.md, is what `ganlab.RunView` has: a
+    member added, renamed or dropped fails here until the tables say so."""
+    members = runview_members()
+    assert {"step", "log", "score", "generate", "stop"} <= members  # the parse below works
+    assert documented_runview_members(PLUGINS_MD.read_text(encoding="utf-8")) == members

@@ -84,7 +84,7 @@ def test_metrics_score_the_runs_images_with_any_extractor(tmp_path: Path) -> Non
     recipe = load_recipe(RECIPES / "quickstart.yaml", [*TINY_QUICKSTART, "device=cpu"])
     seed_everything(recipe.seed)
     resolved = resolve(recipe, load_plugins(recipe.plugins).registry)
-    run = assemble_run(resolved, torch.device("cpu"), tmp_path, NoHooks())
+    run = assemble_run(resolved, torch.device("cpu"), tmp_path, NoHooks()).view
     torch.manual_seed(0)
     extractor = SmallFeatures()
     fid = FID(InceptionParams(images=48, batch_size=20), extractor=extractor)

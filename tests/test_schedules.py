@@ -29,7 +29,7 @@ class StopAt:
     @ganlab.hookimpl
     def ganlab_step_end(self, run, stats):
         if str(run.step) == os.environ.get("STOP_AT"):
-            run.should_stop = True
+            run.stop()
 
 
 @ganlab.hookimpl

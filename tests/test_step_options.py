@@ -15,7 +15,7 @@ from ganlab.files.folders import read_metrics
 from tests.conftest import invoke, only_run_dir
 from tests.test_resume import recipe
 
-#: A callback that scores the fixed fakes with D every step (Run.discriminate, which must
+#: A callback that scores the fixed fakes with D every step (RunView.score, which must
 #: change nothing), and a generator that records the batch sizes it is called with.
 PROBES = """
 import torch
@@ -27,7 +27,7 @@ import ganlab
 class Score:
     @ganlab.hookimpl
     def ganlab_step_end(self, run, stats):
-        run.discriminate(run.generate(run.fixed_latents))
+        run.score(run.generate(run.fixed_latents))
 
 
 class Counting(ganlab.Generator):

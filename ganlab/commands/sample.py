@@ -61,7 +61,7 @@ def latent_series(generator: Generator, n: int, seed: int) -> torch.Tensor:
     on the CPU.
 
     Drawn one vector at a time from a dedicated CPU generator, so the first ``k`` of ``n``
-    are the ``k`` vectors of the same seed (one batched draw, as `ganlab.Run.sample_latents`
+    are the ``k`` vectors of the same seed (one batched draw, as `ganlab.RunView.sample_latents`
     makes, does not promise that).
     """
     shape = tuple(generator.latent_shape)

@@ -38,7 +38,9 @@ from ganlab.engine.distributed import Group
 from ganlab.engine.graphs import eager_reason
 from ganlab.engine.memory import check_memory
 from ganlab.engine.precision import Precision
-from ganlab.engine.run import FIXED_LATENTS, Hooks, Run, seeded_latents, untouched
+from ganlab.engine.run import Hooks, Run
+from ganlab.engine.sampling import FIXED_LATENTS, seeded_latents, untouched
+from ganlab.engine.view import View
 from ganlab.errors import GanlabError
 from ganlab.hookspecs import PROJECT
 from ganlab.plugin_manager.blame import blamed_on, broken_contract, describe
@@ -116,7 +118,7 @@ def assemble_run(
     fixed_labels = grid_labels(labels) if g_conditional and labels is not None else None
     steps = total_steps(train, len(batches))
     count = FIXED_LATENTS if fixed_labels is None else len(fixed_labels)
-    return Run(
+    run = Run(
         recipe=recipe,
         dir=folder,
         device=device,
@@ -149,6 +151,8 @@ def assemble_run(
         eager_reason=eager,
         schedulers=schedules(optimizers, {"generator": opt_g, "discriminator": opt_d}, steps),
     )
+    run.view = View(run)  # what hooks and metrics are given, the same one all run long
+    return run
 
 
 #: Rows of a conditional run's progress grid: one per class, for the first this many.

@@ -392,7 +392,7 @@ class Life:
                 last = self.loop.run_to_end()
                 if run.group.is_main:
                     run.log_file("checkpoint", publish_final(last), kind="model")
-                run.hook.ganlab_run_end(run=run)
+                run.hook.ganlab_run_end(run=run.view)
                 self.finish("completed", started)  # after run_end: plugins may add to info
         except BaseException as exc:
             with contextlib.suppress(OSError):  # best effort: the disk may be what failed
@@ -401,7 +401,7 @@ class Life:
                 run.info["error"] = f"{type(exc).__name__}: {exc}"
                 self.finish("interrupted" if interrupted else "failed", started)
             try:
-                run.hook.ganlab_run_error(run=run, error=exc)
+                run.hook.ganlab_run_error(run=run.view, error=exc)
             except Exception as hook_exc:  # must not hide the error that stopped the run
                 click.echo(f"ganlab: while stopping: {self.explain(hook_exc)}", err=True)
             explained = self.explain(exc)

@@ -75,7 +75,7 @@ class Loop:
         evaluate and write the final checkpoint, whose path is returned."""
         run, train = self.run, self.run.recipe.train
         first = run.step  # a resume that only finishes a run trains (and evaluates) nothing
-        self.hook.ganlab_run_start(run=run)
+        self.hook.ganlab_run_start(run=run.view)
         while run.step < run.total_steps and not run.should_stop:
             start = run.step - run.epoch * run.steps_per_epoch
             for index, (real, labels) in enumerate(run.batches.epoch(run.epoch, start), start):
@@ -83,7 +83,7 @@ class Loop:
                 self.pending.append(stats)
                 if run.schedulers:
                     self.rates[stats.step] = learning_rates(run.schedulers)
-                self.hook.ganlab_step_end(run=run, stats=stats)
+                self.hook.ganlab_step_end(run=run.view, stats=stats)
                 if run.step % train.log_every == 0:
                     self.flush()
                 if train.eval_every and run.step % train.eval_every == 0:
@@ -99,7 +99,7 @@ class Loop:
                 if run.step >= run.total_steps or run.should_stop:
                     break
             if run.step == (run.epoch + 1) * run.steps_per_epoch:
-                self.hook.ganlab_epoch_end(run=run, epoch=run.epoch)
+                self.hook.ganlab_epoch_end(run=run.view, epoch=run.epoch)
                 run.epoch += 1
         self.flush()
         evaluated = train.eval_every and run.step % train.eval_every == 0
@@ -195,7 +195,7 @@ class Loop:
         if results:
             self.emit({"step": run.step, **results})
             self.log.flush()
-        self.hook.ganlab_evaluation_end(run=run, results=results)
+        self.hook.ganlab_evaluation_end(run=run.view, results=results)
 
     def emit(self, row: dict[str, float]) -> None:
         """One row to the run's history, metrics.jsonl and the loggers."""
@@ -204,7 +204,7 @@ class Loop:
         self.run.history.append(row)
         self.log.write(row)
         values = {k: v for k, v in row.items() if k != "step"}
-        self.hook.ganlab_log_metrics(run=self.run, step=row["step"], values=values)
+        self.hook.ganlab_log_metrics(run=self.run.view, step=row["step"], values=values)
 
     def record_keys(self) -> None:
         """Rewrite run.json (atomically) when the run has keys its ``keys`` do not hold yet,
@@ -298,7 +298,7 @@ def score(run: Run, metrics: list[Built[Metric]]) -> dict[str, float]:
     with rng_untouched():
         for metric in metrics:
             with blamed_on(metric.component, metric.place, f"at step {run.step}"):
-                values = metric_values(metric, metric.obj(run))
+                values = metric_values(metric, metric.obj(run.view))
             run.describe_keys(values, KeyInfo(EVAL, metric.component.better))
             results.update(values)
     return results

@@ -1,15 +1,16 @@
-"""What event hooks see of a run: the `Run` object and the per-step `StepStats`.
+"""The engine's state of a run in progress (`Run`), one step's numbers (`StepStats`), and
+the hook relay every event goes through (`GuardedHooks`).
 
 A `Run` is everything a training run is made of: the recipe, its folder, the models, their
 optimizers, the loss, the data, where it stands (step, epoch, history). `Run.state_dict` and
 `Run.load_state_dict` are how it is saved and restored, as in torch; `ganlab.files.checkpoint`
-writes and reads the files.
+writes and reads the files. It is the engine's own: hooks and metrics are given ``run.view``
+(`ganlab.engine.view.View`, a `ganlab.RunView`), never the `Run`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,26 +28,23 @@ from ganlab.contracts import (
     ImageDataset,
     Penalty,
 )
-from ganlab.data.batches import Batches, epoch_order
+from ganlab.data.batches import Batches
 from ganlab.data.types import Labels, TensorImages
 from ganlab.engine.distributed import Group
 from ganlab.engine.precision import Precision
 from ganlab.engine.seeding import rng_state, rng_untouched, set_rng_state
 from ganlab.errors import GanlabError
 from ganlab.files.checkpoint import CONTENTS, save_checkpoint
-from ganlab.files.images import to_uint8
 from ganlab.plugin_manager.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.recipe.models import Recipe
 from ganlab.recipe.schedules import fit_to_run
-
-#: How many fixed latent vectors every run draws (the tutorial's 8x8 progress grid).
-FIXED_LATENTS = 64
+from ganlab.runview import RunView
 
 
 class Hooks(Protocol):
     """What ``run.hook`` is: the plugin manager's hook relay, or a relay where events go
     nowhere (`ganlab.engine.assemble.NoHooks`). An event hook is called by its name, with keyword
-    arguments only: ``run.hook.ganlab_step_end(run=run, stats=stats)``."""
+    arguments only: ``run.hook.ganlab_step_end(run=run.view, stats=stats)``."""
 
     def __getattr__(self, name: str) -> Callable[..., object]: ...
 
@@ -57,7 +55,9 @@ class GuardedHooks:
     inputs or dropout, a metric's network), training's random streams go on as if it had
     not run, so a run is the same whether a plugin watches it every step or never.
 
-    An event no plugin implements is called directly: the guard costs nothing there.
+    An event no plugin implements is called directly: the guard costs nothing there. A
+    hook is given the run's view (``run=run.view``); the `Run` itself, passed by mistake, is
+    refused, so the engine's state never reaches a plugin.
     """
 
     def __init__(self, relay: Hooks) -> None:
@@ -70,6 +70,8 @@ class GuardedHooks:
             return caller
 
         def guarded(**kwargs: object) -> object:
+            if isinstance(kwargs.get("run"), Run):
+                raise TypeError(f"{name}: hooks are given run.view, not the engine's Run")
             with rng_untouched():
                 return caller(**kwargs)
 
@@ -103,7 +105,7 @@ class StepStats:
 
 @dataclass
 class Run:
-    """A training run in progress. Event hooks receive it as ``run``."""
+    """A training run in progress: the engine's state. Hooks and metrics get `view`."""
 
     recipe: Recipe  #: the resolved recipe, every default filled in
     dir: Path  #: the run folder; hooks write their files here
@@ -164,6 +166,9 @@ class Run:
     #: with its own rows in step order), and the last step the stream has reached
     logged: list[dict[str, float]] = field(default_factory=list, repr=False)
     logged_through: int = 0
+    #: what hooks and metrics are given of this run: one `ganlab.RunView` for the run's
+    #: life (a `ganlab.engine.view.View`, which `assemble_run` sets)
+    view: RunView = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Every event of the run goes through the guard, whoever calls it (the loop, the
@@ -319,25 +324,28 @@ class Run:
         (atomically, loadable by `ganlab sample` and `ganlab eval`)."""
         save_checkpoint(path, self.state_dict())
 
-    # --- for hooks and metrics --------------------------------------------------------------
+    # --- what the view reads ----------------------------------------------------------------
 
     def log_file(self, name: str, path: Path, kind: str) -> None:
         """Announce a file this run wrote to the loggers (`ganlab_log_file`).
 
         ``kind`` is ``"image"``, ``"video"`` or ``"model"``.
         """
-        self.hook.ganlab_log_file(run=self, step=self.step, name=name, path=path, kind=kind)
+        self.hook.ganlab_log_file(run=self.view, step=self.step, name=name, path=path, kind=kind)
 
     @property
     def name(self) -> str:
+        """The recipe's name."""
         return self.recipe.name
 
     @property
     def seed(self) -> int:
+        """The recipe's seed."""
         return self.recipe.seed
 
     @property
     def steps_per_epoch(self) -> int:
+        """Steps per epoch: the seeded batch source's length."""
         return len(self.batches)
 
     @property
@@ -345,118 +353,8 @@ class Run:
         """Epochs the run touches (the last may be partial when ``train.steps`` ends it)."""
         return -(-self.total_steps // self.steps_per_epoch)
 
-    def sample_latents(self, n: int, seed: int) -> torch.Tensor:
-        """``n`` latent vectors from their own seeded generator (never the training stream)."""
-        return seeded_latents(self.generator, n, seed).to(self.device)
-
-    def sample_labels(self, n: int, seed: int) -> torch.Tensor | None:
-        """``n`` class labels drawn as often as the classes occur in the data set, from their
-        own seeded generator; None when the generator takes no labels. Metrics pair them with
-        `sample_latents` for a conditional run."""
-        if not self.g_takes_labels or self.labels is None:
-            return None
-        rng = torch.Generator().manual_seed(seed)
-        return torch.multinomial(self.labels.frequencies(), n, True, generator=rng).to(self.device)
-
-    def real_images(
-        self, n: int, seed: int | None = None, label: int | None = None
-    ) -> torch.Tensor:
-        """``n`` real images, on the CPU, in [-1, 1]: the first ``n`` of the run's first epoch,
-        or with ``seed`` the first ``n`` of that seed's order, the same for every run on the
-        data set whatever its own seed; with ``label``, the first ``n`` of that class (fewer
-        if the class has fewer)."""
-        order = epoch_order(len(self.dataset), self.seed if seed is None else seed, 0)
-        if label is not None and self.labels is not None:
-            order = order[self.labels.values[order] == label]
-        return torch.stack([self.dataset[i].cpu() for i in order[:n].tolist()])
-
-    def sample_images(
-        self, n: int, seed: int, label: int | None = None, batch_size: int = 256
-    ) -> torch.Tensor:
-        """``n`` of the evaluated generator's images (eval mode: the moving average when the
-        recipe keeps one) for the seed's latent vectors, as uint8 on the CPU, made
-        ``batch_size`` at a time; the same images at every call with the same seed, so scores
-        at different steps compare. A conditional generator gets labels as often as the
-        classes occur in the data (`sample_labels`), or all ``label``."""
-        latents = self.sample_latents(n, seed)
-        labels = self.sample_labels(n, seed)
-        if labels is not None and label is not None:
-            labels = torch.full_like(labels, label)
-        chunks = [
-            self.generate(z, None if labels is None else labels[i : i + batch_size], True)
-            for i, z in zip(range(0, n, batch_size), latents.split(batch_size), strict=True)
-        ]
-        return torch.cat([to_uint8(chunk).cpu() for chunk in chunks])
-
     @property
     def evaluated_generator(self) -> nn.Module:
         """The generator that metrics and sampling use: the moving average of G's weights
         when the recipe keeps one (``train.ema``), else G itself."""
         return self.generator_ema.module if self.generator_ema is not None else self.generator
-
-    @torch.no_grad()
-    def generate(
-        self, latents: torch.Tensor, labels: torch.Tensor | None = None, eval_mode: bool = False
-    ) -> torch.Tensor:
-        """Images for ``latents`` (and, for a conditional generator, their ``labels``),
-        leaving the generator exactly as it was.
-
-        By default G itself, in training mode, as in the tutorial's progress grids (batch-norm
-        uses the batch's statistics); its running statistics are put back afterwards, so
-        sampling never changes a checkpoint, and in a forked random state, so what it draws
-        never changes training (`ganlab.engine.seeding.rng_untouched`). ``eval_mode`` uses
-        `evaluated_generator` (the moving average when the recipe keeps one) with its
-        running statistics, as `ganlab sample` and the metrics do.
-        """
-        model = self.evaluated_generator if eval_mode else self.generator
-        # Sampling is never training's own draw: a generator that draws in training mode
-        # (noise inputs, dropout) must not shift training's random streams.
-        with untouched(model, train=not eval_mode), rng_untouched():
-            return model(*self._with_labels(latents, labels, self.g_takes_labels)).float()
-
-    @torch.no_grad()
-    def discriminate(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """D's raw scores ``(N,)`` for ``images`` (and their ``labels``, for a conditional D),
-        in eval mode and leaving D exactly as it was: its batch-norm statistics and
-        spectral-norm vectors are put back, so scoring never changes training."""
-        with untouched(self.discriminator, train=False):
-            scores = self.discriminator(*self._with_labels(images, labels, self.d_takes_labels))
-            return scores.reshape(-1).float()
-
-    @staticmethod
-    def _with_labels(
-        inputs: torch.Tensor, labels: torch.Tensor | None, takes_labels: bool
-    ) -> tuple[torch.Tensor, ...]:
-        if not takes_labels:
-            return (inputs,)
-        if labels is None:
-            raise ValueError(
-                "this run's model takes class labels: pass labels (run.fixed_labels with "
-                "run.fixed_latents, or run.sample_labels(n, seed) with run.sample_latents)"
-            )
-        return inputs, labels
-
-
-def seeded_latents(generator: Generator, n: int, seed: int) -> torch.Tensor:
-    """``n`` latent vectors of ``generator`` on the CPU, in one draw from a generator seeded
-    with ``seed``: the same vectors on any device, never from the training RNG stream."""
-    shape = tuple(generator.latent_shape)
-    return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed))
-
-
-@contextlib.contextmanager
-def untouched(model: nn.Module, train: bool) -> Iterator[nn.Module]:
-    """Use ``model`` in training mode (``train``) or eval mode, then leave it exactly as it
-    was: its mode, and every buffer (batch-norm statistics, spectral-norm vectors)."""
-    saved = [buffer.clone() for buffer in model.buffers()]
-    was_training = model.training
-    model.train(train)
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-        with torch.no_grad():
-            for buffer, value in zip(model.buffers(), saved, strict=True):
-                buffer.copy_(value)

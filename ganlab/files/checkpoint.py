@@ -1,8 +1,8 @@
 """Checkpoint files: written atomically, loaded safely, checked before they are used.
 
-A checkpoint is what `ganlab.Run.state_dict` returns: the models, both optimizers, the step
-and epoch (so the position in the epoch's seeded data order), every RNG state, the fixed
-latent vectors, the logged history, the resolved recipe and the versions. It holds only
+A checkpoint is what `ganlab.engine.run.Run.state_dict` returns: the models, both optimizers,
+the step and epoch (so the position in the epoch's seeded data order), every RNG state, the
+fixed latent vectors, the logged history, the resolved recipe and the versions. It holds only
 tensors, numbers, strings and containers of them, so it loads with
 ``torch.load(weights_only=True)``, which cannot run code hidden in a file.
 

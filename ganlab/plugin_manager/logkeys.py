@@ -1,7 +1,7 @@
 """What a logged key is: its namespace and which way is better.
 
 Every value a run logs (a training statistic, a metric's result, a plugin's own value through
-`ganlab.Run.log`) is a column of ``metrics.jsonl``. Its `KeyInfo` says where it belongs
+`ganlab.RunView.log`) is a column of ``metrics.jsonl``. Its `KeyInfo` says where it belongs
 (``train``, ``eval``, or a plugin's own namespace: W&B files it as ``<namespace>/<key>``) and
 whether lower or higher is better, or neither (``ganlab compare`` reports a best value, and
 W&B a min or max summary, only for keys that have a direction). ``run.json`` keeps them under

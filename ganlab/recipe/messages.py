@@ -79,8 +79,8 @@ def non_finite_values(
 def _type_hint(error_type: str, given: Any) -> str:
     """What to write instead, when a number or a bool got a value of another type.
 
-    Numbers and bools are strict (`ganlab.plugin_manager.params.StrictNumbers`), so these are the mistakes
-    that lax parsing used to hide: ``steps: true``, ``steps: "3"``, ``steps: 3.0``.
+    Numbers and bools are strict (`ganlab.plugin_manager.params.StrictNumbers`), so these are
+    the mistakes that lax parsing used to hide: ``steps: true``, ``steps: "3"``, ``steps: 3.0``.
     """
     text = given.strip() if isinstance(given, str) else None
     if error_type == "int_type":

@@ -53,14 +53,14 @@ class Console:
             click.echo(line)
 
     @ganlab.hookimpl
-    def ganlab_run_start(self, run: ganlab.Run) -> None:
+    def ganlab_run_start(self, run: ganlab.RunView) -> None:
         self.started = time.perf_counter()
         self.first_step = run.step
         self.first_images = run.images_seen
         click.echo(f"Random Seed: {run.seed}")
         click.echo(
-            f"Device: {run.device}, {len(run.dataset)} images of "
-            f"{'x'.join(map(str, run.dataset.image_shape))}, {run.steps_per_epoch} iterations "
+            f"Device: {run.device}, {run.dataset_size} images of "
+            f"{'x'.join(map(str, run.image_shape))}, {run.steps_per_epoch} iterations "
             f"per epoch, {run.total_steps} in all"
         )
         click.echo("Starting Training Loop...")
@@ -78,7 +78,7 @@ class Console:
             )
 
     @ganlab.hookimpl
-    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
         if stats.index % self.every == 0:
             # float() waits for the device: only here, once every `every` iterations.
             loss_d, loss_g = float(stats.loss_d), float(stats.loss_g)
@@ -86,7 +86,7 @@ class Console:
             # scheduled optimizers (as metrics.jsonl names them) after the tutorial's
             # columns, which stay as the tutorial prints them.
             values = {k: float(v) for k, v in stats.extra.items()}
-            values |= {f"lr_{net}": float(s.get_last_lr()[0]) for net, s in run.schedulers.items()}
+            values |= run.learning_rates
             others = "".join(f"\t{k}: {v:.4g}" for k, v in sorted(values.items()))
             self._echo(
                 f"[{stats.epoch}/{run.num_epochs}][{stats.index}/{run.steps_per_epoch}]\t"
@@ -109,18 +109,18 @@ class Console:
                 self._progress_line(run, stats.step)
 
     @ganlab.hookimpl
-    def ganlab_evaluation_end(self, run: ganlab.Run, results: dict[str, float]) -> None:
+    def ganlab_evaluation_end(self, run: ganlab.RunView, results: dict[str, float]) -> None:
         if results:
             scores = "  ".join(f"{name}: {value:.4g}" for name, value in results.items())
             self._echo(f"[eval] step {run.step}: {scores}")
 
-    def _images_per_second(self, run: ganlab.Run) -> float:
+    def _images_per_second(self, run: ganlab.RunView) -> float:
         """Since the run (or this session of it) started: the run's own count of images, the
         one run.json and `ganlab bench` use too."""
         elapsed = time.perf_counter() - self.started
         return (run.images_seen - self.first_images) / elapsed if elapsed > 0 else 0.0
 
-    def _progress_line(self, run: ganlab.Run, step: int) -> None:
+    def _progress_line(self, run: ganlab.RunView, step: int) -> None:
         elapsed = time.perf_counter() - self.started
         done = step - self.first_step
         rate = done / elapsed if elapsed > 0 else 0.0
@@ -137,13 +137,13 @@ class Console:
             self.bar = None
 
     @ganlab.hookimpl
-    def ganlab_run_end(self, run: ganlab.Run) -> None:
+    def ganlab_run_end(self, run: ganlab.RunView) -> None:
         self._close()
         seconds = time.perf_counter() - self.started
         click.echo(f"Finished {run.step} iterations in {seconds:.1f} s.")
 
     @ganlab.hookimpl
-    def ganlab_run_error(self, run: ganlab.Run, error: BaseException) -> None:
+    def ganlab_run_error(self, run: ganlab.RunView, error: BaseException) -> None:
         self._close()
 
 

@@ -4,6 +4,7 @@ beside fake at the end."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ def save_figure(figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_losses(history: list[dict[str, float]], path: Path) -> Path:
+def plot_losses(history: Sequence[Mapping[str, float]], path: Path) -> Path:
     """G's and D's loss against the iteration, as in the tutorial."""
     rows = [r for r in history if "loss_g" in r]
     figure = Figure(figsize=(10, 5), layout="constrained")
@@ -68,13 +69,13 @@ class Figures:
         self.images = images
 
     @ganlab.hookimpl
-    def ganlab_run_start(self, run: ganlab.Run) -> None:
+    def ganlab_run_start(self, run: ganlab.RunView) -> None:
         path = ganlab.save_grid(
             run.real_images(self.images), run.dir / "figures" / "real_images.png"
         )
         run.log_file("real_images", path, kind="image")
 
-    def _draw(self, run: ganlab.Run) -> tuple[Path, Path]:
+    def _draw(self, run: ganlab.RunView) -> tuple[Path, Path]:
         # run.history holds the rows flushed so far (every train.log_every steps).
         figures = run.dir / "figures"
         labels = None if run.fixed_labels is None else run.fixed_labels[: self.images]
@@ -85,12 +86,12 @@ class Figures:
         )
 
     @ganlab.hookimpl
-    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
         if stats.step % self.every == 0:
             self._draw(run)  # long runs have up-to-date figures while they train
 
     @ganlab.hookimpl
-    def ganlab_run_end(self, run: ganlab.Run) -> None:
+    def ganlab_run_end(self, run: ganlab.RunView) -> None:
         losses, real_vs_fake = self._draw(run)
         run.log_file("losses", losses, kind="image")
         run.log_file("real_vs_fake", real_vs_fake, kind="image")

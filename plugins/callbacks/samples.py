@@ -33,7 +33,7 @@ class Samples:
         self.frames: list[torch.Tensor] = []  # uint8 grids, small: one per `every` steps
         self.last_saved = -1
 
-    def _save(self, run: ganlab.Run) -> Path:
+    def _save(self, run: ganlab.RunView) -> Path:
         labels = run.fixed_labels
         # A conditional run's fixed latents come a row per class: as many columns as class 0 has.
         nrow = self.nrow if labels is None else int((labels == labels[0]).sum())
@@ -47,20 +47,20 @@ class Samples:
         return path
 
     @ganlab.hookimpl
-    def ganlab_run_start(self, run: ganlab.Run) -> None:
+    def ganlab_run_start(self, run: ganlab.RunView) -> None:
         # A resumed run continues the animation with the grids it already saved.
         for path in sorted((run.dir / "samples").glob("step_*.png")):
             if int(path.stem.removeprefix("step_")) <= run.step:
                 self.frames.append(torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1))
 
     @ganlab.hookimpl
-    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
         # As in the tutorial: right after the first iteration, then every `every`.
         if stats.step == 1 or stats.step % self.every == 0:
             self._save(run)
 
     @ganlab.hookimpl
-    def ganlab_run_end(self, run: ganlab.Run) -> None:
+    def ganlab_run_end(self, run: ganlab.RunView) -> None:
         if self.last_saved != run.step:
             self._save(run)
         ganlab.save_png(self.frames[-1], run.dir / "samples" / "final.png")  # the last grid

@@ -168,7 +168,7 @@ def kernel_distance(
 
 #: The last features of G's images: (run, step, what was asked) -> features, so that fid and
 #: kid at one evaluation run Inception once. The run is held weakly.
-_last_fake: tuple[weakref.ref[ganlab.Run], int, tuple[object, ...], torch.Tensor] | None = None
+_last_fake: tuple[weakref.ref[ganlab.RunView], int, tuple[object, ...], torch.Tensor] | None = None
 
 
 class InceptionFeatures:
@@ -220,7 +220,7 @@ class InceptionFeatures:
                 ]
             )
 
-    def real_features(self, run: ganlab.Run) -> torch.Tensor:
+    def real_features(self, run: ganlab.RunView) -> torch.Tensor:
         if self.real is not None:
             return self.real
         images = ganlab.to_uint8(run.real_images(self.params.images, seed=self.params.seed))
@@ -245,7 +245,7 @@ class InceptionFeatures:
                 tmp.unlink(missing_ok=True)  # interrupted: no half-written file is left
         return self.real
 
-    def fake_features(self, run: ganlab.Run) -> torch.Tensor:
+    def fake_features(self, run: ganlab.RunView) -> torch.Tensor:
         global _last_fake
         asked = (self.params.images, self.params.seed, self.params.batch_size, id(self.extractor))
         if _last_fake is not None:
@@ -274,7 +274,7 @@ class FID:
     ) -> None:
         self.features = InceptionFeatures(params, "fid", extractor, extractor_key)
 
-    def __call__(self, run: ganlab.Run) -> dict[str, float]:
+    def __call__(self, run: ganlab.RunView) -> dict[str, float]:
         real, fake = self.features.real_features(run), self.features.fake_features(run)
         if not finite_generator(run):  # its images, made uint8, would be black
             return {"fid": math.nan}
@@ -294,7 +294,7 @@ class KID:
         self.params = params
         self.features = InceptionFeatures(params, "kid", extractor, extractor_key)
 
-    def __call__(self, run: ganlab.Run) -> dict[str, float]:
+    def __call__(self, run: ganlab.RunView) -> dict[str, float]:
         real, fake = self.features.real_features(run), self.features.fake_features(run)
         p = self.params
         if not finite_generator(run):  # its images, made uint8, would be black

@@ -36,18 +36,18 @@ class SlicedWasserstein:
         self.params = params
         self.real: dict[int | None, torch.Tensor] = {}  # decoded once per run, by class
 
-    def __call__(self, run: ganlab.Run) -> dict[str, float]:
+    def __call__(self, run: ganlab.RunView) -> dict[str, float]:
         p = self.params
         results = self.score(run, None)
-        if p.per_class and run.labels is not None and run.g_takes_labels:
-            for label, name in enumerate(run.labels.names):
+        if p.per_class and run.class_names is not None and run.g_takes_labels:
+            for label, name in enumerate(run.class_names):
                 results[f"swd_class_{name}"] = self.score(run, label)["swd"]
         return results
 
-    def score(self, run: ganlab.Run, label: int | None) -> dict[str, float]:
+    def score(self, run: ganlab.RunView, label: int | None) -> dict[str, float]:
         """SWD of the whole data set (``label`` None), or of one class: of as many images
         as it has, when that is fewer than ``images`` (said once, on stderr)."""
-        count = min(self.params.images, len(run.dataset))
+        count = min(self.params.images, run.dataset_size)
         if label not in self.real:
             self.real[label] = ganlab.to_uint8(run.real_images(count, label=label))
             which = "the data set" if label is None else f"class {label} of the data set"
@@ -58,7 +58,7 @@ class SlicedWasserstein:
         return results if finite_generator(run) else dict.fromkeys(results, math.nan)
 
 
-def finite_generator(run: ganlab.Run) -> bool:
+def finite_generator(run: ganlab.RunView) -> bool:
     """Whether the generator the metrics score (``run.evaluated_generator``) has finite
     weights. Its images are made uint8 before a metric sees them, which turns NaN into
     black pixels; a metric of a generator that is not finite is NaN instead, never a score
@@ -98,7 +98,7 @@ class KeepBest:
         self.best: float | None = None
 
     @ganlab.hookimpl
-    def ganlab_evaluation_end(self, run: ganlab.Run, results: dict[str, float]) -> None:
+    def ganlab_evaluation_end(self, run: ganlab.RunView, results: dict[str, float]) -> None:
         value = results.get(self.params.metric)
         if value is None:
             return

@@ -79,7 +79,7 @@ def plugins_by_name(sources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return by_name(named)
 
 
-def run_config(run: ganlab.Run) -> dict[str, Any]:
+def run_config(run: ganlab.RunView) -> dict[str, Any]:
     """The W&B config of ``run``: the resolved recipe with its lists keyed by name, the
     device actually used (the recipe may say ``auto``), and what ``run.json`` records of the
     run's making: versions, the git commit, every plugin loaded (in place of the recipe's

@@ -173,7 +173,7 @@ def wait_for_a_new_second(earlier: list[Piece]) -> None:
         time.sleep(1.05 - now % 1)
 
 
-def key_info(run: ganlab.Run, key: str) -> tuple[str, str | None]:
+def key_info(run: ganlab.RunView, key: str) -> tuple[str, str | None]:
     """A logged key's namespace and direction (``"lower"``, ``"higher"`` or None), from
     ``run.keys``. A resumed run's ``run.keys`` hold its earlier sessions' keys too, even
     after a session killed outright (the runner records each key in run.json as it
@@ -200,7 +200,7 @@ class WandbLogger:
 
     # --- start and finish ---------------------------------------------------------------
 
-    def start(self, run: ganlab.Run) -> None:
+    def start(self, run: ganlab.RunView) -> None:
         if self.started:
             return
         self.started = True
@@ -286,7 +286,7 @@ class WandbLogger:
                 self.info["cut"] = cut
         run.info["wandb"] = self.info  # run.json gets it when the run ends or fails
 
-    def _init_kwargs(self, run: ganlab.Run, run_id: str | None, before: Any) -> dict[str, Any]:
+    def _init_kwargs(self, run: ganlab.RunView, run_id: str | None, before: Any) -> dict[str, Any]:
         """``wandb.init``'s arguments: the command line (W&B's environment variables) wins,
         then an earlier piece of the same W&B run, then the recipe, then ganlab's default."""
         import wandb
@@ -334,7 +334,7 @@ class WandbLogger:
             kwargs.update(id=run_id, resume="allow")
         return kwargs
 
-    def finish(self, run: ganlab.Run, exit_code: int) -> None:
+    def finish(self, run: ganlab.RunView, exit_code: int) -> None:
         wb, self.wb = self.wb, None
         if wb is None:
             return
@@ -365,7 +365,7 @@ class WandbLogger:
             note = f" ({pieces_note} pieces of one W&B run)" if pieces_note > 1 else ""
             click.echo(f"W&B offline run saved{note}. Upload it with: {self.info['sync']}")
 
-    def summarize(self, wb: Any, run: ganlab.Run) -> None:
+    def summarize(self, wb: Any, run: ganlab.RunView) -> None:
         """The summary of each key with a direction: its best (min or max) and last value over
         the whole run. W&B computes them from the rows it saw, which after ``--resume`` are
         only this piece's; ``run.history`` holds every piece's."""
@@ -387,7 +387,7 @@ class WandbLogger:
             self.namespaces.add(namespace)
             self.wb.define_metric(f"{namespace}/*", step_metric=STEP)
 
-    def describe(self, run: ganlab.Run, key: str) -> str:
+    def describe(self, run: ganlab.RunView, key: str) -> str:
         """``key``'s W&B name, ``<namespace>/<key>``, defined in W&B the first time: a key
         whose lower (higher) values are better keeps its min (max) and last value as its
         summary, any other key its last value."""
@@ -409,12 +409,12 @@ class WandbLogger:
     # --- event hooks --------------------------------------------------------------------
 
     @ganlab.hookimpl(tryfirst=True)  # before callbacks, so their files find the W&B run
-    def ganlab_run_start(self, run: ganlab.Run) -> None:
+    def ganlab_run_start(self, run: ganlab.RunView) -> None:
         self.start(run)
 
     @ganlab.hookimpl
     def ganlab_log_metrics(
-        self, run: ganlab.Run, step: int, values: dict[str, float | int]
+        self, run: ganlab.RunView, step: int, values: dict[str, float | int]
     ) -> None:
         self.start(run)
         if self.wb is None or self.history is None:
@@ -423,7 +423,9 @@ class WandbLogger:
         self.history.row(step, row)
 
     @ganlab.hookimpl
-    def ganlab_log_file(self, run: ganlab.Run, step: int, name: str, path: Path, kind: str) -> None:
+    def ganlab_log_file(
+        self, run: ganlab.RunView, step: int, name: str, path: Path, kind: str
+    ) -> None:
         self.start(run)
         if self.wb is None or self.history is None:
             return
@@ -441,13 +443,13 @@ class WandbLogger:
             self.history.after(step, lambda: log_model(wb, version))
 
     @ganlab.hookimpl
-    def ganlab_run_end(self, run: ganlab.Run) -> None:
+    def ganlab_run_end(self, run: ganlab.RunView) -> None:
         if self.wb is not None:
             self.wb.summary["steps"] = run.step
         self.finish(run, exit_code=0)
 
     @ganlab.hookimpl
-    def ganlab_run_error(self, run: ganlab.Run, error: BaseException) -> None:
+    def ganlab_run_error(self, run: ganlab.RunView, error: BaseException) -> None:
         try:
             self.finish(run, exit_code=1)
         except Exception as exc:  # must not hide the run's own error

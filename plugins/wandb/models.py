@@ -62,7 +62,9 @@ class ModelVersion:
     metadata: dict[str, Any]
 
 
-def model_version(run: ganlab.Run, step: int, name: str, path: Path, group: str) -> ModelVersion:
+def model_version(
+    run: ganlab.RunView, step: int, name: str, path: Path, group: str
+) -> ModelVersion:
     """The checkpoint ``path``, announced as ``name`` at ``step``, as a version: ``final``
     for the core's final checkpoint, ``best`` for the ``best`` callback's (with the metric and
     its value), else its name; and every metric's value at that step. Frozen now."""

@@ -214,7 +214,7 @@ class StatefulCallback:
         self.total = 0.0
 
     @ganlab.hookimpl
-    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
         self.steps += 1
         self.total += float(stats.loss_d)
         run.log({"counted": self.steps, "total": self.total})

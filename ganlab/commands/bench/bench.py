@@ -49,6 +49,7 @@ from ganlab.data.types import Labels, TensorImages, image_shape_of, labels_of
 from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
 from ganlab.engine.device import memory_format, pick_device, set_determinism
 from ganlab.engine.lifecycle import train_recipe
+from ganlab.engine.run import Run
 from ganlab.engine.seeding import seed_everything
 from ganlab.files.images import to_unit_range
 from ganlab.recipe.models import Resolved
@@ -64,15 +65,15 @@ class _Timer:
         self.images0 = self.images1 = 0
         self.cuda_graphs = "off"
 
-    @ganlab.hookimpl
-    def ganlab_run_start(self, run: ganlab.Run) -> None:
+    def started(self, run: Run) -> None:
+        """Given the engine's run before its first step (``train_recipe``'s ``on_start``)."""
         if run.cuda_graphs:
             self.cuda_graphs = "on"
         elif run.eager_reason is not None:
             self.cuda_graphs = f"off ({run.eager_reason})"
 
     @ganlab.hookimpl
-    def ganlab_step_end(self, run: ganlab.Run, stats: ganlab.StepStats) -> None:
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
         if stats.step in (self.start, self.stop):
             synchronize(run.device)
             if stats.step == self.start:
@@ -102,7 +103,7 @@ def time_ganlab(
     timer = _Timer(warmup, warmup + steps)
     loaded.pm.register(timer, name="ganlab-bench-timer")
     with tempfile.TemporaryDirectory() as out:
-        train_recipe(resolved, loaded, Path(out))
+        train_recipe(resolved, loaded, Path(out), on_start=timer.started)
     return timer.images_per_second(), timer.cuda_graphs
 
 
