@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-import ganlab
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
 from ganlab.commands.common import prepare_recipe
+from ganlab.engine.step import Step
 from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_jpegs
 
 QUICKSTART = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]
@@ -125,11 +125,9 @@ def test_flops_are_counted_per_real_image_without_touching_the_rng() -> None:
     recipe = str(RECIPES / "quickstart.yaml")
     sets = ("data.params.count=64", "data.params.image_size=16", "generator.params.ngf=8")
     before = torch.get_rng_state()
-    once = step_flops_per_image(prepare_recipe(recipe, sets, ())[0], (3, 16, 16))
+    once = step_flops_per_image(prepare_recipe(recipe, sets, ())[0])
     assert torch.equal(torch.get_rng_state(), before)  # the timed loops start from the seed
-    twice = step_flops_per_image(
-        prepare_recipe(recipe, (*sets, "train.d_steps=2"), ())[0], (3, 16, 16)
-    )
+    twice = step_flops_per_image(prepare_recipe(recipe, (*sets, "train.d_steps=2"), ())[0])
     # Per real image D's updates cost the same, while G's one update is shared by twice the
     # real images: less work per image, but more than D's share alone.
     assert once / 2 < twice < once
@@ -206,23 +204,20 @@ def test_bench_on_a_conditional_recipe_skips_only_the_tutorials_loop() -> None:
 
 def test_a_conditional_models_flops_match_its_unconditional_counterparts() -> None:
     recipe = str(RECIPES / "quickstart_conditional.yaml")
-    sets = ("data.params.image_size=16", "generator.params.ngf=8", "discriminator.params.ndf=8")
-    labels = ganlab.Labels(torch.arange(64) % 5, ("bald", "short", "long", "bob", "afro"))
-    conditional = step_flops_per_image(prepare_recipe(recipe, sets, ())[0], (3, 16, 16), labels)
+    sets = ("data.params.count=64", "data.params.image_size=16", "generator.params.ngf=8")
+    sets += ("discriminator.params.ndf=8",)
+    conditional = step_flops_per_image(prepare_recipe(recipe, sets, ())[0])
     plain = ("generator.name=dcgan", "discriminator.name=dcgan")
-    unconditional = step_flops_per_image(
-        prepare_recipe(recipe, (*sets, *plain), ())[0], (3, 16, 16)
-    )
+    unconditional = step_flops_per_image(prepare_recipe(recipe, (*sets, *plain), ())[0])
     # Class embeddings and the projection are lookups and products, not matrix arithmetic.
     assert conditional > 0 and conditional == pytest.approx(unconditional, rel=0.05)
 
 
-def test_the_minimal_loop_runs_the_recipes_penalties_and_gives_real_scores(
-    tmp_path: Path,
-) -> None:
-    """Probes (tests/plugins/step_probes.py) record each call: the minimal loop runs the
-    recipe's D and G penalties at the steps they are due, as ganlab's loop does, with the
-    step's own scores, and gives G's loss the real scores it declares it needs."""
+def test_every_loop_and_the_flop_count_run_ganlabs_own_step(tmp_path: Path) -> None:
+    """Probes (tests/plugins/step_probes.py) record each call and the code that made it: the
+    minimal loop and the FLOP count run ganlab's own step (`ganlab.engine.step.Step`, not a
+    copy of it), with the recipe's D and G penalties at the steps they are due, the step's
+    own scores, and the real scores G's loss declares it needs."""
     d_record, g_record, loss_record = (tmp_path / f"{n}.jsonl" for n in ("d", "g", "loss"))
     penalties = (
         f"[{{name: scores_probe, params: {{record: '{d_record}'}}}},"
@@ -248,6 +243,9 @@ def test_the_minimal_loop_runs_the_recipes_penalties_and_gives_real_scores(
     # The G penalty, every 2nd step: steps 0 and 2 in each loop, once in the FLOP count.
     assert len(records(g_record)) == 2 + 2 + 1
     assert len(records(loss_record)) == 9 and all(r["real_given"] for r in records(loss_record))
+    the_step = f"{Step.__call__.__code__.co_filename}:{Step.__call__.__qualname__}"
+    callers = {r["caller"] for path in (d_record, g_record, loss_record) for r in records(path)}
+    assert callers == {the_step}
 
 
 def test_a_lazy_penalty_costs_its_share_of_the_flops() -> None:
@@ -255,7 +253,7 @@ def test_a_lazy_penalty_costs_its_share_of_the_flops() -> None:
     sets = ("data.params.count=64", "data.params.image_size=16", "generator.params.ngf=8")
 
     def flops(*more: str) -> float:
-        return step_flops_per_image(prepare_recipe(recipe, (*sets, *more), ())[0], (3, 16, 16))
+        return step_flops_per_image(prepare_recipe(recipe, (*sets, *more), ())[0])
 
     plain = flops()
     r1 = "penalties=[{name: r1, params: {weight: 1.0, every: %d}}]"

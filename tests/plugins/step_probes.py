@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,13 @@ SEEN: dict[str, torch.Tensor] = {}
 def append(path: str, **values: Any) -> None:
     with open(path, "a", encoding="utf-8") as file:
         file.write(json.dumps({"rank": int(os.environ.get("RANK", 0)), **values}) + "\n")
+
+
+def caller() -> str:
+    """The code that called the probe's caller (a loss's or a penalty's method): its file and
+    qualified name, so a test can tell ganlab's own step from any other code."""
+    code = sys._getframe(2).f_code
+    return f"{code.co_filename}:{code.co_qualname}"
 
 
 class Record(ganlab.Params):
@@ -97,6 +105,7 @@ class RecordingLoss(ganlab.GanLoss):
             append(
                 self.record,
                 calls=D_CALLS[0],
+                caller=caller(),
                 real_given=real_scores is not None,
                 same_as_d_update=real_scores is not None and torch.equal(real_scores, last),
             )
@@ -121,6 +130,7 @@ class ScoresProbe(ganlab.Penalty):
         append(
             self.record,
             calls=D_CALLS[0],
+            caller=caller(),
             same=scores.real is SEEN["real"] and scores.fake is SEEN["fake"],
             images=torch.equal(scores.real_images, real),
         )
@@ -144,6 +154,7 @@ class GProbe(ganlab.GeneratorPenalty):
             weights=weights.double().sum().item(),
             weights_abs=weights.double().abs().sum().item(),
             value=value.item(),
+            caller=caller(),
             has_w=w is not None and w.requires_grad,
             latents_grad=g.latents.requires_grad,
         )

@@ -4,9 +4,10 @@ Three measurements in one process, one after the other, with the recipe's models
 
 - **ganlab**: the real runner (`ganlab.engine.lifecycle.train_recipe`) with the recipe's data path
   and precision, callbacks and loggers removed, timed from the end of the warm-up steps;
-- **minimal loop**: `ganlab.commands.bench.reference.MinimalStep`, the same step (loss, penalties,
-  augmentations, class labels) with nothing around it, on batches already in memory, in the
-  same precision: what ganlab's bookkeeping costs is the difference;
+- **minimal loop**: ganlab's own step (`ganlab.commands.bench.runner_step`: the same loss,
+  penalties, augmentations, class labels) with nothing around it, on batches already in
+  memory, in the same precision, eagerly: what ganlab's loop around the step costs is the
+  difference;
 - **reference loop**: `ganlab.commands.bench.reference.TutorialStep`, the DCGAN tutorial's step as
   ../shared/REFERENCE.md states it, fed by a shuffled DataLoader with 2 workers decoding the
   image files every epoch (fp32, ``.item()`` on the statistics every step), for data sets
@@ -36,16 +37,12 @@ from torch.utils.data import DataLoader
 
 import ganlab
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
-from ganlab.commands.bench.reference import (
-    MinimalStep,
-    TutorialStep,
-    images_per_second,
-    synchronize,
-)
+from ganlab.commands.bench.reference import TutorialStep, images_per_second, synchronize
+from ganlab.commands.bench.runner_step import runner_step
 from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
 from ganlab.commands.texttable import format_table
 from ganlab.data.cache import CacheableImages, prepare_cache
-from ganlab.data.types import Labels, TensorImages, image_shape_of, labels_of
+from ganlab.data.types import Labels, TensorImages, labels_of
 from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
 from ganlab.engine.device import memory_format, pick_device, set_determinism
 from ganlab.engine.lifecycle import train_recipe
@@ -115,28 +112,25 @@ def time_minimal(
     warmup: int,
     steps: int,
 ) -> float:
-    """Images per second of `MinimalStep`: same models, loss, penalties, batch and precision.
+    """Images per second of ganlab's own step (`ganlab.engine.step.Step`, built as the runner
+    builds it) without the loop around it, on ``images`` already on the device: the same
+    models, loss, penalties, augmentations, batch and precision as ganlab's loop, eagerly.
 
-    ``labels`` are the data set's (None without classes): for a conditional model the real
-    batches come with their own classes, as ganlab's batches do, and the fakes' are drawn on
-    the device as ganlab draws them, so both loops do the same work."""
-    train, shape = resolved.recipe.train, image_shape_of(images)
+    ``labels`` are the data set's (None without classes): the real batches come with their
+    own classes, as the runner's batches do."""
+    train = resolved.recipe.train
     seed_everything(resolved.recipe.seed)
-    step = MinimalStep.from_recipe(
-        resolved, shape, device, train.precision, train.batch_size, train.g_batch_size, labels
-    )
-    per_step = train.batch_size * train.d_steps
-    resident = images.to(device).contiguous(memory_format=memory_format(train))
-    # The classes of the resident images, for a model that takes them (None: G(z), D(x)).
-    takes_labels = step.g_takes_labels or step.d_takes_labels
-    classes = labels.values[: len(images)].to(device) if labels and takes_labels else None
-    count = max(1, len(resident) // per_step)
+    with runner_step(resolved, device, warmup + steps) as step:
+        per_step = train.batch_size * train.d_steps
+        resident = images.to(device).contiguous(memory_format=memory_format(train))
+        classes = labels.values[: len(images)].to(device) if labels is not None else None
+        count = max(1, len(resident) // per_step)
 
-    def batch(i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        rows = slice((i % count) * per_step, (i % count + 1) * per_step)
-        return to_unit_range(resident[rows]), None if classes is None else classes[rows]
+        def batch(i: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+            rows = slice((i % count) * per_step, (i % count + 1) * per_step)
+            return to_unit_range(resident[rows]), None if classes is None else classes[rows], i
 
-    return images_per_second(step, batch, warmup, steps, device)
+        return images_per_second(step, batch, warmup, steps, device)
 
 
 def time_reference(
@@ -248,9 +242,9 @@ def bench(
     overrides: tuple[str, ...],
     plugin_specs: tuple[str, ...],
 ) -> None:
-    """Measure images per second of ganlab's loop on RECIPE beside a minimal hand-written
-    loop in the same precision and the DCGAN tutorial's loop (fp32, 2 loader workers), with
-    the TFLOP/s each reaches."""
+    """Measure images per second of ganlab's loop on RECIPE beside its training step alone
+    (a minimal loop, in the same precision) and the DCGAN tutorial's loop (fp32, 2 loader
+    workers), with the TFLOP/s each reaches."""
     sets = [*overrides, *([f"device={device}"] if device else [])]
     if image_size is not None:
         sets.append(f"data.params.image_size={image_size}")
@@ -260,7 +254,6 @@ def bench(
     set_determinism(recipe.train.deterministic, where)  # for every loop, not only ganlab's
     sizes = batch_sizes or (recipe.train.batch_size,)
     dataset = build_component("data", *resolved.get("data"))
-    shape = tuple(dataset.image_shape)
     labels = labels_of(dataset)
     takes_labels = conditional_models(resolved, labels)  # refuses classes the data lacks
     results: dict[str, Any] = {
@@ -268,11 +261,11 @@ def bench(
         "device": str(where),
         "device_name": torch.cuda.get_device_name(where) if where.type == "cuda" else where.type,
         "precision": recipe.train.precision,
-        "image_size": shape[-1],
+        "image_size": dataset.image_shape[-1],
         "steps": steps,
         "warmup": warmup,
         "deterministic": recipe.train.deterministic,
-        "flops_per_image": step_flops_per_image(resolved, (shape[0], shape[1], shape[2]), labels),
+        "flops_per_image": step_flops_per_image(resolved),
         "peak_bf16_tflops": None,
     }
     if reference and any(takes_labels):
