@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.dcgan.models import (
     DiscriminatorParams,
     GeneratorParams,

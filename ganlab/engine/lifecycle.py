@@ -31,16 +31,10 @@ from ganlab.engine.restore import Resumption, open_resume
 from ganlab.engine.run import Hooks, Run
 from ganlab.engine.seeding import rng_untouched, seed_everything
 from ganlab.errors import GanlabError, PluginError, RunInterrupted
+from ganlab.files.atomic import json_text, write_atomic, write_json_atomic
 from ganlab.files.checkpoint import publish_final, step_checkpoints
 from ganlab.files.fingerprint import fingerprint_of, record
-from ganlab.files.folders import (
-    NewRunDir,
-    json_text,
-    new_run_dir,
-    run_info,
-    write_atomic,
-    write_json_atomic,
-)
+from ganlab.files.folders import NewRunDir, new_run_dir, run_info
 from ganlab.files.runlock import RunLock
 from ganlab.plugin_manager.blame import (
     Suspect,

@@ -32,18 +32,17 @@ from ganlab.engine.data import Fingerprint
 from ganlab.engine.run import Run
 from ganlab.engine.seeding import seed_everything
 from ganlab.errors import GanlabError
-from ganlab.files.checkpoint import UnreadableCheckpoint, load_checkpoint, step_checkpoints
-from ganlab.files.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
-from ganlab.files.folders import (
+from ganlab.files.atomic import write_atomic, write_json_atomic
+from ganlab.files.checkpoint import (
+    UnreadableCheckpoint,
     find_checkpoint,
     folder_of,
-    metrics_line,
-    read_metrics,
-    read_run_info,
-    write_atomic,
-    write_json_atomic,
-    write_metrics,
+    load_checkpoint,
+    step_checkpoints,
 )
+from ganlab.files.fingerprint import DATA_FILE, DataChanges, fingerprint_of, record, recorded
+from ganlab.files.folders import read_run_info
+from ganlab.files.metrics_log import metrics_line, read_metrics, write_metrics
 from ganlab.plugin_manager.loading import load_plugins
 from ganlab.recipe.diff import differing_keys, flatten
 from ganlab.recipe.models import Recipe, Resolved

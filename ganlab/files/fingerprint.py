@@ -19,8 +19,8 @@ from typing import Any
 
 from ganlab.engine.data import Fingerprint, TensorImages, hash_images, image_names
 from ganlab.errors import GanlabError
+from ganlab.files.atomic import write_json_atomic
 from ganlab.files.cache import CacheableImages
-from ganlab.files.folders import write_json_atomic
 
 #: The file in a run folder that holds every image's name and hash.
 DATA_FILE = "data.json"

@@ -11,7 +11,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from ganlab.engine.data import to_uint8
-from ganlab.files.folders import write_atomic
+from ganlab.files.atomic import write_atomic
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
