@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from types import UnionType
 from typing import Annotated, Any
 
-from pydantic import BaseModel, GetCoreSchemaHandler, StringConstraints
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints
 from pydantic_core import CoreSchema
 
 #: The core-schema types made strict: int (bool is not an int), float (bool and strings
@@ -70,6 +70,13 @@ class StrictNumbers(BaseModel):
         schema = handler(source)
         _make_strict(schema, cls)
         return schema
+
+
+class RecipeSection(StrictNumbers):
+    """A part of the recipe's own structure (`ganlab.recipe.models`, `ganlab.recipe.train`):
+    strict numbers, and no key it does not define, so a typo is an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class _MetricKeyMark:
