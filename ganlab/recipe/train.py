@@ -157,8 +157,9 @@ class TrainSpec(RecipeSection):
         default=0,
         ge=0,
         description=(
-            "`DataLoader` worker processes (0: load in the main process); unused by in-memory data "
-            "sets such as `cartoon_faces`"
+            "`DataLoader` worker processes (0: load in the main process); unused when the "
+            "images are decoded already (a data set of `ganlab.TensorImages`, or `data_cache`), "
+            "except to build the cache"
         ),
     )
     data_cache: bool = Field(

@@ -17,6 +17,7 @@ import numpy as np
 
 from ganlab_plugins.data.face_attributes import HAIR_STYLES, Faces, rgb
 
+# The features' own colours, the same on every face.
 _EYE_WHITE = rgb((255, 255, 255))[0]
 _DOT_EYE = rgb((24, 20, 24))[0]
 _LINE = rgb((40, 24, 24))[0]  # closed eyes, smile and flat mouth
