@@ -33,8 +33,8 @@ from ganlab.engine.restore import restored_generator
 from ganlab.engine.run import Run
 from ganlab.engine.sampling import untouched
 from ganlab.errors import GanlabError, RunInterrupted, did_you_mean
-from ganlab.files.checkpoint import step_checkpoints
-from ganlab.files.folders import read_metrics
+from ganlab.files.checkpoint import newest_checkpoint
+from ganlab.files.metrics_log import read_metrics
 from ganlab.plugin_manager.loading import Plugins, load_plugins
 from ganlab.recipe.models import Resolved
 from ganlab.recipe.resolve import check_components_kept, parse_recipe, resolve
@@ -157,9 +157,7 @@ def _result(run: Run, status: str) -> TrainResult:
         latest.update(row)
     if rows:
         latest["step"] = rows[-1]["step"]
-    final = run.dir / "checkpoints" / "final.pt"
-    kept = step_checkpoints(run.dir)
-    checkpoint = final if final.is_file() else (kept[-1] if kept else None)
+    checkpoint = newest_checkpoint(run.dir)
     generator = run.evaluated_generator.eval()
     classes = tuple(run.labels.names) if run.g_takes_labels and run.labels is not None else None
     setattr(generator, CLASSES_ATTRIBUTE, classes)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.augment.diffaugment import (
     ADA,
     OPERATIONS,

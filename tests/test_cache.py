@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import invoke, tiny_recipe, train, write_jpegs, write_recipe
 
 OPENED: list[str] = []

@@ -21,7 +21,7 @@ from ganlab.commands.compare_plot import is_marked
 from ganlab.commands.compare_plot import save_plot as real_save
 from ganlab.commands.texttable import clip, format_blocks
 from ganlab.errors import GanlabError
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab.recipe.diff import differing_keys, flatten
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke
 from tests.runfolders import curves, recipe_of, write_run

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.dcgan.models import (
     DiscriminatorParams,
     GeneratorParams,
@@ -217,7 +217,7 @@ def test_a_conditional_model_on_a_data_set_without_classes_exits_2(tmp_path: Pat
     )
     assert result.exit_code == 2, result.output
     assert "generator 'probe' takes class labels, but data set 'cartoon_faces'" in result.output
-    assert "cartoon_faces with `classes:`" in result.output
+    assert "Use a data set that gives class labels" in result.output
     assert "Traceback" not in result.output
     assert not list((tmp_path / "runs").glob("*/*"))  # no run folder left behind
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.engine.assemble import make_optimizer
 from ganlab.engine.distributed import Group, check_supported
 from ganlab.engine.graphs import eager_reason
+from ganlab.engine.networks import make_optimizer
 from ganlab.errors import GanlabError
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
-from ganlab.recipe.models import OptimizerSpec
+from ganlab.files.metrics_log import read_metrics
+from ganlab.recipe.train import OptimizerSpec
 from ganlab_plugins.losses.classic import BCELoss, WassersteinGPLoss
 from tests.conftest import invoke, only_run_dir, tiny_recipe, write_recipe
 

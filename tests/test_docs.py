@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from ganlab import hookspecs
 from ganlab.errors import GanlabError, InternalError, PluginError, RunInterrupted
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab.plugin_manager.loading import load_plugins
 from ganlab.plugin_manager.registry import KINDS, Register
 from ganlab.recipe.models import LISTS, SINGLE

@@ -17,7 +17,7 @@ from torch import nn
 
 from ganlab.engine.assemble import NoHooks, assemble_run
 from ganlab.engine.seeding import seed_everything
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab.plugin_manager.loading import load_plugins
 from ganlab.recipe.resolve import load_recipe, resolve
 from ganlab_plugins.metrics.fid import (

@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import MetricsLog, read_metrics
+from ganlab.files.metrics_log import MetricsLog, read_metrics
 from ganlab_plugins.metrics.swd import swd
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, train
 from tests.runfolders import curves, recipe_of, write_run

@@ -15,19 +15,10 @@ from PIL import Image
 from ganlab.data.batches import Batches
 from ganlab.data.cache import cache_path, cached, labels_path, open_cache
 from ganlab.data.types import TensorImages, labels_of
-from ganlab_plugins.data.datasets import (
-    FileImages,
-    ImageFolderParams,
-    ZipImages,
-    build_image_folder,
-)
-from ganlab_plugins.data.faces import (
-    BACKGROUNDS,
-    FACE_CLASSES,
-    CartoonFacesParams,
-    build_cartoon_faces,
-    make_faces,
-)
+from ganlab_plugins.data.datasets import ImageFolderParams, build_image_folder
+from ganlab_plugins.data.face_attributes import BACKGROUNDS, FACE_CLASSES
+from ganlab_plugins.data.faces import CartoonFacesParams, build_cartoon_faces, make_faces
+from ganlab_plugins.data.image_files import FileImages, ZipImages
 from tests.conftest import invoke, tiny_recipe, write_recipe
 
 #: The gray level of each class's images in `coded_folder`: a batch's classes can be read

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 
 DIAGNOSTICS = """

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.losses.penalties import R1, GradientPenalty
 from tests.conftest import invoke, only_run_dir
 from tests.test_docs import train_plugin_example

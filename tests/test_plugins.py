@@ -278,7 +278,7 @@ def test_metrics_are_computed_logged_in_step_order(tmp_path: Path, images: Path)
     recipe["train"] = {"steps": 5, "batch_size": 4, "log_every": 4, "eval_every": 2}
     result = invoke("run", str(write_recipe(tmp_path / "r.yaml", recipe)), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    from ganlab.files.folders import read_metrics
+    from ganlab.files.metrics_log import read_metrics
 
     rows = read_metrics(only_run_dir(tmp_path) / "metrics.jsonl")
     steps = [r["step"] for r in rows]

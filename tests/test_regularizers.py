@@ -13,7 +13,7 @@ from torch import nn
 
 import ganlab
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.losses.regularizers import (
     BCRParams,
     ConsistencyTransform,

@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import (
     RECIPES,
     TINY,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import invoke, only_run_dir
 from tests.test_resume import recipe
 

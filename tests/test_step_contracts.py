@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import invoke, only_run_dir, write_recipe
 from tests.test_distributed import torchrun
 from tests.test_docs import train_plugin_example

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ganlab.files.checkpoint import load_checkpoint
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from tests.conftest import invoke, only_run_dir
 from tests.test_resume import recipe
 

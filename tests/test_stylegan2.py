@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab.files.folders import read_metrics
+from ganlab.files.metrics_log import read_metrics
 from ganlab_plugins.stylegan2 import models as sg
 from ganlab_plugins.stylegan2.layers import lowpass_filter, modulated_conv2d
 from ganlab_plugins.stylegan2.path_length import PathLength

@@ -23,8 +23,9 @@ from ganlab.commands.eval import eval_command
 from ganlab.commands.runs import runs
 from ganlab.commands.sample import sample
 from ganlab.data.cache import CacheableImages, prepare_cache
-from ganlab.engine.assemble import build_component
-from ganlab.engine.lifecycle import interrupted_at_once, train_recipe
+from ganlab.engine.components import build_component
+from ganlab.engine.lifecycle import train_recipe
+from ganlab.engine.signals import interrupted_at_once
 from ganlab.export import export
 from ganlab.files.folders import newest_unfinished, resumable_folder
 from ganlab.plugin_manager.blame import blamed_on

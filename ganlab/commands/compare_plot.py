@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ganlab.errors import GanlabError
-from ganlab.files.folders import RunFolder, write_atomic
+from ganlab.files.atomic import write_atomic
+from ganlab.files.folders import RunFolder
 from ganlab.plugin_manager.logkeys import Better
 from ganlab.recipe.diff import is_number
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ganlab.commands.common import plugin_option, set_option, strict_json, user_command
-from ganlab.engine.assemble import build_listed
+from ganlab.engine.components import build_listed
 from ganlab.engine.device import pick_device
 from ganlab.engine.loop import score
 from ganlab.engine.restore import open_checkpoint, recipe_in, restored_run

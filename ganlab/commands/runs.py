@@ -26,13 +26,8 @@ import click
 from ganlab.commands.common import plugin_option, strict_json, user_command
 from ganlab.commands.texttable import WIDTH, format_blocks
 from ganlab.errors import GanlabError
-from ganlab.files.folders import (
-    find_run_dirs,
-    is_run_dir,
-    read_metrics,
-    read_recipe,
-    read_run_info,
-)
+from ganlab.files.folders import find_run_dirs, is_run_dir, read_recipe, read_run_info
+from ganlab.files.metrics_log import read_metrics
 from ganlab.files.runlock import run_status
 from ganlab.plugin_manager.blame import broken_contract, code_home, failure
 from ganlab.plugin_manager.loading import Plugins, load_plugins

@@ -43,7 +43,7 @@ from ganlab.engine.device import pick_device
 from ganlab.engine.memory import check_memory
 from ganlab.engine.restore import restored_generator
 from ganlab.errors import GanlabError, did_you_mean
-from ganlab.files.folders import find_checkpoint, folder_of
+from ganlab.files.checkpoint import find_checkpoint, folder_of
 from ganlab.files.images import grid, save_gif, save_grid, save_png, to_uint8
 from ganlab.files.runlock import process_alive
 

@@ -20,7 +20,7 @@ from typing import Any
 from ganlab.data.cache import CacheableImages
 from ganlab.data.types import Fingerprint, TensorImages, hash_images, image_names
 from ganlab.errors import GanlabError
-from ganlab.files.folders import write_json_atomic
+from ganlab.files.atomic import write_json_atomic
 
 DATA_FILE = "data.json"
 #: How many names of each kind of change a message lists.

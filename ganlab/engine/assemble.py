@@ -1,52 +1,44 @@
 """Assembling a run: every component of a resolved recipe built, checked and put together.
 
 One place for training, ``ganlab eval`` and ``ganlab bench`` (``ganlab sample`` builds only
-the models, with `build_models`): a plugin's build function is called through
-`build_component`, which names the plugin when it fails or returns the wrong thing, and
-`assemble_run` returns a complete `Run` at step 0.
+the models, with `ganlab.engine.networks.build_models`): `assemble_run` returns a complete
+`Run` at step 0, its components built by `ganlab.engine.components` and its networks by
+`ganlab.engine.networks`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any
 
 import torch
-from pydantic import BaseModel
-from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ganlab.contracts import (
-    Augmentation,
-    GanLoss,
-    Generator,
-    GeneratorPenalty,
-    ImageDataset,
-    Metric,
-    Observer,
-    Penalty,
-)
 from ganlab.data.batches import Batches
 from ganlab.data.cache import CacheableImages, cached
-from ganlab.data.types import Labels, TensorImages, labels_of
+from ganlab.data.types import Labels, labels_of
+from ganlab.engine.components import Built, build_component, build_listed, has_state, penalty_list
 from ganlab.engine.device import memory_format
 from ganlab.engine.distributed import Group
 from ganlab.engine.graphs import eager_reason
 from ganlab.engine.memory import check_memory
+from ganlab.engine.networks import (
+    build_models,
+    conditional_models,
+    generator_average,
+    make_optimizer,
+)
 from ganlab.engine.precision import Precision
 from ganlab.engine.run import Hooks, Run
-from ganlab.engine.sampling import FIXED_LATENTS, seeded_latents, untouched
+from ganlab.engine.sampling import FIXED_LATENTS, seeded_latents
 from ganlab.engine.view import View
 from ganlab.errors import GanlabError
-from ganlab.hookspecs import PROJECT
-from ganlab.plugin_manager.blame import blamed_on, broken_contract, describe
-from ganlab.plugin_manager.registry import Component
-from ganlab.recipe.models import Optimizers, OptimizerSpec, Resolved, TrainSpec
+from ganlab.plugin_manager.blame import blamed_on
+from ganlab.recipe.models import Resolved
 from ganlab.recipe.schedules import check_length, make_scheduler
+from ganlab.recipe.train import Optimizers, TrainSpec
 
 
 def assemble_run(
@@ -167,45 +159,6 @@ def grid_labels(labels: Labels) -> torch.Tensor:
     return torch.arange(rows).repeat_interleave(GRID_COLUMNS)
 
 
-def conditional_models(resolved: Resolved, labels: Labels | None) -> tuple[bool, bool]:
-    """Whether G and D take class labels; a conditional one on a data set without classes
-    is the recipe's mistake."""
-    flags = []
-    for place in ("generator", "discriminator"):
-        component = resolved.get(place)[0]
-        if component.conditional and labels is None:
-            data = resolved.get("data")[0]
-            raise GanlabError(
-                f"{place} {component.name!r} takes class labels, but data set {data.name!r} "
-                "gives its images none. Use a data set with classes (image_folder with one "
-                "subfolder per class, cartoon_faces with `classes:`), or an unconditional "
-                f"{place}."
-            )
-        flags.append(component.conditional)
-    return flags[0], flags[1]
-
-
-def penalty_list(resolved: Resolved) -> list[Built[Penalty | GeneratorPenalty]]:
-    """The recipe's penalties (on D or on G), each logged under its component's name."""
-    built = build_listed(resolved, "penalties")
-    names = [b.component.name for b in built]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise GanlabError(
-            f"penalties: {', '.join(twice)} is listed twice; give each penalty once, with "
-            "its weight."
-        )
-    return built
-
-
-def has_state(obj: object) -> bool:
-    """Whether a plugin object keeps state a checkpoint must hold: torch's protocol,
-    ``state_dict()`` and ``load_state_dict(state)``."""
-    return callable(getattr(obj, "state_dict", None)) and callable(
-        getattr(obj, "load_state_dict", None)
-    )
-
-
 def schedules(
     optimizers: Optimizers, built: dict[str, torch.optim.Optimizer], total_steps: int
 ) -> dict[str, LRScheduler]:
@@ -221,6 +174,14 @@ def schedules(
         found[net] = make_scheduler(spec.name, spec.params, optimizer, total_steps)
         check_length(found[net], total_steps, f"optimizers.{net}.schedule")
     return found
+
+
+def total_steps(train: TrainSpec, steps_per_epoch: int) -> int:
+    """The step a run ends at: ``train.steps`` or ``train.epochs`` worth, whichever is first."""
+    limits = [train.steps] if train.steps else []
+    if train.epochs:
+        limits.append(train.epochs * steps_per_epoch)
+    return min(limits)
 
 
 class NoHooks:
@@ -239,226 +200,3 @@ class _NoEvent:
 
     def get_hookimpls(self) -> list[object]:
         return []
-
-
-def make_optimizer(
-    spec: OptimizerSpec, params: Iterable[nn.Parameter], fused: bool = False
-) -> torch.optim.Optimizer:
-    """The optimizer ``spec`` names; ``fused``: its one-kernel CUDA update
-    (`ganlab.engine.graphs`)."""
-    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[spec.name]
-    # fused=None, not False: torch's own default, so a run without the option is unchanged.
-    return kind(
-        params,
-        lr=spec.lr,
-        betas=spec.betas,
-        weight_decay=spec.weight_decay,
-        fused=True if fused else None,
-    )
-
-
-def generator_average(
-    generator: Generator, decay: float, warmup: bool = True, rampup: float | None = None
-) -> AveragedModel:
-    """An exponential moving average of G's weights and batch-norm statistics.
-
-    With ``warmup``, the decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, as
-    TensorFlow's ``ExponentialMovingAverage(num_updates=n)``: early on the average follows G
-    closely, so it never keeps most of G's initial, untrained weights (0.999 ** 580 = 56%).
-    With ``rampup`` instead, StyleGAN2's ramp: ``min(decay, 0.5 ** (1 / (rampup * n)))``, a
-    half-life of at most ``rampup * n`` updates (their ``ema_rampup``, counted in images).
-    """
-    if rampup is not None:
-        ramp = rampup
-
-        def schedule(n: int) -> float:
-            return min(decay, 0.5 ** (1 / (ramp * n)))
-    elif warmup:
-
-        def schedule(n: int) -> float:
-            return min(decay, (1 + n) / (10 + n))
-    else:
-        return AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-    @torch.no_grad()
-    def average(
-        averaged: Sequence[torch.Tensor],
-        current: Sequence[torch.Tensor],
-        num_averaged: torch.Tensor | int,
-    ) -> None:
-        # The average's own counter (saved in checkpoints, so a resumed run continues its
-        # ramp); AveragedModel reads it on the host at every update anyway. It is 1 at the
-        # second update: the first copies G.
-        get_ema_multi_avg_fn(schedule(int(num_averaged)))(averaged, current, num_averaged)
-
-    return AveragedModel(generator, multi_avg_fn=average, use_buffers=True)
-
-
-def total_steps(train: TrainSpec, steps_per_epoch: int) -> int:
-    """The step a run ends at: ``train.steps`` or ``train.epochs`` worth, whichever is first."""
-    limits = [train.steps] if train.steps else []
-    if train.epochs:
-        limits.append(train.epochs * steps_per_epoch)
-    return min(limits)
-
-
-def build_component(place: str, component: Component, params: BaseModel, *args: Any) -> Any:
-    """Call a component's build function and check what it returned: a plugin bug is one
-    error that names the component, its plugin and the plugin's line
-    (`ganlab.plugin_manager.blame`)."""
-    with blamed_on(component, place, "while building it"):
-        built = component.build(params, *args)
-    problem = contract_problem(component.kind, built)
-    if problem:
-        raise broken_contract(describe(component, place), problem, component.build)
-    return built
-
-
-def contract_problem(kind: str, built: object) -> str | None:
-    """What is wrong with what a build function of ``kind`` returned (None: nothing)."""
-    wanted: dict[str, tuple[tuple[type, ...], str]] = {
-        "datasets": ((ImageDataset, TensorImages), "a data set (ganlab.ImageDataset)"),
-        "generators": ((nn.Module,), "a torch.nn.Module"),
-        "discriminators": ((nn.Module,), "a torch.nn.Module"),
-        "losses": ((GanLoss,), "a ganlab.GanLoss"),
-    }
-    wanted |= {
-        "augmentations": ((Augmentation,), "a ganlab.Augmentation"),
-        "penalties": ((Penalty, GeneratorPenalty), "a ganlab.Penalty or GeneratorPenalty"),
-    }
-    if kind in wanted and not isinstance(built, wanted[kind][0]):
-        return f"returned {type(built).__name__} from its build function, not {wanted[kind][1]}"
-    labels = labels_of(built) if kind == "datasets" else None
-    if labels is not None and (problem := labels.problem(len(built))):  # type: ignore[arg-type]
-        return f"returned a data set whose {problem}"
-    if kind == "generators" and not hasattr(built, "latent_shape"):
-        return "has no `latent_shape` attribute; the runner needs it to draw latent vectors"
-    if kind == "metrics" and not callable(built):
-        return f"returned {type(built).__name__} from its build function, not a callable"
-    if kind in ("callbacks", "loggers") and not has_hooks(built):
-        return (
-            f"returned {type(built).__name__} from its build function, which implements no "
-            "ganlab hook (methods decorated with @ganlab.hookimpl): it would do nothing"
-        )
-    return None
-
-
-def has_hooks(obj: object) -> bool:
-    """Whether ``obj`` has a method marked with ``@ganlab.hookimpl``."""
-    marker = f"{PROJECT}_impl"
-    return obj is not None and any(
-        hasattr(getattr(obj, name, None), marker) for name in dir(obj) if name.startswith("ganlab_")
-    )
-
-
-#: What a list section's components are: a `Metric`, or an `Observer` (callbacks, loggers).
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Built(Generic[T]):
-    """A built component of a list section (callbacks, metrics, loggers)."""
-
-    place: str  #: where the recipe names it: "callbacks.0"
-    component: Component
-    obj: T
-
-    @property
-    def name(self) -> str:
-        """The name it is registered under for a run: ``callbacks.0:console``."""
-        return f"{self.place}:{self.component.name}"
-
-
-@overload
-def build_listed(resolved: Resolved, section: Literal["metrics"]) -> list[Built[Metric]]: ...
-
-
-@overload
-def build_listed(
-    resolved: Resolved, section: Literal["callbacks", "loggers"]
-) -> list[Built[Observer]]: ...
-
-
-@overload
-def build_listed(resolved: Resolved, section: Literal["augment"]) -> list[Built[Augmentation]]: ...
-
-
-@overload
-def build_listed(
-    resolved: Resolved, section: Literal["penalties"]
-) -> list[Built[Penalty | GeneratorPenalty]]: ...
-
-
-def build_listed(resolved: Resolved, section: str) -> list[Built[Any]]:
-    """Build every component of a list section (loggers, callbacks, metrics); what each
-    build function returned was checked (`contract_problem`)."""
-    return [
-        Built(f"{section}.{i}", component, build_component(f"{section}.{i}", component, params))
-        for i, (component, params) in enumerate(resolved.listed(section))
-    ]
-
-
-def build_models(
-    resolved: Resolved,
-    image_shape: tuple[int, int, int],
-    device: torch.device,
-    num_classes: int | None = None,
-) -> tuple[Generator, nn.Module]:
-    """The recipe's generator and discriminator, on ``device``, checked on a test batch.
-
-    A conditional one (registered with ``conditional=True``) is built with ``num_classes``,
-    the number of the data set's classes, as its third argument.
-    """
-    built = []
-    for place in ("generator", "discriminator"):
-        component, params = resolved.get(place)
-        classes = (num_classes,) if component.conditional else ()
-        built.append(build_component(place, component, params, image_shape, *classes))
-    layout = memory_format(resolved.recipe.train)
-    # Module.to takes a device and a memory format together; torch's overloads leave it out.
-    # An nn.Module with `latent_shape` (`contract_problem`): the core's `Generator` type.
-    generator: Generator = built[0].to(device, memory_format=layout)
-    discriminator: nn.Module = built[1].to(device, memory_format=layout)
-    check_shapes(resolved, generator, discriminator, image_shape, device)
-    return generator, discriminator
-
-
-def check_shapes(
-    resolved: Resolved,
-    generator: Generator,
-    discriminator: nn.Module,
-    image_shape: tuple[int, int, int],
-    device: torch.device,
-) -> None:
-    """One forward pass of G and D on two latent vectors, before training: a generator
-    whose images do not have the data set's shape, or a discriminator that does not give one
-    score per image, is found when the run is built, not in its first step.
-
-    In eval mode, without gradients, with its own random numbers and every buffer put back:
-    the models and the training RNG stream are exactly as they were.
-    """
-    g_component, d_component = resolved.get("generator")[0], resolved.get("discriminator")[0]
-    # Class 0 for a conditional model: every conditional model has at least one class.
-    labels = torch.zeros(2, dtype=torch.int64, device=device)
-    g_labels = (labels,) if g_component.conditional else ()
-    d_labels = (labels,) if d_component.conditional else ()
-    with untouched(generator, train=False), untouched(discriminator, train=False):
-        with blamed_on(g_component, "generator", "on a test batch of 2"), torch.no_grad():
-            fake = generator(seeded_latents(generator, 2, seed=0).to(device), *g_labels)
-        if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (2, *image_shape):
-            made = tuple(fake.shape[1:]) if isinstance(fake, torch.Tensor) else type(fake)
-            raise broken_contract(
-                describe(g_component, "generator"),
-                f"makes images of shape {made}, but the data set's images are {image_shape} "
-                "(channels, height, width)",
-                type(generator).forward,
-            )
-        with blamed_on(d_component, "discriminator", "on a test batch of 2"), torch.no_grad():
-            scores = discriminator(fake, *d_labels)
-        if not isinstance(scores, torch.Tensor) or scores.numel() != 2:
-            count = scores.numel() if isinstance(scores, torch.Tensor) else type(scores)
-            raise broken_contract(
-                describe(d_component, "discriminator"),
-                f"gives {count} scores for a batch of 2 images; it must give one per image",
-                type(discriminator).forward,
-            )

@@ -7,7 +7,7 @@ import os
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.recipe.models import TrainSpec
+from ganlab.recipe.train import TrainSpec
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,63 +1,37 @@
-"""A run's life: it starts (a new run folder, or a stopped run resumed in place), trains
-(`ganlab.engine.loop`), and ends: completed, interrupted by a signal, or failed, with ``run.json``
-saying which and, on failure, one message that says what went wrong and what to do.
+"""A run's start: a new run folder, or a stopped run resumed in place, built and checked
+before anything is written, then handed to `ganlab.engine.outcome.Life`, which trains it
+and ends it (completed, interrupted by a signal, or failed, with ``run.json`` saying which).
 
-`train_recipe` is what ``ganlab run`` calls.
+`train_recipe` is what ``ganlab run`` and `ganlab.train` call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import os
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import click
 import torch
 
 from ganlab.contracts import Metric, Observer
 from ganlab.data.fingerprint import fingerprint_of, record
-from ganlab.engine.assemble import Built, NoHooks, assemble_run, build_listed
+from ganlab.engine.assemble import NoHooks, assemble_run
+from ganlab.engine.components import Built, build_listed
 from ganlab.engine.device import pick_device, set_determinism
 from ganlab.engine.distributed import Group, check_supported, from_main, join, leave, rank_seed
-from ganlab.engine.loop import Loop
-from ganlab.engine.restore import Resumption, open_resume
+from ganlab.engine.outcome import Life
+from ganlab.engine.resume import Resumption, open_resume
 from ganlab.engine.run import Hooks, Run
 from ganlab.engine.seeding import rng_untouched, seed_everything
-from ganlab.engine.step import Step
-from ganlab.errors import GanlabError, PluginError, RunInterrupted
-from ganlab.files.checkpoint import publish_final, step_checkpoints
-from ganlab.files.folders import (
-    NewRunDir,
-    json_text,
-    new_run_dir,
-    run_info,
-    write_atomic,
-    write_json_atomic,
-)
+from ganlab.engine.signals import interrupted_at_once
+from ganlab.errors import GanlabError
+from ganlab.files.atomic import json_text, write_atomic, write_json_atomic
+from ganlab.files.folders import NewRunDir, new_run_dir, run_info
 from ganlab.files.runlock import RunLock
-from ganlab.plugin_manager.blame import (
-    Suspect,
-    code_home,
-    describe,
-    failure,
-    find_culprit,
-    is_out_of_memory,
-    out_of_memory,
-)
 from ganlab.plugin_manager.loading import Plugins
-from ganlab.plugin_manager.registry import Component
 from ganlab.recipe.models import Resolved
-
-#: errno values that mean "no room left to write".
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def train_recipe(
@@ -178,7 +152,7 @@ def kept_as_found(run_dir: Path, lock: RunLock) -> Iterator[None]:
             with contextlib.suppress(OSError, ValueError):  # best effort on the way out
                 info = json.loads(found)
                 changed = path.read_bytes() != found
-                stopped = isinstance(exc, KeyboardInterrupt)  # Signalled among them
+                stopped = isinstance(exc, KeyboardInterrupt)  # a `Signalled` among them
                 if isinstance(info, dict) and info.get("status") == "running":
                     if changed or stopped:
                         why = f"{exc}" if stopped else f"{type(exc).__name__}: {exc}"
@@ -274,224 +248,3 @@ def registered(plugins: Plugins, observers: list[Built[Observer]]) -> Iterator[N
         for observer in observers:
             if plugins.pm.is_registered(observer.obj):
                 plugins.pm.unregister(observer.obj)
-
-
-#: The signals that stop a run: Ctrl-C and a scheduler's (or `kill`'s) polite request.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-class Signalled(KeyboardInterrupt):
-    """SIGINT or SIGTERM, raised at once where the main thread is (`interrupted_at_once`).
-
-    A KeyboardInterrupt (what Ctrl-C raises without ganlab's handlers), so that no
-    ``except Exception`` on the way (in a plugin's code, say) swallows it, every clean-up
-    (``finally``, ``except BaseException``) runs, and a plugin's ``ganlab_run_error`` sees
-    what it always saw for a signal that stops a run at once.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def handling_signals(
-    handler: Callable[[int, FrameType | None], Any],
-) -> Iterator[dict[int, Handler]]:
-    """`STOP_SIGNALS` go to ``handler`` in the block (and to the handlers before it after);
-    yields the handlers it replaced. Handlers can only be set from the main thread: in
-    another thread the block runs with the signals as they are."""
-    previous: dict[int, Handler] = {}
-    if threading.current_thread() is not threading.main_thread():
-        yield previous
-        return
-    owner = os.getpid()
-
-    def dispatch(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != owner:
-            # A forked child (a data loader worker) inherits the handler: there the signal
-            # does what it does without one, so that such a worker ends as it always did.
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        handler(signum, frame)
-
-    try:
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, dispatch)
-        yield previous
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
-@contextlib.contextmanager
-def interrupted_at_once(left: Callable[[], str]) -> Iterator[None]:
-    """Until a run trains (plugins loading, the data set decoding, the models building),
-    SIGINT and SIGTERM stop the command at once: `Signalled` is raised wherever the main
-    thread is, so that what guards each phase runs on the way out (a new run folder is
-    removed, a resumed run's run.json is not left ``running``, temporary files go), then it
-    becomes one `RunInterrupted` (exit 128 + signal: 130, 143) whose message is the signal's
-    name and ``left()``: when it stopped and what it left behind. `signals_stop` takes over
-    while the run trains.
-    """
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        raise Signalled(signum)
-
-    try:
-        with handling_signals(on_signal):
-            yield
-    except Signalled as exc:
-        raise RunInterrupted(f"{exc}: {left()}.", exc.signum) from None
-
-
-@contextlib.contextmanager
-def signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
-    """Ctrl-C (SIGINT) and SIGTERM call ``stop(signum)`` instead of stopping at once, so the
-    run can finish its step and write a checkpoint; a second one goes to the handler that
-    was there before (`interrupted_at_once`'s, which stops at once)."""
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop(signum)
-        signal.signal(signum, previous.get(signum, signal.SIG_DFL))
-
-    with handling_signals(on_signal) as previous:
-        yield
-
-
-class Life:
-    """One run from its first step to its end, and the run.json and message that end it."""
-
-    def __init__(
-        self,
-        run: Run,
-        plugins: Plugins,
-        resolved: Resolved,
-        observers: list[Built[Observer]],
-        metrics: list[Built[Metric]],
-    ) -> None:
-        self.run = run
-        self.plugins = plugins
-        self.resolved = resolved
-        self.observers = observers
-        self.step = Step(run, describe(resolved.get("loss")[0], "loss"))
-        self.loop = Loop(run, self.step, metrics)
-        # A resumed run's wall time and images add to those of its earlier segments.
-        self.earlier_wall = float(run.info.get("wall_seconds") or 0.0)
-        self.earlier_images = int(run.info.get("images_seen") or 0)
-
-    def live(self) -> None:
-        run = self.run
-        started = time.perf_counter()
-        try:
-            with signals_stop(self.loop.request_stop):
-                last = self.loop.run_to_end()
-                if run.group.is_main:
-                    run.log_file("checkpoint", publish_final(last), kind="model")
-                run.hook.ganlab_run_end(run=run.view)
-                self.finish("completed", started)  # after run_end: plugins may add to info
-        except BaseException as exc:
-            with contextlib.suppress(OSError):  # best effort: the disk may be what failed
-                self.loop.flush(check=False)
-                interrupted = isinstance(exc, (KeyboardInterrupt, RunInterrupted))
-                run.info["error"] = f"{type(exc).__name__}: {exc}"
-                self.finish("interrupted" if interrupted else "failed", started)
-            try:
-                run.hook.ganlab_run_error(run=run.view, error=exc)
-            except Exception as hook_exc:  # must not hide the error that stopped the run
-                click.echo(f"ganlab: while stopping: {self.explain(hook_exc)}", err=True)
-            explained = self.explain(exc)
-            if explained is not None:
-                raise explained from exc
-            raise
-        finally:
-            with contextlib.suppress(OSError):
-                self.loop.log.close()
-
-    def finish(self, status: str, started: float) -> None:
-        """Write run.json as the run ends (rank 0)."""
-        run = self.run
-        if not run.group.is_main:
-            return
-        # Every segment of a resumed run counts: its wall time and images are added up.
-        wall = self.earlier_wall + time.perf_counter() - started
-        images = self.earlier_images + run.images_seen
-        run.info.update(
-            status=status,
-            keys={key: info.as_json() for key, info in run.keys.items()},
-            steps=run.step,
-            epochs_completed=run.epoch,
-            images_seen=images,
-            wall_seconds=round(wall, 3),
-            images_per_second=round(images / wall, 1) if wall > 0 else None,
-            ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        )
-        write_json_atomic(run.dir / "run.json", run.info)
-
-    # --- what to tell the user when the run stops on an error ---------------------------------
-
-    def explain(self, exc: BaseException) -> GanlabError | None:
-        """The error to report for ``exc``, which stopped the run (None: ``exc`` itself):
-        a file-system error or lack of memory says what to do; an error in a plugin's code
-        names the plugin. Either way the message says what became of the run folder."""
-        run = self.run
-        if not isinstance(exc, Exception) or type(exc) is RunInterrupted:
-            return None
-        kept = step_checkpoints(run.dir)
-        folder = f"{run.dir} is marked failed; " + (
-            f"its newest checkpoint is {kept[-1].name}." if kept else "it has no checkpoint yet."
-        )
-        if isinstance(exc, GanlabError):
-            return type(exc)(f"{exc} {folder}") if isinstance(exc, PluginError) else None
-        if isinstance(exc, OSError):
-            fix = "Free disk space" if exc.errno in DISK_FULL else "Fix the cause"
-            where = f"{exc.filename}: " if exc.filename else ""
-            return GanlabError(
-                f"{where}{exc.strerror or exc}. The run stopped after step {run.step}; "
-                f"{folder} {fix}, then continue with: ganlab run --resume {run.dir}"
-            )
-        if is_out_of_memory(exc):
-            return out_of_memory(f"after step {run.step} (so {folder[:-1]})", exc)
-        culprit = self.culprit(exc)
-        if culprit is None:
-            return None
-        suspect, action = culprit
-        error = failure(suspect.subject, action, exc, suspect.home)
-        return type(error)(f"{error} {folder}")
-
-    def culprit(self, exc: BaseException) -> tuple[Suspect, str] | None:
-        """Whose code ``exc`` came from (`ganlab.plugin_manager.blame.find_culprit`), and when."""
-        run = self.run
-        by_object: dict[int, Suspect] = {}
-
-        def suspect(component: Component, place: str, *objects: object) -> str:
-            found = Suspect(describe(component, place), code_home(component.build))
-            by_object.update({id(obj): found for obj in objects if obj is not None})
-            return found.subject
-
-        suspect(self.resolved.get("data")[0], "data", run.dataset, run.batches)
-        suspect(self.resolved.get("loss")[0], "loss", run.loss)
-        models = {
-            "generator": (run.generator, self.step.generator, run.generator_ema),
-            "discriminator": (run.discriminator, self.step.discriminator),
-        }
-        for place, objects in models.items():
-            suspect(self.resolved.get(place)[0], place, *objects)
-        names = {o.name: suspect(o.component, o.place, o.obj) for o in self.observers}
-        by_code = {
-            impl.function.__code__: Suspect(
-                names.get(impl.plugin_name, f"plugin {impl.plugin_name!r}"),
-                code_home(impl.function),
-                hook,
-            )
-            for hook, impl in self.plugins.hook_implementations()
-        }
-        found = find_culprit(exc, by_object, by_code)
-        if found is None:
-            return None
-        culprit, hook = found
-        return culprit, f"in {hook} at step {run.step}" if hook else f"at step {run.step + 1}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ganlab.contracts import Metric
-from ganlab.engine.assemble import Built
+from ganlab.engine.components import Built
 from ganlab.engine.distributed import (
     gather_from_ranks,
     max_over_ranks,
@@ -27,13 +27,14 @@ from ganlab.engine.run import Run, StepStats
 from ganlab.engine.seeding import rng_state, rng_untouched
 from ganlab.engine.step import Step
 from ganlab.errors import GanlabError, RunInterrupted
+from ganlab.files.atomic import write_json_atomic
 from ganlab.files.checkpoint import (
     checkpoint_name,
     prune_checkpoints,
     save_checkpoint,
     step_checkpoints,
 )
-from ganlab.files.folders import MetricsLog, write_json_atomic
+from ganlab.files.metrics_log import MetricsLog
 from ganlab.plugin_manager.blame import blamed_on, broken_contract, called_code, describe
 from ganlab.plugin_manager.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.recipe.schedules import learning_rates, rate_key

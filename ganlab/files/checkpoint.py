@@ -8,7 +8,8 @@ tensors, numbers, strings and containers of them, so it loads with
 
 Files: ``checkpoints/step_<N>.pt`` every ``train.checkpoint_every`` steps and at the end
 (the newest ``train.keep_checkpoints`` are kept), and ``checkpoints/final.pt`` when a run
-completes.
+completes. Every command finds a run's checkpoints here (`step_checkpoints`,
+`newest_checkpoint`, `find_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from typing import Any
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.files.folders import write_atomic
+from ganlab.files.atomic import write_atomic
 
 STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+#: The checkpoint a finished run folder is sampled and evaluated from.
+FINAL = "final.pt"
 
 
 def checkpoint_name(step: int) -> str:
@@ -243,8 +246,8 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
 
 def publish_final(path: Path) -> Path:
     """Make ``checkpoints/final.pt`` the same file as ``path`` (a hard link where possible)."""
-    final = path.with_name("final.pt")
-    tmp = path.with_name("final.pt.tmp")
+    final = path.with_name(FINAL)
+    tmp = path.with_name(FINAL + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(path, tmp)
@@ -252,3 +255,44 @@ def publish_final(path: Path) -> Path:
         shutil.copyfile(path, tmp)
     os.replace(tmp, final)
     return final
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    """A run folder's newest checkpoint: ``final.pt`` once the run completed, else its
+    newest step checkpoint; None when it has none yet."""
+    final = run_dir / "checkpoints" / FINAL
+    if final.is_file():
+        return final
+    kept = step_checkpoints(run_dir)
+    return kept[-1] if kept else None
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint file for ``path``: the file itself, or a run folder's checkpoint.
+
+    In a run folder (or its ``checkpoints/`` folder) that is ``final.pt``, else the newest
+    ``*.pt`` there.
+    """
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise GanlabError(
+            f"{str(path)!r} not found. Give a checkpoint file (.pt) or the folder of a "
+            "finished run (runs/<recipe>/<time>-s<seed>/)."
+        )
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (folder / FINAL).is_file():
+        return folder / FINAL
+    found = [p for p in folder.glob("*.pt") if p.is_file()]
+    if not found:
+        raise GanlabError(
+            f"No checkpoint in {folder}: no {FINAL} and no other .pt file. Give the folder "
+            "of a run that finished (runs/<recipe>/<time>-s<seed>/) or the path to a .pt file."
+        )
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def folder_of(checkpoint: Path) -> Path:
+    """The run folder a checkpoint belongs to (the checkpoint's folder if it is elsewhere)."""
+    folder = checkpoint.parent
+    return folder.parent if folder.name == "checkpoints" else folder

@@ -1,17 +1,17 @@
-"""Run folders: where they go, the files the core writes into them, and reading them back.
+"""Run folders: a new one made and named, its ``run.json`` and ``recipe.yaml`` written and
+read back, and the run folders a command is given found.
 
 ``<out>/<recipe name>/<YYYYmmdd-HHMMSS>-s<seed>/`` holds ``recipe.yaml`` (resolved),
-``run.json`` (versions, git commit, device, seed, timings, status), ``metrics.jsonl`` and
-``checkpoints/``; callbacks add their own files (``samples/`` ...). Every command that reads a
-run folder (``--resume``, ``compare``, ``sample``, ``eval``) finds and reads it here.
+``run.json`` (versions, git commit, device, seed, timings, status), ``metrics.jsonl``
+(`ganlab.files.metrics_log`) and ``checkpoints/`` (`ganlab.files.checkpoint`); callbacks add
+their own files (``samples/`` ...). Every command that reads a run folder (``--resume``,
+``compare``, ``runs``) finds and reads it here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
-import os
 import platform
 import shutil
 import subprocess
@@ -26,14 +26,13 @@ from typing import Any
 import yaml
 
 from ganlab.errors import GanlabError
+from ganlab.files.atomic import write_atomic
+from ganlab.files.metrics_log import read_metrics
 from ganlab.files.runlock import RunLock
 from ganlab.recipe.yamlfile import load_yaml
 
 #: The packages whose versions every run.json records (plugins add their own to run.info).
 PACKAGES = ("ganlab", "torch", "torchvision", "numpy", "pluggy", "pydantic")
-#: The checkpoint a finished run folder is sampled and evaluated from.
-FINAL = "final.pt"
-
 
 #: What to do when the run folder cannot be written.
 WRITABLE_OUT = "Give --out a folder you can write to, on a disk with free space."
@@ -115,34 +114,6 @@ def new_run_dir(out: Path, recipe_name: str, seed: int, files: dict[str, str]) -
     return made
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write a file through a temporary file, fsync and a rename, so that a crash or a full
-    disk never leaves half a file (the old one, if any, stays intact)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):  # on a read-only disk even this fails
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # name the file meant, not the temporary one
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
-
-
-def json_text(data: Any) -> str:
-    """The text of a JSON file ganlab writes (``run.json``)."""
-    return json.dumps(data, indent=2) + "\n"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON atomically (see `write_atomic`)."""
-    write_atomic(path, json_text(data))
-
-
 def versions() -> dict[str, str]:
     """Installed versions of Python and the packages a run depends on."""
     found = {"python": platform.python_version()}
@@ -193,51 +164,6 @@ def run_info(
     }
 
 
-#: How ``metrics.jsonl`` spells the numbers that JSON has no literal for (a diverged run's
-#: losses and scores): as strings, which strict readers (jq, JavaScript) accept, and which
-#: `read_metrics` turns back into floats. Finite numbers are written as ``json.dumps`` does.
-NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def metrics_line(row: dict[str, Any]) -> str:
-    """One row of ``metrics.jsonl`` as its line of strict JSON (with the newline)."""
-    try:
-        return json.dumps(row, allow_nan=False) + "\n"
-    except ValueError:  # a value that is not finite: spelled as `NON_FINITE` says
-        spelled = {key: _spelled(value) for key, value in row.items()}
-        return json.dumps(spelled, allow_nan=False) + "\n"
-
-
-def _spelled(value: Any) -> Any:
-    """A value of a metrics row, a number that is not finite spelled as `NON_FINITE` says."""
-    if not isinstance(value, float) or math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-
-
-class MetricsLog:
-    """``metrics.jsonl``: one JSON object per logged row (`metrics_line`), appended and
-    flushed as it comes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-
-    def write(self, row: dict[str, Any]) -> None:
-        self._file.write(metrics_line(row))
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def write_metrics(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Replace ``metrics.jsonl`` with ``rows`` (atomically)."""
-    write_atomic(path, "".join(metrics_line(row) for row in rows))
-
-
 def read_run_info(path: Path) -> dict[str, Any]:
     """A run folder's ``run.json`` as a mapping."""
     try:
@@ -251,47 +177,6 @@ def read_run_info(path: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise GanlabError(f"{path}: expected a JSON object.")
     return info
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a run folder's ``metrics.jsonl``; values spelled as `NON_FINITE` says
-    (and the bare ``NaN`` of files from before ganlab wrote strict JSON) are floats again.
-
-    A last line without its newline that does not parse is a row cut off by a run that was
-    killed mid-write: it is left out, and one line on stderr names the file. Any other line
-    that is not a JSON object with a ``step`` is an error that names the file and line.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GanlabError(f"{path}: missing; every run folder holds its metrics.jsonl.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GanlabError(f"{path}: cannot be read ({' '.join(str(exc).split())}).") from None
-    lines = text.split("\n")
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):  # no newline after it: cut off mid-write
-                print(
-                    f"ganlab: {path}, line {number}: the last row is cut off (the run was "
-                    "stopped while writing it); it is left out.",
-                    file=sys.stderr,
-                )
-                continue
-            raise GanlabError(f"{path}, line {number}: not JSON ({exc.msg}).") from None
-        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-            raise GanlabError(f"{path}, line {number}: expected a JSON object with a step.")
-        rows.append({key: _number(value) for key, value in row.items()})
-    return rows
-
-
-def _number(value: Any) -> Any:
-    """A value of a metrics row, with the spellings of `NON_FINITE` read as floats."""
-    return NON_FINITE.get(value, value) if isinstance(value, str) else value
 
 
 def read_recipe(path: Path) -> dict[str, Any]:
@@ -329,7 +214,7 @@ def read_run_folder(path: Path) -> RunFolder:
     )
 
 
-# --- finding run folders and their checkpoints ------------------------------------------------
+# --- finding run folders -----------------------------------------------------------------------
 
 
 def is_run_dir(path: Path) -> bool:
@@ -404,34 +289,3 @@ def newest_unfinished(parent: Path) -> Path:
         f"--resume auto: no unfinished run under {parent} that no other process "
         f"trains{training}. Start a new run without --resume."
     )
-
-
-def find_checkpoint(path: Path) -> Path:
-    """The checkpoint file for ``path``: the file itself, or a run folder's checkpoint.
-
-    In a run folder (or its ``checkpoints/`` folder) that is ``final.pt``, else the newest
-    ``*.pt`` there.
-    """
-    if path.is_file():
-        return path
-    if not path.exists():
-        raise GanlabError(
-            f"{str(path)!r} not found. Give a checkpoint file (.pt) or the folder of a "
-            "finished run (runs/<recipe>/<time>-s<seed>/)."
-        )
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if (folder / FINAL).is_file():
-        return folder / FINAL
-    found = [p for p in folder.glob("*.pt") if p.is_file()]
-    if not found:
-        raise GanlabError(
-            f"No checkpoint in {folder}: no {FINAL} and no other .pt file. Give the folder "
-            "of a run that finished (runs/<recipe>/<time>-s<seed>/) or the path to a .pt file."
-        )
-    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
-
-
-def folder_of(checkpoint: Path) -> Path:
-    """The run folder a checkpoint belongs to (the checkpoint's folder if it is elsewhere)."""
-    folder = checkpoint.parent
-    return folder.parent if folder.name == "checkpoints" else folder

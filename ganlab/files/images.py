@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from ganlab.files.folders import write_atomic
+from ganlab.files.atomic import write_atomic
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

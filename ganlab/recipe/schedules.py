@@ -44,7 +44,7 @@ RUN_LENGTH: dict[str, tuple[str, ...]] = {
     "total_steps": ("epochs", "steps_per_epoch"),
 }
 
-#: The length a recipe's schedule is checked with (`ganlab.recipe.models.LRSchedule`), before the
+#: The length a recipe's schedule is checked with (`ganlab.recipe.train.LRSchedule`), before the
 #: run's length is known: any positive number of steps.
 CHECKING_LENGTH = 100
 

@@ -1,2 +1,3 @@
-"""Built-in data sets: image folders, CelebA, MNIST and CIFAR-10 (`datasets`), and the
-procedural cartoon faces the quickstart trains on (`faces`)."""
+"""Built-in data sets: image folders and CelebA (`datasets`, reading files with
+`image_files` and `decoding`), and the procedural cartoon faces the quickstart trains on
+(`faces`, drawn by `face_attributes` and `face_drawing`)."""

@@ -43,9 +43,10 @@ from ganlab.commands.common import plugin_option, prepare_recipe, set_option, us
 from ganlab.commands.texttable import format_table
 from ganlab.data.cache import CacheableImages, prepare_cache
 from ganlab.data.types import Labels, TensorImages, labels_of
-from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
+from ganlab.engine.components import build_component
 from ganlab.engine.device import memory_format, pick_device, set_determinism
 from ganlab.engine.lifecycle import train_recipe
+from ganlab.engine.networks import build_models, conditional_models, make_optimizer
 from ganlab.engine.run import Run
 from ganlab.engine.seeding import seed_everything
 from ganlab.files.images import to_unit_range
