@@ -32,7 +32,6 @@ from ganlab.contracts import (
 )
 from ganlab.data.cache import cache_dir
 from ganlab.data.types import Labels, TensorImages, labels_of
-from ganlab.engine.run import StepStats
 from ganlab.errors import GanlabError, RunInterrupted
 from ganlab.export import export_generator
 from ganlab.files.images import grid, save_gif, save_grid, save_png, to_uint8, to_unit_range
@@ -42,7 +41,7 @@ from ganlab.plugin_manager.params import MetricKey
 from ganlab.plugin_manager.registry import NoParams, Params, Register
 from ganlab.recipe.models import Resolved
 from ganlab.recipe.yamlfile import load_yaml
-from ganlab.runview import RunView
+from ganlab.runview import RunView, StepStats
 
 __version__ = "0.1.0"
 

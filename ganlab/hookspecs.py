@@ -35,9 +35,8 @@ if TYPE_CHECKING:
 
     import click
 
-    from ganlab.engine.run import StepStats
     from ganlab.plugin_manager.registry import Register
-    from ganlab.runview import RunView
+    from ganlab.runview import RunView, StepStats
 
 PROJECT = "ganlab"
 hookspec = pluggy.HookspecMarker(PROJECT)

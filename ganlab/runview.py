@@ -1,4 +1,5 @@
-"""`RunView`: what event hooks and metrics see of a run in progress.
+"""`RunView`: what event hooks and metrics see of a run in progress, and `StepStats`, what
+``ganlab_step_end`` sees of one step.
 
 A hook or a metric is given the run as ``run``, a `RunView`: the facts it may read (the
 recipe, where the run stands, its folder, its models, facts of its data) and the few things
@@ -17,6 +18,7 @@ at it every step or never. docs/plugins.md (`RunView`) is the user's reference.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -271,3 +273,28 @@ class RunView(Protocol):
         """End the run after the current step: the loop finishes normally (the last
         evaluation, the final checkpoint and `ganlab_run_end` still happen)."""
         ...
+
+
+@dataclass
+class StepStats:
+    """One training step's numbers, as 0-dim tensors still on the training device."""
+
+    step: int  #: steps done, counting this one (1-based)
+    epoch: int  #: epoch of this step, from 0
+    index: int  #: batch index within the epoch, from 0
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    d_real: torch.Tensor  #: mean readout of D on the real batch: the tutorial's D(x)
+    d_fake: torch.Tensor  #: ... on the fakes before D's update: D(G(z)) "before"
+    d_fake_after: torch.Tensor  #: ... on the fakes during G's update: D(G(z)) "after"
+    #: the step's other statistics: each penalty's value (namespace train) and what the
+    #: augmentations report (namespace aug, such as ADA's ``p``)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    #: The statistics' names: the columns of a training row in metrics.jsonl (after "step"
+    #: and "epoch"), the keys W&B logs under train/, the curves `ganlab compare` plots.
+    NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
+
+    def values(self) -> torch.Tensor:
+        """The statistics stacked into one tensor, in the order of `NAMES`."""
+        return torch.stack([getattr(self, n).detach().float() for n in self.NAMES])

@@ -33,11 +33,11 @@ from ganlab.commands.compare_plot import (
     save_plot,
 )
 from ganlab.commands.texttable import WIDTH, format_blocks
-from ganlab.engine.run import StepStats
 from ganlab.errors import GanlabError
 from ganlab.files.folders import RunFolder, find_run_dirs, read_run_folder
 from ganlab.plugin_manager.logkeys import EVAL, TRAIN, Better, KeyInfo, key_infos
 from ganlab.recipe.diff import Absent, differing_keys, flatten, is_number
+from ganlab.runview import StepStats
 
 #: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
 TRAINING_KEYS = ("step", "epoch", *StepStats.NAMES)

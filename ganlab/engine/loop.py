@@ -23,7 +23,7 @@ from ganlab.engine.distributed import (
     max_over_ranks,
     mean_over_ranks,
 )
-from ganlab.engine.run import Run, StepStats
+from ganlab.engine.run import Run
 from ganlab.engine.seeding import rng_state, rng_untouched
 from ganlab.engine.step import Step
 from ganlab.errors import GanlabError, RunInterrupted
@@ -38,6 +38,7 @@ from ganlab.files.metrics_log import MetricsLog
 from ganlab.plugin_manager.blame import blamed_on, broken_contract, called_code, describe
 from ganlab.plugin_manager.logkeys import AUG, EVAL, TRAIN, KeyInfo, key_infos
 from ganlab.recipe.schedules import learning_rates, rate_key
+from ganlab.runview import StepStats
 
 #: Class labels of a batch, or None (no classes).
 ClassLabels = torch.Tensor | None

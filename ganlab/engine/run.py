@@ -38,7 +38,7 @@ from ganlab.files.checkpoint import CONTENTS, save_checkpoint
 from ganlab.plugin_manager.logkeys import EVAL, TRAIN, Better, KeyInfo, check_key_info
 from ganlab.recipe.models import Recipe
 from ganlab.recipe.schedules import fit_to_run
-from ganlab.runview import RunView
+from ganlab.runview import RunView, StepStats
 
 
 class Hooks(Protocol):
@@ -76,31 +76,6 @@ class GuardedHooks:
                 return caller(**kwargs)
 
         return guarded
-
-
-@dataclass
-class StepStats:
-    """One training step's numbers, as 0-dim tensors still on the training device."""
-
-    step: int  #: steps done, counting this one (1-based)
-    epoch: int  #: epoch of this step, from 0
-    index: int  #: batch index within the epoch, from 0
-    loss_d: torch.Tensor
-    loss_g: torch.Tensor
-    d_real: torch.Tensor  #: mean readout of D on the real batch: the tutorial's D(x)
-    d_fake: torch.Tensor  #: ... on the fakes before D's update: D(G(z)) "before"
-    d_fake_after: torch.Tensor  #: ... on the fakes during G's update: D(G(z)) "after"
-    #: the step's other statistics: each penalty's value (namespace train) and what the
-    #: augmentations report (namespace aug, such as ADA's ``p``)
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    #: The statistics' names: the columns of a training row in metrics.jsonl (after "step"
-    #: and "epoch"), the keys W&B logs under train/, the curves `ganlab compare` plots.
-    NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
-
-    def values(self) -> torch.Tensor:
-        """The statistics stacked into one tensor, in the order of `NAMES`."""
-        return torch.stack([getattr(self, n).detach().float() for n in self.NAMES])
 
 
 @dataclass

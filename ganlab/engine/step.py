@@ -24,8 +24,9 @@ from ganlab.engine.distributed import (
     average_gradients,
 )
 from ganlab.engine.graphs import graphed, step_begins
-from ganlab.engine.run import Run, StepStats
+from ganlab.engine.run import Run
 from ganlab.plugin_manager.blame import broken_contract
+from ganlab.runview import StepStats
 
 #: Class labels of a batch, or None (no classes).
 ClassLabels = torch.Tensor | None
