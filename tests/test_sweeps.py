@@ -491,3 +491,16 @@ def test_a_signal_to_the_sweep_alone_stops_every_running_point_with_a_checkpoint
         assert info["status"] == "interrupted", info
         assert list((folder / "checkpoints").glob("step_*.pt")), folder
         assert f"continue it with: ganlab run --resume {folder}" in output
+
+
+@pytest.mark.parametrize(
+    "text", ["1e-4", "1e5", "'1e5'", "+1E+2", ".5e3", "1_000", "0.0002", "true", "null", "bce",
+             "[0.5, 0.999]", "{a: 1e-3}"],
+)  # fmt: skip
+def test_sweep_values_are_read_as_set_reads_them(text: str) -> None:
+    """The sweep plugin reads --param values itself (a plugin imports only `ganlab`); it
+    must read each as `ganlab run --set` does, or a point would run another value."""
+    from ganlab.recipe.yamlfile import load_yaml
+    from ganlab_plugins.wandb.sweep_points import read_value, same
+
+    assert same(read_value(text), load_yaml(text))
