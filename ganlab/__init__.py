@@ -15,7 +15,7 @@ from ganlab.api import (
     sample,
     train,
 )
-from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.commands.common import plugin_option, set_option, user_command
 from ganlab.contracts import (
     Augmentation,
     Critic,
@@ -40,14 +40,11 @@ from ganlab.plugin_manager.logkeys import KeyInfo
 from ganlab.plugin_manager.params import MetricKey
 from ganlab.plugin_manager.registry import NoParams, Params, Register
 from ganlab.recipe.models import Resolved
-from ganlab.recipe.yamlfile import load_yaml
 from ganlab.runview import RunView, StepStats
 
 __version__ = "0.1.0"
 
 # Sorted; what each name is for is in the module's docstring and docs/plugins.md, python.md.
-# `load_yaml` and `prepare_recipe` are not part of the designed surface: they stay only
-# while plugins/wandb/sweeps.py uses them (issue 20 moves it to `load_recipe`).
 __all__ = [
     "Augmentation",
     "Critic",
@@ -83,9 +80,7 @@ __all__ = [
     "labels_of",
     "load_generator",
     "load_recipe",
-    "load_yaml",
     "plugin_option",
-    "prepare_recipe",
     "sample",
     "save_gif",
     "save_grid",

@@ -26,5 +26,5 @@ MODULES = (
     "metrics.swd_metric",
     "metrics.fid",
     "wandb.logger",
-    "wandb.sweeps",
+    "wandb.sweep_command",
 )

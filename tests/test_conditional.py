@@ -313,7 +313,7 @@ def test_the_conditional_quickstart_runs_with_a_row_per_hair_style(tmp_path: Pat
 
 
 def test_wandb_config_names_the_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wandb
+    wandb = pytest.importorskip("wandb", reason="W&B is an optional extra (ganlab[wandb])")
 
     from tests.test_wandb import by_type, read_records, wandb_file
 

@@ -35,9 +35,18 @@ TINY_SETS = [a for override in TINY_QUICKSTART for a in ("--set", override)]
 # - wandb/wandb_agent.py: Agent.run reads `command` back from that YAML, and
 #   Agent._command_run replaces ${env}, ${interpreter}, ${program} and ${args...} by their
 #   lists and starts the result with subprocess.Popen (no shell).
-wandb_agent = pytest.importorskip("wandb.wandb_agent")
-sweep_utils = pytest.importorskip("wandb.sdk.launch.sweeps.utils")
-public_sweeps = pytest.importorskip("wandb.apis.public.sweeps")
+# Imported by the tests that use them: the rest (`ganlab run KEY=VALUE`, `--local`) run
+# without W&B too.
+WITHOUT_WANDB = "W&B is an optional extra: pip install 'ganlab[wandb]'"
+
+
+def wandb_module(name: str) -> Any:
+    """One of wandb's modules; the test skips, saying why, where W&B is not installed."""
+    return pytest.importorskip(name, reason=WITHOUT_WANDB)
+
+
+def sweep_utils() -> Any:
+    return wandb_module("wandb.sdk.launch.sweeps.utils")
 
 
 def run_dirs(out: Path) -> list[Path]:
@@ -51,7 +60,7 @@ def errors_of(result: Result) -> list[str]:
 def agent_arguments(point: dict[str, Any]) -> dict[str, list[str]]:
     """The agent's argument lists for one point, made by wandb's own function."""
     args = {key: {"value": value} for key, value in point.items()}
-    made: dict[str, list[str]] = sweep_utils.create_sweep_command_args({"args": args})
+    made: dict[str, list[str]] = sweep_utils().create_sweep_command_args({"args": args})
     return made
 
 
@@ -152,7 +161,10 @@ def test_a_bad_key_gets_the_same_message_however_it_is_spelled(
 
 
 def write_sweep(tmp_path: Path, *args: str) -> Result:
-    """`ganlab sweep` on the quickstart (with its metric and wandb logger; nothing runs)."""
+    """`ganlab sweep` on the quickstart (with its metric and wandb logger; nothing runs).
+    Writing a sweep file needs W&B (tests/test_without_wandb.py: the message without it)."""
+    if "--local" not in args:
+        wandb_module("wandb")
     return invoke(
         "sweep", QUICKSTART, "--file", str(tmp_path / "sweep.yaml"),
         "--out", str(tmp_path / "runs"), *args,
@@ -174,7 +186,7 @@ def test_the_sweep_file_has_typed_values_the_seeds_a_metric_and_a_ganlab_command
     path = tmp_path / "sweep.yaml"
     assert f"Wrote {path}: a grid sweep of {QUICKSTART} (12 points)." in result.output
     # As `wandb sweep` reads it (PyYAML's safe_load, where 1e-4 would be a string).
-    config = sweep_utils.load_sweep_config(str(path))
+    config = sweep_utils().load_sweep_config(str(path))
     assert config["method"] == "grid"
     assert config["program"] == QUICKSTART
     assert config["project"] == "ganlab"  # the recipe's wandb logger's project
@@ -257,6 +269,7 @@ def test_the_sweep_file_runs_as_wandb_agent_runs_it(
     run folder with the point's values. (--wandb disabled: there is no W&B server here.)"""
     if platform.system() == "Windows":
         pytest.skip("the agent puts no ${env} on Windows; this test follows the POSIX path")
+    wandb_module("wandb")
     monkeypatch.chdir(tmp_path)  # the agent runs the command in its own folder
     result = invoke(
         "sweep", QUICKSTART, *TINY_SETS, "--param", "loss.name=hinge,bce",
@@ -266,8 +279,8 @@ def test_the_sweep_file_runs_as_wandb_agent_runs_it(
 
     # `wandb sweep sweep.yaml`: read, checked, uploaded as YAML after a JSON round trip;
     # `wandb agent`: the config read back from that YAML, its command kept.
-    config = sweep_utils.load_sweep_config("sweep.yaml")
-    config = public_sweeps._validate_config_and_fill_distribution(config)
+    config = sweep_utils().load_sweep_config("sweep.yaml")
+    config = wandb_module("wandb.apis.public.sweeps")._validate_config_and_fill_distribution(config)
     stored = yaml.dump(json.loads(json.dumps(config)))
     command = yaml.safe_load(stored)["command"]
     # The server's first grid point, sent to the agent as JSON.
@@ -286,7 +299,7 @@ def test_the_sweep_file_runs_as_wandb_agent_runs_it(
     for name in ("WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):  # the agent sets them
         monkeypatch.setenv(name, "")
     caplog.set_level(logging.INFO, logger="wandb.wandb_agent")
-    agent = wandb_agent.Agent(api=None, queue=None, sweep_id="sweep0")
+    agent = wandb_module("wandb.wandb_agent").Agent(api=None, queue=None, sweep_id="sweep0")
     agent._sweep_command = command  # what Agent.run takes from the sweep's config
     agent._command_run(
         {"type": "run", "run_id": "run0", "program": config["program"], "args": args}
@@ -478,3 +491,16 @@ def test_a_signal_to_the_sweep_alone_stops_every_running_point_with_a_checkpoint
         assert info["status"] == "interrupted", info
         assert list((folder / "checkpoints").glob("step_*.pt")), folder
         assert f"continue it with: ganlab run --resume {folder}" in output
+
+
+@pytest.mark.parametrize(
+    "text", ["1e-4", "1e5", "'1e5'", "+1E+2", ".5e3", "1_000", "0.0002", "true", "null", "bce",
+             "[0.5, 0.999]", "{a: 1e-3}"],
+)  # fmt: skip
+def test_sweep_values_are_read_as_set_reads_them(text: str) -> None:
+    """The sweep plugin reads --param values itself (a plugin imports only `ganlab`); it
+    must read each as `ganlab run --set` does, or a point would run another value."""
+    from ganlab.recipe.yamlfile import load_yaml
+    from ganlab_plugins.wandb.sweep_points import read_value, same
+
+    assert same(read_value(text), load_yaml(text))

@@ -1,22 +1,24 @@
 """One step axis: every W&B history row at its training step, in step order.
 
-W&B's history is a sequence of rows numbered by ``_step``; ``wandb.log(values, step=N)``
-adds ``values`` to row N, and a step lower than the current one is dropped with a warning
-(wandb 0.31, ``core/internal/stream/handler.go``, ``handlePartialHistorySync``). The runner
-hands its rows over in step order, but in blocks (``train.log_every``), while callbacks
-announce their images at once: the sample grid of step 100 arrives before the rows 51..100.
-`History` holds such files back until the rows have caught up with their step, so that the
-grid lands in row 100 and rows 51..99 are not dropped.
+Every row carries the training step as ``train/step``, which the logger declares as the
+x-axis of every chart (``define_metric(..., step_metric="train/step")``, W&B's public way
+to chart against a step of one's own). W&B's own ``_step`` counts the rows it was given
+and is left to W&B: the logger never passes ``step=``, so W&B neither drops a row whose
+``_step`` it has seen (online) nor renumbers it when ``wandb sync`` uploads a resumed
+piece. Each training step is one row: what arrives for a step is gathered and handed to
+W&B when the next step begins (or the piece ends).
+
+The runner hands its rows over in step order, but in blocks (``train.log_every``), while
+callbacks announce their images at once: the sample grid of step 100 arrives before the
+rows 51..100. `History` holds such files back until the rows have caught up with their
+step, so that the grid joins row 100 and the rows stay in step order.
 
 After ``--resume`` the run repeats the steps between its checkpoint and where it was
-stopped. Those rows went to W&B already, in an earlier piece of the same W&B run; when
-``wandb sync`` uploads a resumed piece, W&B gives any row whose ``_step`` is not above the
-run's last one the next free step instead (``core/internal/stream/historystep.go``,
-``clampStep``), which would shift them. So nothing is logged at or below ``floor``, the last
-step an earlier piece holds; W&B has those rows, and they are the same (a resumed run is
-bit-identical). For the same reason a resumed run logs no file of a step up to its
-checkpoint's (``resumed_at``): the session that reached that step logged them, and the files a
-callback writes again when a run starts (the ``figures`` callback's real images) are the same.
+stopped. Nothing is logged at or below ``floor``, the last step an earlier piece of the
+same W&B run surely holds (`ganlab_plugins.wandb.pieces.floor`). For the same reason a
+resumed run logs no file of a step up to its checkpoint's (``resumed_at``): the session
+that reached that step logged them, and the files a callback writes again when a run
+starts (the ``figures`` callback's real images) are the same.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class History:
         self.floor = floor  #: the last step an earlier piece of this W&B run logged
         self.resumed_at = resumed_at  #: the checkpoint's step, for a resumed run (else 0)
         self.last: int | None = None  #: the last step given to W&B in this piece
+        self.open: dict[str, Any] = {}  #: the row of step `last`, not handed to W&B yet
         self.held: list[_Held] = []
         self.announced = 0
         self.dropped: list[str] = []  #: what could not go to its step (see `media`)
@@ -70,8 +73,7 @@ class History:
         self.held.sort()
 
     def after(self, step: int, action: Callable[[], None]) -> None:
-        """Do ``action`` once the rows reach ``step`` (W&B files an artifact under the
-        history step it was logged at)."""
+        """Do ``action`` once the rows reach ``step``."""
         if self.last is not None and step <= self.last:
             action()
             return
@@ -88,13 +90,23 @@ class History:
             elif held.action is not None:
                 held.action()
 
+    def close(self) -> None:
+        """Hand the open row to W&B (the piece ends, or a later step begins)."""
+        if self.open:
+            self.wb.log(self.open)
+            self.open = {}
+
     def _log(self, step: int, values: dict[str, Any]) -> None:
         if self.floor is not None and step <= self.floor:
             return  # an earlier piece of this W&B run logged this step
-        self.wb.log({STEP: step, **values}, step=step)
+        if step != self.last:
+            self.close()
+            self.open = {STEP: step}
+        self.open.update(values)
         self.last = step
 
     def warn_dropped(self) -> None:
+        """Say what could not be logged at its step (`media`)."""
         if self.dropped:
             click.echo(
                 "W&B: not logged, because rows of later steps were logged first: "

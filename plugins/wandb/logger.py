@@ -7,170 +7,48 @@ logger's ``mode`` param, else ``offline``: a run never needs a network or an API
 offline run is uploaded later with the ``wandb sync ...`` command printed at the end and
 kept in ``run.json`` under ``wandb``. A resumed run continues the same W&B run, one more
 piece (folder) of it; the sync command names them all. docs/outputs.md says what W&B gets.
+
+W&B is an optional extra (``pip install 'ganlab[wandb]'``): without it a recipe that names
+this logger trains all the same, and the logger says once how to install it.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import click
-from pydantic import Field, field_validator
 
 import ganlab
 from ganlab_plugins.wandb.config import default_group, run_config
 from ganlab_plugins.wandb.history import STEP, History
 from ganlab_plugins.wandb.models import log_model, model_version
-from ganlab_plugins.wandb.offline import (
+from ganlab_plugins.wandb.params import WandbParams
+from ganlab_plugins.wandb.pieces import (
     Piece,
-    is_cut,
-    last_step,
-    pieces,
-    run_record,
+    floor,
+    read_pieces,
+    record_finish,
+    record_start,
     sync_commands,
+    synced,
+    wait_for_a_new_second,
+)
+from ganlab_plugins.wandb.run_options import GROUP, NAME, NOTES, TAGS, from_env
+from ganlab_plugins.wandb.session import (
+    INSTALL,
+    Mode,
+    effective_mode,
+    has_credentials,
+    installed,
+    is_rank_zero,
+    setup_wandb,
 )
 
-#: The modes this logger runs W&B in.
-Mode = Literal["offline", "online", "disabled"]
-
-#: WANDB_MODE values W&B accepts, as the mode this logger uses.
-MODES: dict[str, Mode] = {
-    "offline": "offline",
-    "dryrun": "offline",
-    "online": "online",
-    "run": "online",
-    "disabled": "disabled",
-}
-
-#: W&B's own environment variables for what ``ganlab run --name/--notes/--tags/--group``
-#: set; like ``WANDB_MODE``, they win over the recipe.
-NAME, NOTES, TAGS, GROUP = "WANDB_NAME", "WANDB_NOTES", "WANDB_TAGS", "WANDB_RUN_GROUP"
-
-#: How often W&B writes its buffered records to the transaction log (W&B's default: every
-#: 15 s, ``x_transaction_log_flush_interval``): a session killed with SIGKILL loses what was
-#: not written yet (the rows come back when the run is resumed; media, system metrics and
-#: console lines of those seconds do not).
+#: How often W&B writes its buffered records to its files (W&B's default: every 15 s): a
+#: session killed with SIGKILL loses what was not written yet.
 FLUSH_SECONDS = 2.0
-
-#: What W&B accepts as a tag (wandb 0.31, ``wandb_settings.py``, ``validate_run_tags``).
-TAG_RULE = "a tag has 1 to 64 characters and no comma"
-
-
-def tag_ok(tag: str) -> bool:
-    return 1 <= len(tag) <= 64 and "," not in tag
-
-
-class WandbParams(ganlab.Params):
-    mode: Mode | None = Field(
-        default=None,
-        description="offline, online or disabled; WANDB_MODE wins when set; default offline",
-    )
-    project: str = Field(
-        default="ganlab", min_length=1, description="W&B project; WANDB_PROJECT wins when set"
-    )
-    entity: str | None = Field(
-        default=None, description="W&B user or team (default: yours); WANDB_ENTITY wins"
-    )
-    name: str | None = Field(
-        default=None, description="W&B run name (default: the run folder's name); --name wins"
-    )
-    notes: str | None = Field(default=None, description="W&B run notes; --notes wins")
-    group: str | None = Field(
-        default=None,
-        description="W&B group (default: <recipe>-<hash of the configuration>); --group wins",
-    )
-    tags: list[str] = Field(
-        default_factory=list,
-        description="tags added to seed-<N> and the git commit (and to --tags)",
-    )
-    log_checkpoint: bool = Field(
-        default=True,
-        description="log the final and best checkpoints as versions of the artifact model-<id>",
-    )
-    system_metrics: bool = Field(
-        default=True, description="W&B's system metrics (CPU, memory, GPU): its System tab"
-    )
-    console: bool = Field(
-        default=True, description="W&B's copy of the console output: its Logs tab"
-    )
-
-    @field_validator("tags")
-    @classmethod
-    def _tags_w_and_b_takes(cls, tags: list[str]) -> list[str]:
-        bad = [tag for tag in tags if not tag_ok(tag)]
-        if bad:
-            raise ValueError(f"{bad}: {TAG_RULE}")
-        return tags
-
-
-def effective_mode(param: Mode | None) -> Mode:
-    """``WANDB_MODE`` if set, else the ``mode`` param, else ``offline``."""
-    env = os.environ.get("WANDB_MODE", "").strip().lower()
-    if env:
-        if env not in MODES:
-            raise ganlab.GanlabError(
-                f"WANDB_MODE={env!r} is not a W&B mode this logger knows. "
-                "Set it to offline, online or disabled (or unset it)."
-            )
-        return MODES[env]
-    return param or "offline"
-
-
-def from_env(name: str) -> str | None:
-    """A W&B environment variable's value, None when unset or empty."""
-    return os.environ.get(name, "").strip() or None
-
-
-def setup_wandb(mode: Mode) -> Any:
-    """Import wandb with its process-wide settings in ``mode`` and silent; returns wandb.
-
-    W&B's own usage telemetry follows these settings, not a run's: left at their default
-    (online), an offline run would still try the network when the process exits. Silent
-    also keeps ``wandb.login()`` from asking the server for the user's name.
-    """
-    import wandb
-
-    wandb.setup(wandb.Settings(mode=mode, silent=True))
-    return wandb
-
-
-def has_credentials() -> bool:
-    """Whether W&B has credentials for its server, found without a prompt or the network."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    wandb = setup_wandb("online")  # login() refuses to look while the process is offline
-    try:
-        # Reads the environment, the settings files and .netrc; no prompt, no network.
-        return bool(wandb.login(prompt=False, verify=False))
-    except TypeError:  # a wandb older than login(prompt=...)
-        return bool(wandb.api.api_key)
-    except Exception as exc:  # e.g. a malformed key in .netrc
-        raise ganlab.GanlabError(
-            f"wandb logger: W&B's credentials are not usable: {exc} Run `wandb login` again, "
-            "or log offline (--wandb offline)."
-        ) from exc
-
-
-def is_rank_zero() -> bool:
-    """False in every process of a distributed run but the first."""
-    rank = os.environ.get("RANK", "").strip()
-    if rank and rank != "0":
-        return False
-    import torch.distributed as dist
-
-    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
-
-
-def wait_for_a_new_second(earlier: list[Piece]) -> None:
-    """W&B names a piece's folder by the second it starts in: a piece started in the same
-    second as an earlier one would take over its folder and transaction log."""
-    now = time.time()
-    stamps = {time.strftime("%Y%m%d_%H%M%S", f(now)) for f in (time.localtime, time.gmtime)}
-    if any(piece.start in stamps for piece in earlier):
-        time.sleep(1.05 - now % 1)
 
 
 def key_info(run: ganlab.RunView, key: str) -> tuple[str, str | None]:
@@ -210,23 +88,13 @@ class WandbLogger:
         # The core records the versions of what it imports; this plugin adds its own.
         run.info.setdefault("versions", {})["wandb"] = wandb.__version__
 
-        # The pieces this run folder holds already (it was resumed): read before W&B adds one.
-        previous = run.info.get("wandb")
-        previous = previous if isinstance(previous, dict) else {}
-        offline = self.mode == "offline"
-        earlier = [p for p in pieces(run.dir) if p.offline == offline]
-        run_id = earlier[-1].run_id if earlier else None
-        if run_id is None and previous.get("mode") == self.mode:
-            run_id = previous.get("id")  # its folders are gone, W&B may have the run
-        earlier = [p for p in earlier if p.run_id == run_id]
-        steps = [s for s in (last_step(p.log) for p in earlier) if s is not None]
-        floor = max(steps) if steps else previous.get("last_step")
-        # What the newest earlier piece that got as far as its run record was called.
-        records = (run_record(p.log) for p in reversed(earlier))
-        before = next((record for record in records if record is not None), None)
+        # The earlier pieces of this run's W&B run (it was resumed), from ganlab's record.
+        recorded = [p for p in read_pieces(run.dir, run.info) if p.mode == self.mode]
+        run_id = recorded[-1].run_id if recorded else None
+        earlier = [p for p in recorded if p.run_id == run_id]
         wait_for_a_new_second(earlier)
 
-        kwargs = self._init_kwargs(run, run_id, before)
+        kwargs = self._init_kwargs(run, run_id, earlier[-1] if earlier else None)
         try:
             self.wb = wandb.init(mode=self.mode, **kwargs)
         except Exception as exc:
@@ -238,99 +106,99 @@ class WandbLogger:
                 err=True,
             )
             self.mode = "offline"
+            earlier = []  # the offline pieces, if any, are of another W&B run
             self.wb = setup_wandb("offline").init(mode="offline", **kwargs)
+        here = Path(self.wb.settings.sync_dir).absolute()  # absolute: works from anywhere
+        piece = Piece(
+            str(here),
+            self.wb.id,
+            self.mode,
+            time.time(),
+            *(kwargs[k] for k in ("name", "group", "tags", "notes")),
+        )
+        record_start(run.dir, piece)
 
-        self.history = History(self.wb, floor if isinstance(floor, int) else None, run.step)
-        # Every chart against the training step (it is W&B's step too). Keys with a direction
-        # get their summary when first logged (`describe`).
+        surely = floor(earlier, run.step)
+        if self.mode == "online" and earlier:
+            # Online, W&B's server has the resumed run's summary: its last training step.
+            last = self.wb.summary.get(STEP)
+            if isinstance(last, int):
+                surely = max(surely or 0, last)
+        self.history = History(self.wb, surely, run.step)
+        # Every chart against the training step. Keys with a direction get their summary
+        # when first logged (`describe`).
         self.wb.define_metric(STEP)
         for namespace in ("train", "eval", "media"):
             self.define_namespace(namespace)
-        # A resumed run's rows up to its checkpoint that no earlier piece holds: W&B loses
-        # what it had not written yet when a session is killed. (The rows after the
-        # checkpoint come again as the run repeats those steps.)
+        # A resumed run's rows up to its checkpoint that the W&B run may lack (those of a
+        # run logged to another W&B run before, say). The rows after the checkpoint come
+        # again as the run repeats those steps.
         for row in run.history:
             step = int(row["step"])
             values = {k: v for k, v in row.items() if k != "step"}
             self.history.row(step, {self.describe(run, k): v for k, v in values.items()})
 
-        # Absolute: run.json's command works from any folder. A piece killed before W&B
-        # wrote its run record holds nothing to upload, and `wandb sync` would refuse the
-        # whole command for it ("didn't find run info", core/internal/runsync/runreader.go).
-        here = str(Path(self.wb.settings.sync_dir).absolute())
-        uploadable = [p for p in earlier if p.offline and p.has_run_record]
-        paths = [str(p.path.absolute()) for p in uploadable]
-        # A killed session may leave its last record cut in half: `wandb sync` stops there.
-        cut = [str(p.path.absolute()) for p in uploadable if is_cut(p.log)]
-        if self.mode == "offline":
-            paths.append(here)
+        offline = [p for p in (*earlier, piece) if p.mode == "offline" and Path(p.path).is_dir()]
         self.info = {
             "mode": self.mode,
             "id": self.wb.id,
-            "path": here,
-            "project": kwargs["project"],
-            "entity": kwargs["entity"],
-            "name": kwargs["name"],
-            "group": kwargs["group"],
-            "job_type": kwargs["job_type"],
+            "path": str(here),
+            **{k: kwargs[k] for k in ("project", "entity", "name", "group", "job_type")},
             "tags": kwargs["tags"],
             "notes": kwargs["notes"],
             "resumed": "resume" in kwargs,
         }
         if self.mode == "online":
             self.info["url"] = self.wb.url
-        if paths:
-            self.info["paths"] = paths
-            self.info["sync"] = sync_commands(paths, cut)
-            if cut:
-                self.info["cut"] = cut
+        if offline:
+            self.info["paths"] = [p.path for p in offline]
+            self.info["sync"] = sync_commands(offline)
+            killed = [p.path for p in offline if p is not piece and not p.finished]
+            if killed:
+                self.info["killed"] = killed
         run.info["wandb"] = self.info  # run.json gets it when the run ends or fails
 
-    def _init_kwargs(self, run: ganlab.RunView, run_id: str | None, before: Any) -> dict[str, Any]:
+    def _init_kwargs(
+        self, run: ganlab.RunView, run_id: str | None, before: Piece | None
+    ) -> dict[str, Any]:
         """``wandb.init``'s arguments: the command line (W&B's environment variables) wins,
         then an earlier piece of the same W&B run, then the recipe, then ganlab's default."""
         import wandb
 
         p = self.params
-        earlier_tags = list(before.tags) if before is not None else []
         tags = [f"seed-{run.seed}"]
         git = run.info.get("git")
         if isinstance(git, dict) and git.get("commit"):
             tags.append(str(git["commit"])[:7])
         cli_tags = [t.strip() for t in (from_env(TAGS) or "").split(",") if t.strip()]
-        for tag in (*earlier_tags, *p.tags, *cli_tags):
+        for tag in (*(before.tags if before else ()), *p.tags, *cli_tags):
             if tag not in tags:
                 tags.append(tag)
-        config = run_config(run)
-        settings: dict[str, Any] = dict(
+        settings = wandb.Settings(
             silent=True,  # ganlab prints what matters; no W&B banner
             console="auto" if p.console else "off",
             x_disable_stats=not p.system_metrics,
+            x_transaction_log_flush_interval=FLUSH_SECONDS,
         )
-        if "x_transaction_log_flush_interval" in wandb.Settings.model_fields:  # wandb >= 0.2x
-            settings["x_transaction_log_flush_interval"] = FLUSH_SECONDS
         kwargs: dict[str, Any] = dict(
             project=from_env("WANDB_PROJECT") or p.project,
             entity=from_env("WANDB_ENTITY") or p.entity,
             group=from_env(GROUP)
-            or (before.run_group if before is not None and before.run_group else None)
+            or (before.group if before else None)
             or p.group
             or default_group(run.recipe.model_dump(mode="json")),
             job_type=from_env("WANDB_JOB_TYPE") or "train",
-            name=from_env(NAME)
-            or (before.display_name if before is not None and before.display_name else None)
-            or p.name
-            or run.dir.name,
-            notes=from_env(NOTES) or (before.notes if before is not None else None) or p.notes,
+            name=from_env(NAME) or (before.name if before else None) or p.name or run.dir.name,
+            notes=from_env(NOTES) or (before.notes if before else None) or p.notes,
             tags=tags,
-            config=config,
+            config=run_config(run),
             dir=str(run.dir),
             reinit="create_new",  # its own run: leaves any other W&B run in the process alone
-            settings=wandb.Settings(**settings),
+            settings=settings,
         )
         if run_id:
-            # A resumed ganlab run continues its W&B run. Offline, W&B records the wish
-            # (the run record's `resume`); `wandb sync` then resumes the run on the server.
+            # A resumed ganlab run continues its W&B run. Offline, W&B records the wish;
+            # `wandb sync` then resumes the run on the server.
             kwargs.update(id=run_id, resume="allow")
         return kwargs
 
@@ -341,28 +209,25 @@ class WandbLogger:
         history = self.history
         if history is not None:
             history.release()  # files still waiting for their step
+            history.close()  # before `summarize`: W&B updates the summary from each row
             history.warn_dropped()
-            if history.last is not None:
-                # Close the last row now: W&B would otherwise update the summary from it
-                # after `summarize`, and its update would win.
-                wb.log({}, step=history.last, commit=True)
             self.info["last_step"] = history.last if history.last is not None else history.floor
         self.summarize(wb, run)
         wb.finish(exit_code=exit_code)
+        record_finish(run.dir, self.info["path"], self.info.get("last_step"))
         if self.mode == "online":
             click.echo(f"W&B run: {wb.url}")
         elif self.info.get("sync"):
-            for path in self.info.get("cut", []):
+            for path in self.info.get("killed", []):
                 click.echo(
-                    f"W&B: warning: {path} ends in a record cut in half (its session was "
-                    "killed while W&B wrote it). `wandb sync` uploads that piece up to the "
-                    "cut, reports it failed and syncs no later piece in the same command, "
-                    "so the command below is split after it: run all of it, each part in "
-                    "turn. The rows after the cut are in the next piece.",
+                    f"W&B: warning: {path} is from a session killed before it finished W&B, "
+                    "so it may end in a record cut short, where `wandb sync` stops the whole "
+                    "command: the command below syncs the pieces after it apart. Run all of "
+                    "it, each part in turn.",
                     err=True,
                 )
-            pieces_note = len(self.info["paths"])
-            note = f" ({pieces_note} pieces of one W&B run)" if pieces_note > 1 else ""
+            count = len(self.info["paths"])
+            note = f" ({count} pieces of one W&B run)" if count > 1 else ""
             click.echo(f"W&B offline run saved{note}. Upload it with: {self.info['sync']}")
 
     def summarize(self, wb: Any, run: ganlab.RunView) -> None:
@@ -456,100 +321,23 @@ class WandbLogger:
             click.echo(f"W&B: could not finish the run: {type(exc).__name__}: {exc}", err=True)
 
 
-# --- ganlab run's options -------------------------------------------------------------------
+class NotInstalled:
+    """The wandb logger where W&B is not installed: the run trains, and this says so once."""
+
+    @ganlab.hookimpl
+    def ganlab_run_start(self, run: ganlab.RunView) -> None:
+        if is_rank_zero():
+            click.echo(
+                f"W&B: not installed, so this run is not logged to W&B ({INSTALL} adds it).",
+                err=True,
+            )
 
 
-def set_env_for_this_command(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    """An option callback that sets W&B's environment variable ``name`` until the command
-    ends (a tuple of values, from a repeatable option, comma-joined as W&B reads it)."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value is None or value == ():
-            return
-        if isinstance(value, tuple):
-            bad = [tag for tag in value if not tag_ok(tag)]
-            if bad:
-                raise click.BadParameter(f"{bad}: {TAG_RULE}", ctx=ctx, param=param)
-            value = ",".join(value)
-        previous = os.environ.get(name)
-        os.environ[name] = value
-
-        def restore() -> None:
-            if previous is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = previous
-
-        ctx.call_on_close(restore)
-
-    return callback
-
-
-#: ``ganlab run``'s W&B options: flags, W&B's environment variable, metavar, help.
-OPTIONS: list[tuple[str, str, str | None, str]] = [
-    (
-        "--wandb",
-        "WANDB_MODE",
-        None,
-        "Mode of the recipe's wandb logger for this run (sets WANDB_MODE; the logger's "
-        "default is offline). Has no effect on a recipe without the wandb logger.",
-    ),
-    ("--name", NAME, "TEXT", "W&B run name (default: the run folder's name)."),
-    ("--notes", NOTES, "TEXT", "W&B run notes."),
-    ("--tags", TAGS, "TAG", "A W&B tag, added to the recipe's (repeatable)."),
-    ("--group", GROUP, "NAME", "W&B group (default: <recipe>-<hash of its configuration>)."),
-]
-
-
-@ganlab.hookimpl
-def ganlab_register_commands(cli: click.Group) -> None:
-    """``ganlab run --wandb offline|online|disabled --name --notes --tags --group``."""
-    run = cli.commands.get("run")
-    if run is None:
-        return
-    names = [param.name for param in run.params]
-    at = names.index("debug") if "debug" in names else len(names)
-    for flag, env, metavar, help_text in OPTIONS:
-        option = click.Option(
-            [flag],
-            type=click.Choice(["offline", "online", "disabled"]) if env == "WANDB_MODE" else str,
-            metavar=metavar,
-            multiple=flag == "--tags",
-            expose_value=False,
-            callback=set_env_for_this_command(env),
-            help=help_text,
-        )
-        run.params.insert(at, option)
-        at += 1
-
-
-# --- ganlab runs ----------------------------------------------------------------------------
-
-
-@ganlab.hookimpl
-def ganlab_run_columns(folder: Path, info: dict[str, Any]) -> dict[str, str] | None:
-    """``ganlab runs``: the run's W&B id, and whether ``wandb sync`` uploaded its offline
-    pieces (``yes``, ``no``, or how many of them), ``online`` for an online run."""
-    recorded = info.get("wandb")
-    recorded = recorded if isinstance(recorded, dict) else {}
-    found = pieces(folder)
-    run_id = (found[-1].run_id if found else None) or recorded.get("id")
-    if not run_id:
-        return None
-    # A piece W&B wrote no run record into is never uploaded (see `start`): not counted.
-    offline = [p for p in found if p.run_id == run_id and p.offline and p.has_run_record]
-    if not offline:
-        online = recorded.get("mode") == "online" or any(not p.offline for p in found)
-        synced = "online" if online else "-"
-    else:
-        done = sum(p.synced for p in offline)
-        synced = "yes" if done == len(offline) else "no" if not done else f"{done}/{len(offline)}"
-    return {"W&B id": str(run_id), "W&B synced": synced}
-
-
-def build_wandb(params: WandbParams) -> WandbLogger:
+def build_wandb(params: WandbParams) -> WandbLogger | NotInstalled:
     """Log the run to Weights & Biases: offline in the run folder unless asked for online."""
     mode = effective_mode(params.mode)
+    if mode != "disabled" and not installed():
+        return NotInstalled()
     if mode == "online" and not has_credentials():
         raise ganlab.GanlabError(
             "wandb logger: W&B is set to online but has no API key. Run `wandb login` "
@@ -562,3 +350,21 @@ def build_wandb(params: WandbParams) -> WandbLogger:
 @ganlab.hookimpl
 def ganlab_register_loggers(register: ganlab.Register) -> None:
     register("wandb", build_wandb, params=WandbParams)
+
+
+@ganlab.hookimpl
+def ganlab_run_columns(folder: Path, info: dict[str, Any]) -> dict[str, str] | None:
+    """``ganlab runs``: the run's W&B id, and whether ``wandb sync`` uploaded its offline
+    pieces (``yes``, ``no``, or how many of them), ``online`` for an online run."""
+    recorded = read_pieces(folder, info)
+    if not recorded:
+        return None
+    run_id = recorded[-1].run_id
+    offline = [p for p in recorded if p.run_id == run_id and p.mode == "offline"]
+    offline = [p for p in offline if Path(p.path).is_dir()]
+    if not offline:
+        state = "online" if recorded[-1].mode == "online" else "-"
+    else:
+        done = sum(synced(p) for p in offline)
+        state = "yes" if done == len(offline) else "no" if not done else f"{done}/{len(offline)}"
+    return {"W&B id": run_id, "W&B synced": state}
