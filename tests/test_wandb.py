@@ -295,7 +295,7 @@ def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, m
     assert config["versions"]["torch"] == run_json["versions"]["torch"]
     assert config["versions"]["wandb"] == wandb.__version__
     assert config["git"] == run_json["git"]
-    assert config["plugins"]["logger"]["kind"] == "built-in"
+    assert config["plugins"]["wandb_logger"]["kind"] == "built-in"
     assert config["plugins"]["helpers"]["kind"] == "file" and config["plugins"]["helpers"]["sha256"]
 
     # One step axis: every row, media included, at its training step, in order.
