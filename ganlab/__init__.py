@@ -3,43 +3,94 @@
 This module is the public API: what built-in and third-party plugins import, and the
 Python API for notebooks and scripts (`load_recipe`, `train`, `load_generator`, `sample`,
 `export_generator`; docs/python.md).
+
+Each name is imported from its home the first time it is used (PEP 562), so ``import
+ganlab`` costs almost nothing and ``ganlab --help`` never loads torch; the imports below
+are what a type checker and a reader see.
 """
 
-from ganlab.api import (
-    TrainingInterrupted,
-    TrainResult,
-    load_generator,
-    load_recipe,
-    sample,
-    train,
-)
-from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
-from ganlab.contracts import (
-    Augmentation,
-    Critic,
-    ExposesIntermediates,
-    GanLoss,
-    Generator,
-    GeneratorPass,
-    GeneratorPenalty,
-    ImageDataset,
-    Metric,
-    Penalty,
-    StepScores,
-)
-from ganlab.engine.data import Labels, TensorImages, labels_of, to_uint8, to_unit_range
-from ganlab.engine.run import Run, StepStats
-from ganlab.errors import GanlabError, RunInterrupted
-from ganlab.export import export_generator
-from ganlab.files.cache import cache_dir
-from ganlab.files.images import grid, save_gif, save_grid, save_png
-from ganlab.hookspecs import hookimpl
-from ganlab.plugin_manager.registry import NoParams, Params, Register
-from ganlab.recipe.fields import MetricKey
-from ganlab.recipe.models import Resolved
-from ganlab.recipe.yamlfile import load_yaml
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ganlab.api import (
+        TrainingInterrupted,
+        TrainResult,
+        load_generator,
+        load_recipe,
+        prepare_recipe,
+        sample,
+        train,
+    )
+    from ganlab.commands.common import plugin_option, set_option, user_command
+    from ganlab.contracts import (
+        Augmentation,
+        Critic,
+        ExposesIntermediates,
+        GanLoss,
+        Generator,
+        GeneratorPass,
+        GeneratorPenalty,
+        ImageDataset,
+        Metric,
+        Penalty,
+        StepScores,
+    )
+    from ganlab.engine.data import Labels, TensorImages, labels_of, to_uint8, to_unit_range
+    from ganlab.engine.run import Run, StepStats
+    from ganlab.errors import GanlabError, RunInterrupted
+    from ganlab.export import export_generator
+    from ganlab.files.cache import cache_dir
+    from ganlab.files.images import grid, save_gif, save_grid, save_png
+    from ganlab.hookspecs import hookimpl
+    from ganlab.plugin_manager.registry import NoParams, Params, Register
+    from ganlab.recipe.fields import MetricKey
+    from ganlab.recipe.models import Resolved
+    from ganlab.recipe.yamlfile import load_yaml
 
 __version__ = "0.1.0"
+
+#: The modules that hold the public names (the imports above, which a test keeps equal).
+_MODULES = {
+    "ganlab.api": (
+        "TrainingInterrupted",
+        "TrainResult",
+        "load_generator",
+        "load_recipe",
+        "prepare_recipe",
+        "sample",
+        "train",
+    ),
+    "ganlab.commands.common": ("plugin_option", "set_option", "user_command"),
+    "ganlab.contracts": (
+        "Augmentation",
+        "Critic",
+        "ExposesIntermediates",
+        "GanLoss",
+        "Generator",
+        "GeneratorPass",
+        "GeneratorPenalty",
+        "ImageDataset",
+        "Metric",
+        "Penalty",
+        "StepScores",
+    ),
+    "ganlab.engine.data": ("Labels", "TensorImages", "labels_of", "to_uint8", "to_unit_range"),
+    "ganlab.engine.run": ("Run", "StepStats"),
+    "ganlab.errors": ("GanlabError", "RunInterrupted"),
+    "ganlab.export": ("export_generator",),
+    "ganlab.files.cache": ("cache_dir",),
+    "ganlab.files.images": ("grid", "save_gif", "save_grid", "save_png"),
+    "ganlab.hookspecs": ("hookimpl",),
+    "ganlab.plugin_manager.registry": ("NoParams", "Params", "Register"),
+    "ganlab.recipe.fields": ("MetricKey",),
+    "ganlab.recipe.models": ("Resolved",),
+    "ganlab.recipe.yamlfile": ("load_yaml",),
+}
+#: Each public name's module.
+_HOMES = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "Augmentation",
@@ -87,3 +138,18 @@ __all__ = [
     "train",
     "user_command",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its home on first use (and kept: the next use is a
+    plain attribute)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ganlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import ganlab
+from ganlab.api import prepare_recipe
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
-from ganlab.commands.common import prepare_recipe
 from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_jpegs
 
 QUICKSTART = ["bench", str(RECIPES / "quickstart.yaml"), "--steps", "2", "--warmup", "1"]

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ganlab.errors import GanlabError
+from ganlab.plugin_manager.loading import is_plugin_file
 from ganlab.plugin_manager.registry import Component, Registry
 from ganlab.recipe.base import RecipeSources, place_of, read_recipe
 from ganlab.recipe.messages import format_errors, non_finite_values
@@ -191,11 +192,6 @@ def _name_from_file(source: str, stem: str) -> str:
         f"a safe name for the run's folder ({NAME_RULE}). Rename the file (e.g. {fixed}.yaml) "
         f"or set a name in it (e.g. name: {fixed})."
     )
-
-
-def is_plugin_file(spec: str) -> bool:
-    """Whether a plugin spec names a ``.py`` file rather than an importable module."""
-    return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
 def _absolute_plugin(spec: str, base: Path) -> str:

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import ganlab
+from ganlab.api import prepare_recipe
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
 from ganlab.commands.bench.reference import (
     MinimalStep,
@@ -42,7 +43,7 @@ from ganlab.commands.bench.reference import (
     images_per_second,
     synchronize,
 )
-from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.commands.common import plugin_option, set_option, user_command
 from ganlab.commands.texttable import format_table
 from ganlab.engine.assemble import build_component, build_models, conditional_models, make_optimizer
 from ganlab.engine.data import Labels, TensorImages, image_shape_of, labels_of, to_unit_range
