@@ -79,3 +79,19 @@ def test_built_in_plugins_use_only_the_public_api() -> None:
     for path in sorted((ROOT / "plugins").rglob("*.py")):
         private = sorted(imports_of(path, "ganlab"))
         assert not private, f"{path.name} imports {private}; use `import ganlab` instead"
+
+
+def test_only_the_command_line_imports_commands() -> None:
+    """Arrows point down: the API, the engine and everything under them never import
+    ``ganlab.commands`` (code they need lives below it). ``ganlab`` hands on the helpers a
+    plugin's own command uses, and ``python -m ganlab`` is the command line."""
+    graph = core_graph()
+    upward = {
+        (name, imported)
+        for name, imports in graph.items()
+        if not name.startswith(("ganlab.commands", "ganlab.__main__"))
+        for imported in imports
+        if imported.startswith("ganlab.commands")
+    }
+    assert not upward, sorted(upward)
+    assert "ganlab.commands.common" in graph["ganlab.commands.run"]  # the graph is read right

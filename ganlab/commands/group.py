@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple
 
 import click
-from click.utils import make_default_short_help
 
 from ganlab.errors import GanlabError
 from ganlab.plugin_manager.loading import Plugins, load_command_plugins, load_plugins
@@ -75,7 +74,8 @@ class Commands(MutableMapping[str, click.Command]):
         if name in self.loaded:
             command = self.loaded[name]
             return None if command.hidden else command.get_short_help_str(limit)
-        return make_default_short_help(self.table[name].short_help, limit)
+        # click's own shortening, applied to the table's sentence as to a docstring
+        return click.Command(name, help=self.table[name].short_help).get_short_help_str(limit)
 
 
 class GanlabGroup(click.Group):
