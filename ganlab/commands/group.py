@@ -89,8 +89,10 @@ class GanlabGroup(click.Group):
 
     commands: Commands
 
-    def __init__(self, *args: Any, lazy: Mapping[str, LazyCommand], **kwargs: Any) -> None:
-        super().__init__(*args, commands=Commands(lazy), **kwargs)
+    def __init__(
+        self, name: str | None = None, *, lazy: Mapping[str, LazyCommand], **kwargs: Any
+    ) -> None:
+        super().__init__(name, commands=Commands(lazy), **kwargs)
         #: the plugins whose ``ganlab_register_commands`` ran
         self.plugins_added: set[str] = set()
         #: which plugins were loaded for that: "commands" (enough to list), "all", or None
