@@ -1,11 +1,11 @@
 """The Python API, for notebooks and scripts: load a recipe, train it, load a run's
 generator, sample images, export a generator (docs/python.md).
 
-Each function is a thin layer over what the commands use (`ganlab.commands.common.prepare_recipe`,
-`ganlab.engine.lifecycle.train_recipe`, `ganlab.engine.restore.restored_generator`, ``ganlab
-sample``'s
-latent series), so a notebook and ``ganlab run``/``ganlab sample`` give the same runs and
-the same images. Every call loads its own plugin manager: nothing is shared between calls.
+Each function is a thin layer over the engine, and the commands are thin layers over the
+same code (`prepare_recipe`, `ganlab.engine.lifecycle.train_recipe`,
+`ganlab.engine.restore.restored_generator`, `ganlab.engine.sampling`), so a notebook and
+``ganlab run``/``ganlab sample`` give the same runs and the same images. Every call loads its
+own plugin manager: nothing is shared between calls.
 
 A mistake raises `GanlabError` (never ``SystemExit``); an unexpected error arrives as the
 `GanlabError` the command line would print, with the original exception as its cause.
@@ -24,20 +24,24 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ganlab.commands.common import as_ganlab_error, prepare_recipe
-from ganlab.commands.sample import class_rows, images_of, latent_series
 from ganlab.contracts import Generator
 from ganlab.engine.device import pick_device
 from ganlab.engine.lifecycle import train_recipe
 from ganlab.engine.restore import restored_generator
 from ganlab.engine.run import Run
-from ganlab.engine.sampling import untouched
+from ganlab.engine.sampling import class_rows, images_of, latent_series, untouched
 from ganlab.errors import GanlabError, RunInterrupted, did_you_mean
 from ganlab.files.checkpoint import newest_checkpoint
 from ganlab.files.metrics_log import read_metrics
+from ganlab.plugin_manager.blame import as_ganlab_error
 from ganlab.plugin_manager.loading import Plugins, load_plugins
 from ganlab.recipe.models import Resolved
-from ganlab.recipe.resolve import check_components_kept, parse_recipe, resolve
+from ganlab.recipe.resolve import (
+    check_components_kept,
+    load_recipe_sourced,
+    parse_recipe,
+    resolve,
+)
 
 #: A recipe as the API takes it: a resolved one, a file, or a mapping as a YAML file holds.
 RecipeLike = Resolved | str | os.PathLike[str] | Mapping[str, Any]
@@ -59,6 +63,27 @@ def user_errors() -> Iterator[None]:
         raise
     except Exception as exc:
         raise as_ganlab_error(exc) from exc
+
+
+def prepare_recipe(
+    recipe_path: str,
+    overrides: tuple[str, ...],
+    plugin_specs: tuple[str, ...],
+    *,
+    resume: Path | None = None,
+) -> tuple[Resolved, Plugins]:
+    """Read the recipe, load the plugins it and the user name, resolve its components.
+
+    What every command that reads a recipe does, and what a plugin's own command does with
+    ``--set`` and ``-p`` (`ganlab.set_option`, `ganlab.plugin_option`). With ``resume`` (the
+    run folder to continue), a recipe that names other components than the run's is refused
+    first, before their params are checked against the new ones.
+    """
+    recipe, sources = load_recipe_sourced(recipe_path, overrides, extra_plugins=plugin_specs)
+    if resume is not None:
+        check_components_kept(resume, recipe)
+    plugins = load_plugins(recipe.plugins)
+    return resolve(recipe, plugins.registry, source=sources), plugins
 
 
 def _override_strings(overrides: Overrides) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """Exporting a generator to a file that runs without ganlab (docs/python.md#export):
-TorchScript, ``torch.export`` or ONNX; and the ``ganlab export`` command over it.
+TorchScript, ``torch.export`` or ONNX (``ganlab export`` is the command over it).
 
 The generator is captured in eval mode from example inputs (two latent vectors, and class
 0 for a conditional generator), with a free batch size:
@@ -27,16 +27,14 @@ import warnings
 from pathlib import Path
 from typing import Any, cast
 
-import click
 import torch
 from torch import nn
 
-from ganlab.api import CLASSES_ATTRIBUTE, load_generator, user_errors
-from ganlab.commands.common import user_command
-from ganlab.commands.sample import staged
+from ganlab.api import CLASSES_ATTRIBUTE, user_errors
 from ganlab.contracts import Generator
 from ganlab.engine.sampling import seeded_latents, untouched
 from ganlab.errors import GanlabError
+from ganlab.files.staging import staged
 
 #: The formats, and the file name ending each is usually given.
 FORMATS = {"export": ".pt2", "torchscript": ".pt", "onnx": ".onnx"}
@@ -127,7 +125,7 @@ def export_generator(
                     "export, which need nothing more)."
                 )
         inputs = example_inputs(generator)
-        with untouched(generator, train=False), staged(target) as (at,):
+        with untouched(generator, train=False), staged(target, refuse=refuse_existing) as (at,):
             if format == "onnx":
                 names = ["latents", "labels"][: len(inputs)]
                 torch.onnx.export(
@@ -153,33 +151,3 @@ def export_generator(
                 else:
                     exported.save(str(at))
         return target
-
-
-@click.command("export")
-@click.argument("run_or_checkpoint", metavar="RUN_OR_CHECKPOINT", type=click.Path())
-@click.option(
-    "--format",
-    "format_name",
-    type=click.Choice(list(FORMATS)),
-    default="export",
-    show_default=True,
-    help="export (torch.export.load; a .pt2 file), torchscript (torch.jit.load) or onnx.",
-)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
-@click.option(
-    "--no-ema",
-    is_flag=True,
-    help="Export G's own weights, not their moving average (when the run kept one).",
-)
-@user_command
-def export(run_or_checkpoint: str, format_name: str, out: str, no_ema: bool) -> None:
-    """Export the generator of a run folder or checkpoint to a file that runs without
-    ganlab: it takes latent vectors (and class labels, for a conditional run), any number
-    at once, and returns images in [-1, 1]. An existing file is never overwritten.
-    """
-    refuse_existing(Path(out))  # before the generator is loaded
-    generator = load_generator(run_or_checkpoint, ema=not no_ema)
-    export_generator(generator, out, format_name)
-    shape = "x".join(map(str, generator.latent_shape))  # type: ignore[arg-type]
-    inputs = "latents" if getattr(generator, CLASSES_ATTRIBUTE) is None else "latents, labels"
-    click.echo(f"Wrote {out} ({format_name}; inputs: {inputs} of shape N x {shape})")

@@ -4,6 +4,10 @@ Each module in these packages is an ordinary ganlab plugin: it uses only the pub
 API, exactly as a third-party plugin would. The packages group them by family (a model family,
 data, losses, augmentations, callbacks, metrics, W&B). The core loads the modules listed in
 `MODULES` first, in this order, before installed and user plugins.
+
+`COMMAND_MODULES` are the modules that add commands (`ganlab_register_commands`), loaded
+alone to list the commands: ``ganlab --help`` imports them and no model, so they import
+neither torch nor wandb when imported.
 """
 
 MODULES = (
@@ -28,3 +32,5 @@ MODULES = (
     "wandb.logger",
     "wandb.sweep_command",
 )
+
+COMMAND_MODULES = ("wandb.sweep_command",)

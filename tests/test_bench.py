@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import torch
 
+from ganlab.api import prepare_recipe
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
-from ganlab.commands.common import prepare_recipe
 from ganlab.engine.step import Step
 from tests.conftest import RECIPES, ROOT, TINY, TINY_QUICKSTART, invoke, write_jpegs
 

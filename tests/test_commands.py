@@ -16,7 +16,9 @@ from tests.conftest import ROOT
 
 
 def ganlab(*args: str, site: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    # The site first; the rest of PYTHONPATH kept (a checkout run from its own folder).
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.run(
         [sys.executable, "-m", "ganlab", *args], env=env, capture_output=True, text=True
     )

@@ -16,9 +16,10 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ganlab.commands.compare import compare, run_labels, short_keys, summarize
+from ganlab.commands.compare import compare, short_keys
 from ganlab.commands.compare_plot import is_marked
 from ganlab.commands.compare_plot import save_plot as real_save
+from ganlab.commands.comparison import run_labels, summarize
 from ganlab.commands.texttable import clip, format_blocks
 from ganlab.errors import GanlabError
 from ganlab.files.metrics_log import read_metrics

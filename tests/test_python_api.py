@@ -198,7 +198,8 @@ def test_ctrl_c_stops_training_with_a_checkpoint_and_returns(tmp_path: Path) -> 
     recipe = tmp_path / "quickstart.yaml"
     recipe.write_text((RECIPES / "quickstart.yaml").read_text())
     sets = [*TINY, "train.steps=100000", "callbacks=[{name: console, params: {every: 1}}]"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     process = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED, str(recipe), *sets],
         stdout=subprocess.PIPE,

@@ -12,8 +12,9 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from ganlab.commands.sample import frame_columns, images_of, latent_series, sample, slerp
+from ganlab.commands.sample import frame_columns, sample
 from ganlab.engine.restore import restored_generator
+from ganlab.engine.sampling import images_of, latent_series, slerp
 from ganlab.files.checkpoint import load_checkpoint
 from tests.conftest import RECIPES, TINY_QUICKSTART, invoke, only_run_dir
 

@@ -1,5 +1,8 @@
-"""The `ganlab` command line: one module per command, over the engine and the Python API.
+"""The `ganlab` command line: one module per command, thin over the Python API and the engine.
 
-`cli` holds the group and the entry point; `common` what every command shares (``--debug``,
-one error message and its exit code, ``--set`` and ``-p``).
+`cli` holds the group, its table of built-in commands and the entry point; `group` the lazy
+group (a command's module is imported when it is used, so ``ganlab --help`` imports no
+torch) and the one way every error ends; `common` what every command shares (``--debug``,
+``--set`` and ``-p``). Nothing outside this package imports it but ``ganlab`` itself, which
+hands `common`'s helpers on to plugins' own commands.
 """

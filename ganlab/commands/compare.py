@@ -7,17 +7,14 @@ it is wrapped to fit 120 columns. The plot has one panel per logged quantity (ea
 each plugin's value, each loss) against the training step; with ``--over-seeds`` the seeds
 of one configuration become one mean line with a band of ± one standard deviation.
 
-Everything here but the click command is a small pure function over the files of a run
-folder (``recipe.yaml``, ``run.json``, ``metrics.jsonl``; see ``ganlab.files.folders``); the
-plot is drawn by ``ganlab.commands.compare_plot``.
+What is compared is worked out by ``ganlab.commands.comparison``; here it is rendered as text
+or JSON, and the plot is drawn by ``ganlab.commands.compare_plot``.
 """
 
 from __future__ import annotations
 
-import math
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,89 +29,24 @@ from ganlab.commands.compare_plot import (
     figure_of,
     save_plot,
 )
+from ganlab.commands.comparison import (
+    MISSING,
+    compare_runs,
+    key_info_of,
+    over_seeds_of,
+    readable_runs,
+    recipe_value,
+)
 from ganlab.commands.texttable import WIDTH, format_blocks
-from ganlab.errors import GanlabError
-from ganlab.files.folders import RunFolder, find_run_dirs, read_run_folder
-from ganlab.plugin_manager.logkeys import EVAL, TRAIN, Better, KeyInfo, key_infos
-from ganlab.recipe.diff import Absent, differing_keys, flatten, is_number
-from ganlab.runview import StepStats
+from ganlab.files.folders import RunFolder, find_run_dirs
+from ganlab.plugin_manager.logkeys import EVAL
+from ganlab.recipe.diff import Absent
 
-#: The columns of a training row; every other numeric column of metrics.jsonl is a metric.
-TRAINING_KEYS = ("step", "epoch", *StepStats.NAMES)
 #: Recipe keys that already have a column of their own (seed; name is the recipe column).
 SHOWN_KEYS = frozenset({"seed", "name"})
-MISSING = "-"
-
-
-@dataclass(frozen=True)
-class MetricSummary:
-    """One metric of one run: its last value and its lowest value (and that value's step)."""
-
-    final: float | None
-    best: float | None
-    best_step: int | None
-
-
-# --- what differs ---------------------------------------------------------------------------
-
-
-def metric_names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The metric columns of metrics.jsonl rows: numeric columns that are not training
-    columns, in the order they first appear."""
-    names: dict[str, None] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key not in TRAINING_KEYS and is_number(value):
-                names[key] = None
-    return list(names)
-
-
-def summarize(
-    rows: Sequence[Mapping[str, Any]], name: str, better: Better = "lower"
-) -> MetricSummary:
-    """The final value of column ``name`` (its last row) and its best value: the lowest, the
-    highest when higher is better, none for a key with no direction (``run.json``'s
-    ``keys``). Values that are not finite (a diverged run's nan) are never best. Rows
-    without the column are skipped.
-    """
-    values = [(row["step"], row[name]) for row in rows if is_number(row.get(name))]
-    if not values:
-        return MetricSummary(final=None, best=None, best_step=None)
-    finite = [(step, v) for step, v in values if math.isfinite(v)]
-    pick = {"lower": min, "higher": max}.get(better) if better else None
-    best_step, best = pick(finite, key=lambda sv: sv[1]) if finite and pick else (None, None)
-    return MetricSummary(final=values[-1][1], best=best, best_step=best_step)
-
-
-def better_of(run: RunFolder, name: str) -> Better:
-    """Which way column ``name`` of a run is better, as its run.json says (`key_info_of`)."""
-    return key_info_of([run], name).better
-
-
-def key_info_of(runs: Sequence[RunFolder], name: str) -> KeyInfo:
-    """What column ``name`` is, as the first run whose run.json describes it says; for runs
-    from before ganlab recorded it, the training columns are values with no direction and
-    every other column an evaluation where lower is better (all metrics then were)."""
-    for run in runs:
-        info = key_infos(run.info).get(name)
-        if info is not None:
-            return info
-    return KeyInfo(TRAIN, None) if name in TRAINING_KEYS else KeyInfo(EVAL, "lower")
 
 
 # --- the table ----------------------------------------------------------------------------
-
-
-def run_labels(paths: Sequence[Path]) -> list[str]:
-    """Short names for runs: the folder names, or as many trailing path parts as it takes
-    to tell them apart (``quickstart/20250101-120000-s0``)."""
-    parts = [p.resolve().parts for p in paths]
-    longest = max((len(p) for p in parts), default=1)
-    for depth in range(1, longest + 1):
-        labels = ["/".join(p[-depth:]) for p in parts]
-        if len(set(labels)) == len(labels):
-            return labels
-    return [str(p) for p in paths]
 
 
 def short_keys(keys: Sequence[str]) -> dict[str, str]:
@@ -133,97 +65,11 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
     return short
 
 
-def recipe_value(value: Any) -> str:
-    """A recipe value as the table shows it: YAML's spelling for null and booleans."""
-    if value is Absent:
-        return MISSING
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def number(value: Any, spec: str = ".4g") -> str:
     """A measured number for the table; ``-`` when there is none."""
     if value is None:
         return MISSING
     return format(value, spec) if isinstance(value, float) else str(value)
-
-
-def compare_runs(runs: Sequence[RunFolder]) -> dict[str, Any]:
-    """The comparison as data: the differing keys, and per run what the table shows."""
-    flats = [flatten(run.recipe) for run in runs]
-    differ = differing_keys(flats)
-    metrics = metric_names(row for run in runs for row in run.rows)
-    labels = run_labels([run.path for run in runs])
-    table = []
-    for run, flat, label in zip(runs, flats, labels, strict=True):
-        training = [row for row in run.rows if "loss_g" in row or "loss_d" in row]
-        steps = run.info.get("steps")
-        if steps is None and training:
-            steps = training[-1]["step"]
-        table.append(
-            {
-                "run": label,
-                "path": str(run.path),
-                "recipe": run.recipe.get("name")
-                or Path(str(run.info.get("recipe_source") or "?")).stem,
-                "status": run.info.get("status"),
-                "seed": run.info.get("seed", run.recipe.get("seed")),
-                "steps": steps,
-                "wall_seconds": run.info.get("wall_seconds"),
-                "images_per_second": run.info.get("images_per_second"),
-                "final": {name: summarize(training, name).final for name in LOSSES},
-                "metrics": {
-                    name: vars(summarize(run.rows, name, better_of(run, name))) for name in metrics
-                },
-                "keys": {key: flat.get(key, Absent) for key in differ},
-            }
-        )
-    return {"differing_keys": differ, "metrics": metrics, "runs": table}
-
-
-def spread(values: Iterable[Any]) -> dict[str, Any]:
-    """Mean and sample standard deviation of the finite numbers among ``values``, and their
-    count (a diverged run's nan, or a run without the metric, is left out)."""
-    finite = [v for v in values if is_number(v) and math.isfinite(v)]
-    if not finite:
-        return {"mean": None, "std": None, "n": 0}
-    mean = sum(finite) / len(finite)
-    if len(finite) == 1:
-        return {"mean": mean, "std": None, "n": 1}
-    variance = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
-    return {"mean": mean, "std": math.sqrt(variance), "n": len(finite)}
-
-
-def over_seeds_of(comparison: Mapping[str, Any]) -> dict[str, Any]:
-    """The comparison with runs that differ only in their seed merged into one row each:
-    the seeds, and every metric's final and best value as mean and spread over them."""
-    keys = [key for key in comparison["differing_keys"] if key != "seed"]
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for run in comparison["runs"]:
-        groups.setdefault(tuple(recipe_value(run["keys"][k]) for k in keys), []).append(run)
-    rows = []
-    for index, (values, runs) in enumerate(groups.items(), start=1):
-        rows.append(
-            {
-                "config": index,  # the table's and the plot legend's number
-                "recipe": runs[0]["recipe"],
-                "runs": [run["path"] for run in runs],
-                "seeds": [run["seed"] for run in runs],
-                "steps": sorted({run["steps"] for run in runs}, key=str),
-                "metrics": {
-                    name: {
-                        which: spread(run["metrics"][name][which] for run in runs)
-                        for which in ("final", "best")
-                    }
-                    for name in comparison["metrics"]
-                },
-                "keys": dict(zip(keys, values, strict=True)),
-            }
-        )
-    return {"differing_keys": keys, "metrics": comparison["metrics"], "groups": rows}
 
 
 def mean_and_spread(summary: Mapping[str, Any]) -> str:
@@ -379,28 +225,6 @@ def group_series(runs: Sequence[RunFolder], grouped: Mapping[str, Any]) -> list[
         label = f"{group['config']}: {what} (seed{'s' * (len(group['seeds']) != 1)} {seeds})"
         series.append(Series(label, tuple(by_path[path] for path in group["runs"])))
     return series
-
-
-def readable_runs(paths: Sequence[Path]) -> list[RunFolder]:
-    """The run folders of ``paths`` that can be read. Each one that cannot (a damaged
-    run.json, a line of metrics.jsonl that is not JSON, a missing recipe.yaml) is named on
-    stderr, one line with its reason, and left out, as `ganlab runs` lists it apart: one
-    broken run never hides the others. Refused only when none is left to compare."""
-    runs, problems = [], []
-    for path in paths:
-        try:
-            runs.append(read_run_folder(path))
-        except GanlabError as exc:
-            problems.append(" ".join(str(exc).split()))  # the message names its file
-    if not runs:
-        reasons = "; ".join(problem.rstrip(".") for problem in problems)
-        raise GanlabError(
-            f"Nothing to compare: no run folder can be read ({reasons}). Repair them, or give "
-            "other run folders."
-        )
-    for problem in problems:
-        click.echo(f"ganlab: left out, cannot be read: {problem}", err=True)
-    return runs
 
 
 # --- the command --------------------------------------------------------------------------

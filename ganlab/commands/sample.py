@@ -6,9 +6,8 @@ saved weights go in (the moving average of G's weights, when the run kept one: `
 It samples in eval mode (batch-norm uses its running statistics), so an
 image depends only on its own latent vector, not on the others in the batch.
 
-Latent vectors come from their own ``torch.Generator`` on the CPU, one vector after another,
-and only then move to the device: a seed gives the same vectors on any device, and image ``i``
-is the same whatever ``-n`` is.
+Latent vectors come from their own seeded CPU generator (`ganlab.engine.sampling`): a seed
+gives the same vectors on any device, and image ``i`` is the same whatever ``-n`` is.
 
 A conditional run's generator (one that takes class labels) gives a grid with one row per
 class instead: ``-n`` images of each class (8 by default), every class unless ``--class``
@@ -24,99 +23,25 @@ networks").
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import math
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import torch
-from torch import nn
 
 from ganlab.commands.common import user_command
-from ganlab.contracts import Generator
 from ganlab.engine.device import pick_device
 from ganlab.engine.memory import check_memory
 from ganlab.engine.restore import restored_generator
+from ganlab.engine.sampling import class_rows, images_of, latent_series, walk_latents
 from ganlab.errors import GanlabError, did_you_mean
 from ganlab.files.checkpoint import find_checkpoint, folder_of
 from ganlab.files.images import grid, save_gif, save_grid, save_png, to_uint8
-from ganlab.files.runlock import process_alive
+from ganlab.files.staging import staged
 
-#: Latent vectors per forward pass: bounds memory for a large ``-n``.
-BATCH = 256
 #: Display time of one frame of a walk's GIF.
 SECONDS_PER_FRAME = 0.12
-
-
-# --- latent vectors -----------------------------------------------------------------------
-
-
-def latent_series(generator: Generator, n: int, seed: int) -> torch.Tensor:
-    """The first ``n`` latent vectors ``(n, *generator.latent_shape)`` of ``seed``'s series,
-    on the CPU.
-
-    Drawn one vector at a time from a dedicated CPU generator, so the first ``k`` of ``n``
-    are the ``k`` vectors of the same seed (one batched draw, as `ganlab.RunView.sample_latents`
-    makes, does not promise that).
-    """
-    shape = tuple(generator.latent_shape)
-    rng = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randn(shape, generator=rng) for _ in range(n)])
-
-
-def slerp(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
-    """Spherical interpolation from each ``start[i]`` to ``end[i]`` in ``steps`` steps.
-
-    ``start`` and ``end`` are ``(k, *shape)``; the result is ``(k, steps, *shape)``, whose
-    first and last steps are exactly ``start`` and ``end``. Nearly parallel vectors fall
-    back to linear interpolation.
-    """
-    a, b = start.flatten(1).double(), end.flatten(1).double()
-    t = torch.linspace(0, 1, steps, dtype=torch.float64)[None, :, None]
-    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1, 1)[:, None, None]
-    omega = torch.arccos(cos)
-    sin = torch.sin(omega)
-    a, b = a[:, None], b[:, None]
-    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-12)
-    linear = (1 - t) * a + t * b
-    walk = torch.where(sin.abs() < 1e-6, linear, spherical)
-    return walk.to(start.dtype).reshape(start.shape[0], steps, *start.shape[1:])
-
-
-def walk_latents(generator: Generator, rows: int, frames: int, seed: int) -> torch.Tensor:
-    """``rows`` walks of ``frames`` steps, ``(rows, frames, *latent_shape)``, on the CPU.
-
-    Walk ``i`` goes from point ``i`` to point ``i + 1`` of the seed's series of random points
-    (`latent_series`), so the walks read row by row are one path through ``rows + 1`` points,
-    and walk ``i`` starts at image ``i`` of ``ganlab sample`` with the same seed.
-    """
-    points = latent_series(generator, rows + 1, seed)
-    return slerp(points[:-1], points[1:], frames)
-
-
-# --- generating and writing ---------------------------------------------------------------
-
-
-@torch.no_grad()
-def images_of(
-    generator: nn.Module,
-    latents: torch.Tensor,
-    device: torch.device,
-    labels: torch.Tensor | None = None,
-) -> Iterator[torch.Tensor]:
-    """G's images for ``latents`` (on the CPU), and for a conditional G their class
-    ``labels``, in batches: float ``[-1, 1]`` on the CPU."""
-    for i, chunk in enumerate(latents.split(BATCH)):
-        if labels is None:
-            yield generator(chunk.to(device)).float().cpu()
-        else:
-            batch_labels = labels[i * BATCH : i * BATCH + len(chunk)].to(device)
-            yield generator(chunk.to(device), batch_labels).float().cpu()
 
 
 # --- classes ------------------------------------------------------------------------------
@@ -136,17 +61,6 @@ def class_number(spec: str, classes: tuple[str, ...]) -> int:
         f"Give a name or a number from 0 to {len(classes) - 1}: {shown}{more}.",
         param_hint="'--class'",
     )
-
-
-def class_rows(
-    generator: Generator, classes: list[int], per_class: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latent vectors and labels for a grid with one row of ``per_class`` images per class:
-    the seed's first ``per_class`` vectors in every row, each row with its class."""
-    latents = latent_series(generator, per_class, seed)
-    rows = latents.repeat(len(classes), *([1] * (latents.dim() - 1)))
-    labels = torch.tensor(classes, dtype=torch.int64).repeat_interleave(per_class)
-    return rows, labels
 
 
 def folder_name(number: int, name: str) -> str:
@@ -173,71 +87,6 @@ def walk_frames(images: torch.Tensor, columns: int) -> list[torch.Tensor]:
     steps = images.shape[1]
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     return [grid(images[:, t], columns) for t in order]
-
-
-#: The staging folder of one `ganlab sample` call, beside its outputs (``{}``: its pid).
-STAGING = ".ganlab-sample-{}.partial"
-
-
-def _remove_stale_staging(parent: Path) -> None:
-    """Remove the staging folders that calls killed before they could clean up (SIGKILL,
-    SIGTERM, a power cut) left in ``parent``; those of calls still running are theirs."""
-    for leftover in parent.glob(STAGING.format("*")):
-        pid = leftover.name.split("-")[-1].split(".")[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or not process_alive(int(pid))):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _publish(staged: Path, target: Path) -> None:
-    """Move a finished file or folder into place, never over one that appeared meanwhile
-    (a hard link fails on an existing name; a folder renames only onto an empty one)."""
-    try:
-        if staged.is_dir():
-            os.rename(staged, target)
-        else:
-            os.link(staged, target)
-    except FileExistsError:
-        _refuse_existing(target)
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ENOTEMPTY:
-            _refuse_existing(target)
-        if staged.is_dir() or target.exists():
-            raise
-        os.replace(staged, target)  # a file system without hard links
-
-
-@contextlib.contextmanager
-def staged(*targets: Path) -> Iterator[list[Path]]:
-    """Paths to write ``targets`` at, in a hidden staging folder beside them; when the block
-    ends, each is moved into place, so an output is there whole or not at all. On any
-    exception (Ctrl-C included) the staging folder is removed and nothing is published; a
-    call killed outright leaves its staging folder, which the next call removes.
-    """
-    parent = targets[0].parent
-    staging = parent / STAGING.format(os.getpid())
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(parent)
-        staging.mkdir()
-    except OSError as exc:  # name the output asked for, not the staging folder behind it
-        raise OSError(exc.errno, exc.strerror, str(targets[0])) from exc
-    published: list[Path] = []
-    try:
-        paths = [staging / target.name for target in targets]
-        yield paths
-        for path, target in zip(paths, targets, strict=True):
-            _publish(path, target)
-            published.append(target)
-    except BaseException:
-        for target in published:  # whole or nothing: the outputs of this call only
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                target.unlink(missing_ok=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _refuse_existing(*paths: Path, empty_folder_ok: bool = False) -> None:
@@ -427,7 +276,7 @@ def sample(
         images = torch.cat(list(images_of(generator, latents.flatten(0, 1), device, labels)))
         walks = images.reshape(rows, frames, *images.shape[1:])
         columns = nrow if nrow else frame_columns(rows)
-        with staged(png, gif) as (png_at, gif_at):
+        with staged(png, gif, refuse=_refuse_existing) as (png_at, gif_at):
             save_grid(images, png_at, nrow=frames)
             save_gif(walk_frames(walks, columns), gif_at, seconds_per_frame=SECONDS_PER_FRAME)
         click.echo(f"Wrote {png} ({rows} walks of {frames} steps, one per row)")
@@ -437,7 +286,7 @@ def sample(
         latents, labels = class_rows(generator, chosen, num, seed)
         flat = (image for batch in images_of(generator, latents, device, labels) for image in batch)
         assert classes is not None
-        with staged(folder) as (folder_at,):
+        with staged(folder, refuse=_refuse_existing) as (folder_at,):
             for k in chosen:
                 where = folder_at / folder_name(k, classes[k])
                 for i in range(num):
@@ -447,7 +296,7 @@ def sample(
     elif separate:
         width = max(4, len(str(num - 1)))
         index = 0
-        with staged(folder) as (folder_at,):
+        with staged(folder, refuse=_refuse_existing) as (folder_at,):
             folder_at.mkdir()
             for batch in images_of(generator, latent_series(generator, num, seed), device):
                 for image in batch:
@@ -460,13 +309,13 @@ def sample(
         assert classes is not None
         latents, labels = class_rows(generator, chosen, num, seed)
         images = torch.cat(list(images_of(generator, latents, device, labels)))
-        with staged(png) as (png_at,):
+        with staged(png, refuse=_refuse_existing) as (png_at,):
             save_grid(images, png_at, nrow=num)
         shown = ", ".join(classes[k] for k in chosen[:8]) + (", ..." if len(chosen) > 8 else "")
         click.echo(f"Wrote {png} (one row per class: {shown})")
     else:
         latents = latent_series(generator, num, seed)
         images = torch.cat(list(images_of(generator, latents, device)))
-        with staged(png) as (png_at,):
+        with staged(png, refuse=_refuse_existing) as (png_at,):
             save_grid(images, png_at, nrow=nrow or 8)
         click.echo(f"Wrote {png}")

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ganlab.errors import GanlabError, PluginError
+from ganlab.errors import GanlabError, InternalError, PluginError
 from ganlab.plugin_manager.registry import Component, singular
 
 #: (file, line) pairs of a traceback, outermost first.
@@ -89,7 +87,10 @@ def called_code(obj: Callable[..., Any]) -> Callable[..., Any]:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """numpy's and Python's MemoryError, torch's CUDA out-of-memory and CPU allocator errors."""
-    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or (
+    # torch's error class, if torch is loaded: without torch no torch error can be raised,
+    # and an error message need not import it (`ganlab --help` imports no torch).
+    torch_oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", MemoryError)
+    return isinstance(exc, (MemoryError, torch_oom)) or (
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
     )
 
@@ -103,6 +104,28 @@ def one_line(exc: BaseException) -> str:
 def out_of_memory(action: str, exc: BaseException) -> GanlabError:
     """The error for running out of memory ``action`` (``while building ...``; may be "")."""
     return GanlabError(f"Out of memory{' ' * bool(action)}{action}: {one_line(exc)}. {SMALLER}")
+
+
+def as_ganlab_error(exc: Exception) -> GanlabError:
+    """``exc`` as the one message a user sees: a `GanlabError` as it is; a file-system error
+    or lack of memory with what to do; anything else as a bug to report (exit 1)."""
+    if isinstance(exc, GanlabError):
+        return exc
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return GanlabError(
+            f"{where}{exc.strerror or exc}. Check that the path exists, that you may read and "
+            "write it, and that its disk has free space."
+        )
+    if is_out_of_memory(exc):
+        return out_of_memory("", exc)
+    frames = frames_of(exc)
+    at = f" at {frames[-1][0]}:{frames[-1][1]}" if frames else ""
+    return InternalError(
+        f"internal error: {type(exc).__name__}: {one_line(exc)}{at}. This is a bug in ganlab "
+        "(or in a plugin it could not name): please report it with the output of the same "
+        "command with --debug."
+    )
 
 
 def failure(subject: str, action: str, exc: BaseException, home: Path | None) -> GanlabError:

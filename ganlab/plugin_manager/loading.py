@@ -23,17 +23,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pluggy
 from pluggy import HookImpl
 
 from ganlab import hookspecs
-from ganlab.contracts import Observer
 from ganlab.errors import GanlabError, PluginError, did_you_mean
 from ganlab.plugin_manager.blame import code_home, failure
 from ganlab.plugin_manager.registry import KINDS, Registry
+
+if TYPE_CHECKING:  # contracts import torch, which `ganlab --help` must not load
+    from ganlab.contracts import Observer
 
 ENTRY_POINT_GROUP = "ganlab"
 #: Every hook a plugin can implement (docs/plugins.md has a section for each).
@@ -62,10 +64,18 @@ class Plugins:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 yield hook_name, impl
 
-    def add_commands(self, cli: click.Group) -> None:
+    def add_commands(self, cli: click.Group, done: set[str] | None = None) -> None:
         """Let every plugin add its commands and options to the ``ganlab`` group, one plugin
-        at a time, so that a failure names its plugin."""
+        at a time, so that a failure names its plugin.
+
+        ``done`` names the plugins whose commands the group already has (from an earlier
+        call with other plugins loaded): they are skipped, and the others added to it.
+        """
+        done = set() if done is None else done
         for impl in self.pm.hook.ganlab_register_commands.get_hookimpls():
+            if impl.plugin_name in done:
+                continue
+            done.add(impl.plugin_name)
             kwargs = {"cli": cli} if "cli" in impl.argnames else {}
             subject, home = f"plugin {impl.plugin_name!r}", code_home(impl.function)
             with plugin_code(subject, "in ganlab_register_commands", home):
@@ -83,18 +93,56 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
     ``specs`` are module names (``my_pkg.gan_plugin``) or paths to ``.py`` files (relative
     to the current directory; `load_recipe` has already made the recipe's own absolute).
     """
+    import ganlab_plugins  # the built-ins, written against the same API as any plugin
+
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     # `-p no:NAME` (or `no:NAME` in a recipe's plugins:) leaves a plugin out, as pytest's does.
     dropped = {spec.removeprefix("no:") for spec in specs if spec.startswith("no:")}
     specs = [spec for spec in specs if not spec.startswith("no:")]
     seen = _SameCode()
+    sources = _add_built_ins(pm, ganlab_plugins.MODULES, dropped)
+    sources += _add_installed(pm, dropped, seen)
 
-    import ganlab_plugins  # the built-ins, written against the same API as any plugin
+    for spec in specs:
+        home = Path(spec).expanduser().resolve() if is_plugin_file(spec) else None
+        if spec in dropped or (home is not None and {str(home), home.name, home.stem} & dropped):
+            continue
+        with plugin_code(f"plugin {spec!r}", "while it loads", home):
+            module = _import_spec(spec)
+        if seen.again(module, spec):
+            continue
+        _register(pm, module, spec)
+        sources.append(_source_of(spec, module))
 
+    _check_hook_names(pm)
+    return Plugins(pm, _fill_registry(pm), sources)
+
+
+def load_command_plugins() -> Plugins:
+    """Only the plugins that can add commands to ``ganlab``, with an empty registry: the
+    built-in modules of ``ganlab_plugins.COMMAND_MODULES`` and the installed plugins.
+
+    Enough to list every command (``ganlab --help``) without importing the built-in models,
+    and with them torch; an installed plugin's own imports are its own cost.
+    """
+    import ganlab_plugins
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    sources = _add_built_ins(pm, ganlab_plugins.COMMAND_MODULES, set())
+    sources += _add_installed(pm, set(), _SameCode())
+    _check_hook_names(pm)
+    return Plugins(pm, Registry(), sources)
+
+
+def _add_built_ins(
+    pm: pluggy.PluginManager, modules: Iterable[str], dropped: set[str]
+) -> list[dict[str, Any]]:
+    """Register the built-in plugin ``modules`` (of ``ganlab_plugins``) but the ``dropped``."""
     sources: list[dict[str, Any]] = []
     version = importlib.metadata.version("ganlab")
-    for module_name in ganlab_plugins.MODULES:
+    for module_name in modules:
         if f"ganlab_plugins.{module_name}" in dropped:
             continue
         module = importlib.import_module(f"ganlab_plugins.{module_name}")
@@ -107,7 +155,14 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
                 "version": version,
             }
         )
+    return sources
 
+
+def _add_installed(
+    pm: pluggy.PluginManager, dropped: set[str], seen: _SameCode
+) -> list[dict[str, Any]]:
+    """Register the installed plugins (the ``ganlab`` entry points) but the ``dropped``."""
+    sources: list[dict[str, Any]] = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
         name = f"{ep.name} (entry point of {dist})"
@@ -135,20 +190,7 @@ def load_plugins(specs: Iterable[str] = ()) -> Plugins:
                 "version": ep.dist.version if ep.dist is not None else None,
             }
         )
-
-    for spec in specs:
-        home = Path(spec).expanduser().resolve() if is_plugin_file(spec) else None
-        if spec in dropped or (home is not None and {str(home), home.name, home.stem} & dropped):
-            continue
-        with plugin_code(f"plugin {spec!r}", "while it loads", home):
-            module = _import_spec(spec)
-        if seen.again(module, spec):
-            continue
-        _register(pm, module, spec)
-        sources.append(_source_of(spec, module))
-
-    _check_hook_names(pm)
-    return Plugins(pm, _fill_registry(pm), sources)
+    return sources
 
 
 class _SameCode:

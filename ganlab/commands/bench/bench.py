@@ -36,10 +36,11 @@ import torch
 from torch.utils.data import DataLoader
 
 import ganlab
+from ganlab.api import prepare_recipe
 from ganlab.commands.bench.flops import peak_bf16_tflops, step_flops_per_image
 from ganlab.commands.bench.reference import TutorialStep, images_per_second, synchronize
 from ganlab.commands.bench.runner_step import runner_step
-from ganlab.commands.common import plugin_option, prepare_recipe, set_option, user_command
+from ganlab.commands.common import plugin_option, set_option, user_command
 from ganlab.commands.texttable import format_table
 from ganlab.data.cache import CacheableImages, prepare_cache
 from ganlab.data.types import Labels, TensorImages, labels_of
