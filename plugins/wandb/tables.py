@@ -64,7 +64,7 @@ class SampleTables:
         if names:
             labels = torch.tensor([s % len(names) for s in seeds], device=run.device)
         images, scores = make_and_score(run, seeds, labels)
-        columns = ["image", "class", "score", "seed"] if names else ["image", "score", "seed"]
+        columns: list[str | int] = ["image", *(["class"] if names else []), "score", "seed"]
         samples = wandb.Table(columns=columns)
         for i, seed in enumerate(seeds):
             image = wandb.Image(hwc(images[i]))
