@@ -45,6 +45,7 @@ from ganlab_plugins.wandb.session import (
     is_rank_zero,
     setup_wandb,
 )
+from ganlab_plugins.wandb.tables import SampleTables
 
 #: How often W&B writes its buffered records to its files (W&B's default: every 15 s): a
 #: session killed with SIGKILL loses what was not written yet.
@@ -75,6 +76,7 @@ class WandbLogger:
         self.info: dict[str, Any] = {}  # what run.json keeps under "wandb"
         self.namespaces: set[str] = set()  # "<namespace>/*" defined in W&B
         self.described: dict[str, str] = {}  # ganlab key -> its W&B key
+        self.tables = SampleTables(params.table_every, params.table_rows)
 
     # --- start and finish ---------------------------------------------------------------
 
@@ -308,7 +310,15 @@ class WandbLogger:
             self.history.after(step, lambda: log_model(wb, version))
 
     @ganlab.hookimpl
+    def ganlab_step_end(self, run: ganlab.RunView, stats: ganlab.StepStats) -> None:
+        # Tables of samples (tables.py); the last step's at the end, after its metrics.
+        if self.history is not None and self.tables.due(stats.step, run.total_steps):
+            self.history.media(stats.step, self.tables.tables(run))
+
+    @ganlab.hookimpl
     def ganlab_run_end(self, run: ganlab.RunView) -> None:
+        if self.history is not None and self.tables.due_at_end(run.step):
+            self.history.media(run.step, self.tables.tables(run))
         if self.wb is not None:
             self.wb.summary["steps"] = run.step
         self.finish(run, exit_code=0)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 import ganlab
 from ganlab_plugins.wandb.run_options import TAG_RULE, tag_ok
 from ganlab_plugins.wandb.session import Mode
+from ganlab_plugins.wandb.tables import TableEvery
 
 
 class WandbParams(ganlab.Params):
@@ -45,6 +46,21 @@ class WandbParams(ganlab.Params):
     console: bool = Field(
         default=True, description="W&B's copy of the console output: its Logs tab"
     )
+    table_every: TableEvery = Field(
+        default=0,
+        description="a W&B Table of samples (image, class, D's score, seed) every N steps and "
+        "at the end; end: at the end only; 0: none",
+    )
+    table_rows: int = Field(
+        default=64, ge=1, le=1024, description="rows (samples) of each table of samples"
+    )
+
+    @field_validator("table_every")
+    @classmethod
+    def _every_not_negative(cls, every: TableEvery) -> TableEvery:
+        if isinstance(every, int) and every < 0:
+            raise ValueError("give a number of steps (0: no tables) or end")
+        return every
 
     @field_validator("tags")
     @classmethod
