@@ -101,11 +101,13 @@ def use_data(wb: Any, run: ganlab.RunView) -> str | None:
     W&B could not record it (a warning says why: the run goes on)."""
     import wandb
 
-    data = data_artifact(run)
-    artifact = wandb.Artifact(data.name, type=TYPE, metadata=data.metadata)
-    if data.fingerprint is not None:
-        artifact.add_file(str(data.fingerprint), name="fingerprint.json", policy="immutable")
+    name = run.recipe.data.name
     try:
+        data = data_artifact(run)  # writes fingerprint.json: a full disk fails here
+        name = data.name
+        artifact = wandb.Artifact(data.name, type=TYPE, metadata=data.metadata)
+        if data.fingerprint is not None:
+            artifact.add_file(str(data.fingerprint), name="fingerprint.json", policy="immutable")
         if not wb.offline:
             wb.use_artifact(artifact)
         else:
@@ -114,9 +116,9 @@ def use_data(wb: Any, run: ganlab.RunView) -> str | None:
             wb._log_artifact(artifact, is_user_created=True, use_after_commit=True)
     except Exception as exc:  # lineage is a record of the run, never a reason to stop it
         click.echo(
-            f"W&B: the data set's artifact {data.name} could not be recorded as this run's "
+            f"W&B: the data set's artifact {name} could not be recorded as this run's "
             f"input ({type(exc).__name__}: {exc}); the run is logged without it.",
             err=True,
         )
         return None
-    return data.name
+    return name
