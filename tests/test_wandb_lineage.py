@@ -137,3 +137,18 @@ def test_generated_data_is_known_by_its_params_and_link_needs_an_account(
     # No best checkpoint (no `best` callback): --which best says to take latest.
     result = invoke("wandb", "link", str(run_dir))
     assert result.exit_code == 2 and "--which latest" in result.output
+
+
+def test_metadata_paths_are_relative_to_the_run_folder_in_any_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ganlab_plugins.wandb.models import run_relative
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path("runs") / "quickstart" / "20261127-101500-s0"  # as `--out runs` gives it
+    absolute = tmp_path / run_dir / "checkpoints" / "best.pt"
+    assert run_relative(run_dir, absolute) == "checkpoints/best.pt"
+    assert run_relative(tmp_path / run_dir, run_dir / "checkpoints" / "best.pt") == (
+        "checkpoints/best.pt"
+    )
+    assert run_relative(run_dir, tmp_path / "elsewhere.pt") == "../../../elsewhere.pt"
