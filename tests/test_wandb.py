@@ -223,6 +223,11 @@ def summary_of(records: dict[str, list[Any]]) -> dict[str, Any]:
     return summary
 
 
+def models_of(records: dict[str, list[Any]]) -> list[Any]:
+    """The model artifacts (checkpoints) among a piece's artifacts."""
+    return [a for a in records["artifact"] if a.type == "model"]
+
+
 def config_of(run: Any) -> dict[str, Any]:
     return {u.key: json.loads(u.value_json) for u in run.config.update}
 
@@ -325,7 +330,7 @@ def test_offline_run_holds_recipe_history_media_and_checkpoint(tmp_path: Path, m
     assert video["_type"] == "video-file" and video["path"].endswith(".gif")
 
     # The checkpoints: versions of the run's own artifact model-<id>, by role and step.
-    versions = {tuple(sorted(a.aliases)): a for a in records["artifact"]}
+    versions = {tuple(sorted(a.aliases)): a for a in models_of(records)}
     assert set(versions) == {("best", "latest", "step-2"), ("final", "latest", "step-4")}
     for artifact in versions.values():
         assert artifact.type == "model" and artifact.name == f"model-{info['id']}"
@@ -505,7 +510,7 @@ def test_resumed_run_continues_its_wandb_run(tmp_path: Path) -> None:
         assert_one_step_axis(piece_rows)
     assert not [r for r in rows[1] if "media/real_images" in r]  # logged once, by the first
     assert [[e.exit_code for e in piece["exit"]] for piece in pieces] == [[0], [0]]
-    assert [json.loads(a.metadata)["step"] for p in pieces for a in p["artifact"]] == [2, 4]
+    assert [json.loads(a.metadata)["step"] for p in pieces for a in models_of(p)] == [2, 4]
 
     # W&B's own command line takes the printed command, and would upload exactly the pieces.
     dry_run = [sys.executable, "-m", "wandb", *shlex.split(info["sync"])[1:], "--dry-run"]
@@ -587,7 +592,7 @@ def test_killed_run_resumes_into_the_same_wandb_run(tmp_path: Path) -> None:
     assert sorted(after) == list(range(5, 11))  # from the checkpoint (step 4) on
     for step in before.keys() & after.keys():
         assert before[step]["train/loss_d"] == after[step]["train/loss_d"], step
-    assert [json.loads(a.metadata)["step"] for a in second["artifact"]] == [10]
+    assert [json.loads(a.metadata)["step"] for a in models_of(second)] == [10]
 
     # Each key under one namespace in both pieces (the resumed session knew what the killed
     # one logged), as a chart of its own in W&B, with its direction's summary.

@@ -23,6 +23,7 @@ import click
 import ganlab
 from ganlab_plugins.wandb.config import default_group, run_config
 from ganlab_plugins.wandb.history import STEP, History
+from ganlab_plugins.wandb.lineage import use_data
 from ganlab_plugins.wandb.models import log_model, model_version
 from ganlab_plugins.wandb.params import WandbParams
 from ganlab_plugins.wandb.pieces import (
@@ -158,6 +159,7 @@ class WandbLogger:
             killed = [p.path for p in offline if p is not piece and not p.finished]
             if killed:
                 self.info["killed"] = killed
+        self.info["data_artifact"] = use_data(self.wb, run)  # the data it trains on: an input
         run.info["wandb"] = self.info  # run.json gets it when the run ends or fails
 
     def _init_kwargs(

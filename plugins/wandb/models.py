@@ -9,7 +9,8 @@ run folder (wandb 0.31, ``wandb/sdk/artifacts/artifact.py``, ``_add_local_file``
 ``"mutable"``). Here each checkpoint is instead kept as it was when announced in
 ``<run>/wandb/models/`` (a hard link, so no copy: ``best.pt`` and ``final.pt`` are replaced
 later, the files there are not) and added with policy ``"immutable"``, which records that file
-as it is. Everything ``wandb sync`` reads is then in the run folder.
+as it is. Everything ``wandb sync`` reads is then in the run folder. The metadata names files
+relative to the run folder (`run_relative`), never by a path of the machine that trained.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ def freeze(path: Path, target: Path) -> Path:
     return candidate
 
 
+def run_relative(run_dir: Path, path: Path) -> str:
+    """``path`` relative to the run folder, with ``/`` (``checkpoints/best.pt``; ``../x.pt``
+    outside it): what artifact metadata records of a file, so that it names the same file
+    wherever the run folder is later, never a path of the machine that trained. Either
+    may be relative to the working directory or absolute."""
+    try:
+        return Path(os.path.relpath(path.absolute(), run_dir.absolute())).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return path.name
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One version of ``model-<run id>``: the file, its aliases and its metadata."""
@@ -77,7 +89,7 @@ def model_version(
         "seed": run.seed,
         "recipe": run.name,
         "group": group,
-        "file": str(path.relative_to(run.dir)) if path.is_relative_to(run.dir) else str(path),
+        "file": run_relative(run.dir, path),
     }
     best = run.info.get("best")
     if name == "best" and isinstance(best, dict):

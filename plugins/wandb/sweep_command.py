@@ -15,8 +15,9 @@ arguments: ``${env}`` by ``/usr/bin/env`` (nothing on Windows), ``${interpreter}
 ``python -m ganlab run RECIPE ... ${args_no_hyphens}``: the bare ``KEY=VALUE`` overrides that
 ``ganlab run`` takes after the recipe, the recipe standing as the sweep's ``program``.
 
-This module is the W&B plugin's whole command line: ``ganlab sweep``, and ``ganlab run``'s
-W&B options (`ganlab_plugins.wandb.run_options`). It imports neither torch nor wandb, so
+This module is the W&B plugin's whole command line: ``ganlab sweep``, ``ganlab wandb link``
+(`ganlab_plugins.wandb.registry`), and ``ganlab run``'s W&B options
+(`ganlab_plugins.wandb.run_options`). It imports neither torch nor wandb, so
 that ``ganlab --help`` can load it alone; W&B itself is needed only to write a sweep file
 (the ``wandb`` extra), not for ``--local``.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 import click
 
 import ganlab
+from ganlab_plugins.wandb.registry import wandb_group
 from ganlab_plugins.wandb.run_options import add_run_options
 from ganlab_plugins.wandb.session import INSTALL, installed
 from ganlab_plugins.wandb.sweep_file import (
@@ -222,6 +224,8 @@ def sweep(
 
 @ganlab.hookimpl
 def ganlab_register_commands(cli: click.Group) -> None:
-    """``ganlab sweep``, and ``ganlab run --wandb MODE --name --notes --tags --group``."""
+    """``ganlab sweep``, ``ganlab wandb link`` (the registry), and ``ganlab run --wandb MODE
+    --name --notes --tags --group``."""
     cli.add_command(sweep)
+    cli.add_command(wandb_group)
     add_run_options(cli)
