@@ -4,7 +4,8 @@ The run is rebuilt from the recipe stored in the checkpoint (its data set, its m
 plugins) and put back in the checkpoint's state, so a metric sees exactly what it would have
 seen at that step of training. By default the recipe's own metrics are computed; ``--metric``
 names others, and ``--set`` changes their params (``--set metrics.0.params.images=10000``).
-Nothing in the run folder is changed: the scores are printed (``--json`` for a script).
+The scores are printed (``--json`` for a script) and handed to plugins (`ganlab_eval_end`: the
+wandb logger adds them to the run's W&B run); no file ganlab wrote in the run is changed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ganlab.engine.device import pick_device
 from ganlab.engine.loop import score
 from ganlab.engine.restore import open_checkpoint, recipe_in, restored_run
 from ganlab.errors import GanlabError
+from ganlab.files.checkpoint import folder_of
+from ganlab.files.folders import read_run_info
+from ganlab.plugin_manager.loading import load_plugins
 
 
 def evaluate(
@@ -40,6 +44,13 @@ def evaluate(
         )
     run = restored_run(checkpoint, state, resolved, pick_device(device_name))
     results = score(run, build_listed(resolved, "metrics"))
+    folder = folder_of(checkpoint)
+    try:  # a checkpoint outside a run folder, or a run.json unreadable: the scores still go
+        info = read_run_info(folder / "run.json")
+    except GanlabError:
+        info = {}
+    hook = load_plugins(resolved.recipe.plugins).pm.hook
+    hook.ganlab_eval_end(folder=folder, info=info, step=run.step, path=checkpoint, results=results)
     return checkpoint, run.step, results, WEIGHTS[run.generator_ema is not None]
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 
 import ganlab
-from ganlab_plugins.wandb.run_options import add_run_options
+from ganlab_plugins.wandb.run_options import EVAL_OPTIONS, add_run_options
 from ganlab_plugins.wandb.session import INSTALL, installed
 from ganlab_plugins.wandb.sweep_file import (
     Method,
@@ -222,6 +222,8 @@ def sweep(
 
 @ganlab.hookimpl
 def ganlab_register_commands(cli: click.Group) -> None:
-    """``ganlab sweep``, and ``ganlab run --wandb MODE --name --notes --tags --group``."""
+    """``ganlab sweep``, ``ganlab run --wandb MODE --name --notes --tags --group``, and
+    ``ganlab eval --wandb MODE``."""
     cli.add_command(sweep)
     add_run_options(cli)
+    add_run_options(cli, "eval", EVAL_OPTIONS)
