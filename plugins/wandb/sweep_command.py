@@ -39,7 +39,11 @@ from ganlab_plugins.wandb.sweep_file import (
     wandb_logger,
     write_sweep_file,
 )
-from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local
+from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local, sweep_name
+
+# A point of a local sweep records its sweep; `ganlab runs` shows it: hooks of this module.
+from ganlab_plugins.wandb.sweep_local import ganlab_run_columns as ganlab_run_columns
+from ganlab_plugins.wandb.sweep_local import ganlab_run_start as ganlab_run_start
 from ganlab_plugins.wandb.sweep_points import (
     check_agent_round_trip,
     collect_params,
@@ -112,6 +116,14 @@ def parse_jobs(jobs: int, local: bool) -> int:
     "unless given.",
 )
 @click.option(
+    "--name",
+    "given_name",
+    metavar="NAME",
+    help="The sweep's name: in the sweep file (default: the recipe's name); with --local, "
+    "every point's W&B group and tag and `sweep` in its run.json, shown by `ganlab runs` "
+    "(default: <recipe>-<date>-<time>).",
+)
+@click.option(
     "--local",
     is_flag=True,
     help="Run the grid here instead, one ganlab run per point, each a normal run folder "
@@ -137,6 +149,7 @@ def sweep(
     out: str,
     sweep_file: str,
     wandb_mode: str | None,
+    given_name: str | None,
     local: bool,
     jobs: int,
     plugin_specs: tuple[str, ...],
@@ -189,8 +202,9 @@ def sweep(
         if wandb_mode is not None:
             base += ["--wandb", wandb_mode]
         mixed = had_runs(Path(out))
-        click.echo(f"Sweep of {recipe}: {len(points)} points, {jobs} at a time.")
-        outcomes, stopped_by = run_local(points, base, jobs)
+        unit = sweep_name(given_name, name)
+        click.echo(f"Sweep {unit} of {recipe}: {len(points)} points, {jobs} at a time.")
+        outcomes, stopped_by = run_local(points, base, jobs, unit)
         report_local(outcomes, len(points), stopped_by, out, mixed)
         return
 
@@ -199,7 +213,7 @@ def sweep(
     command = agent_command(out, overrides, plugin_specs, wandb_mode or "online")
     config = sweep_config(
         recipe=recipe,
-        name=name,
+        name=given_name or name,
         params=params,
         method=method,
         metric=chosen,
