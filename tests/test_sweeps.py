@@ -69,8 +69,9 @@ def agent_arguments(point: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path) -> None:
-    """The three spellings of the same overrides give byte-identical resolved recipes in
-    the run folders; the values are written as the agent writes them (str() of the value)."""
+    """The spellings of the same overrides, flat or nested, give byte-identical resolved
+    recipes in the run folders; the values are written as the agent writes them (str() of
+    the value)."""
     point = {"loss.name": "hinge", "optimizers.generator.lr": 0.0001, "train.data_cache": False}
     made = agent_arguments(point)
     assert made["args_no_hyphens"] == [
@@ -79,10 +80,27 @@ def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path
         "train.data_cache=False",
     ]
     assert made["args"] == [f"--{a}" for a in made["args_no_hyphens"]]
+    # The same point declared nested in the sweep file (`loss: {parameters: {name: ...}}`):
+    # W&B's sweep server puts each top-level key's nested values back into one dict
+    # (wandb/sweeps, src/sweeps/params.py, HyperParameterSet.to_config), and the agent
+    # writes that dict with str(). Each of its keys overrides the recipe as the flat one does.
+    nested = agent_arguments(
+        {
+            "loss": {"name": "hinge"},
+            "optimizers": {"generator": {"lr": 0.0001}},
+            "train": {"data_cache": False},
+        }
+    )
+    assert nested["args_no_hyphens"][:2] == [
+        "loss={'name': 'hinge'}",
+        "optimizers={'generator': {'lr': 0.0001}}",
+    ]
     spellings = {
         "set": [a for arg in made["args_no_hyphens"] for a in ("--set", arg)],
         "bare": made["args_no_hyphens"],
         "dashed": made["args"],
+        "nested": nested["args_no_hyphens"],
+        "nested-dashed": nested["args"],
     }
     recipes = {}
     for name, arguments in spellings.items():
@@ -91,10 +109,11 @@ def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path
         assert result.exit_code == 0, result.output
         (folder,) = run_dirs(out)
         recipes[name] = (folder / "recipe.yaml").read_text(encoding="utf-8")
-    assert recipes["bare"] == recipes["set"] == recipes["dashed"]
+    assert len(set(recipes.values())) == 1, recipes
     resolved = yaml.safe_load(recipes["bare"])
     assert resolved["loss"]["name"] == "hinge"
     assert resolved["optimizers"]["generator"]["lr"] == 0.0001
+    assert resolved["optimizers"]["generator"]["betas"] == [0.5, 0.999]  # kept: not replaced
     assert resolved["train"]["data_cache"] is False
 
 

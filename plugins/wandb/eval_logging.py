@@ -103,7 +103,8 @@ def ganlab_eval_end(
     wait_for_a_new_second(earlier)
 
     wandb = setup_wandb(mode)
-    recorded_info = info.get("wandb") if isinstance(info.get("wandb"), dict) else {}
+    found = info.get("wandb")
+    recorded_info: dict[str, Any] = found if isinstance(found, dict) else {}
     settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
     wb = wandb.init(
         mode=mode,

@@ -39,11 +39,11 @@ from ganlab_plugins.wandb.sweep_file import (
     wandb_logger,
     write_sweep_file,
 )
-from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local, sweep_name
 
 # A point of a local sweep records its sweep; `ganlab runs` shows it: hooks of this module.
 from ganlab_plugins.wandb.sweep_local import ganlab_run_columns as ganlab_run_columns
 from ganlab_plugins.wandb.sweep_local import ganlab_run_start as ganlab_run_start
+from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local, sweep_name
 from ganlab_plugins.wandb.sweep_points import (
     check_agent_round_trip,
     collect_params,
