@@ -151,7 +151,7 @@ def ganlab_eval_end(
     """Fires after ``ganlab eval`` scored a checkpoint of the run folder ``folder``.
 
     ``path`` is the checkpoint, ``step`` its training step, ``info`` the folder's
-    ``run.json`` ({} when it has none). Must not change the run folder's files. See
+    ``run.json`` ({} when it has none). Must not change the files ganlab wrote there. See
     docs/plugins.md, `ganlab_eval_end`.
     """
 

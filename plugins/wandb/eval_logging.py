@@ -39,7 +39,14 @@ from ganlab_plugins.wandb.pieces import (
     wait_for_a_new_second,
 )
 from ganlab_plugins.wandb.run_options import from_env
-from ganlab_plugins.wandb.session import MODES, effective_mode, installed, setup_wandb
+from ganlab_plugins.wandb.session import (
+    MODES,
+    Mode,
+    effective_mode,
+    has_credentials,
+    installed,
+    setup_wandb,
+)
 
 #: The namespace W&B files a metric's results under (the logger's ``eval/*``).
 EVAL = "eval"
@@ -78,6 +85,28 @@ def update_online(wb: Any, step: int, metadata: dict[str, Any]) -> None:
     artifact.save()
 
 
+def start(mode: Mode, run_id: str, before: Piece, recorded: dict[str, Any], folder: Path) -> Any:
+    """Resume the W&B run ``run_id`` as its last piece ``before`` left it (its name, group,
+    tags and notes; the project and entity run.json ``recorded``, unless W&B's environment
+    variables say otherwise), writing into ``folder``."""
+    wandb = setup_wandb(mode)
+    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
+    return wandb.init(
+        mode=mode,
+        id=run_id,
+        resume="allow",
+        project=from_env("WANDB_PROJECT") or recorded.get("project") or "ganlab",
+        entity=from_env("WANDB_ENTITY") or recorded.get("entity"),
+        name=before.name,
+        group=before.group,
+        tags=before.tags,
+        notes=before.notes,
+        dir=str(folder),
+        reinit="create_new",
+        settings=settings,
+    )
+
+
 @ganlab.hookimpl
 def ganlab_eval_end(
     folder: Path, info: dict[str, Any], step: int, path: Path, results: dict[str, float]
@@ -102,24 +131,15 @@ def ganlab_eval_end(
     before = earlier[-1]
     wait_for_a_new_second(earlier)
 
-    wandb = setup_wandb(mode)
+    if mode == "online" and not has_credentials():
+        click.echo("W&B: online, but no API key (`wandb login`); the scores stay here.", err=True)
+        return
     found = info.get("wandb")
-    recorded_info: dict[str, Any] = found if isinstance(found, dict) else {}
-    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
-    wb = wandb.init(
-        mode=mode,
-        id=run_id,
-        resume="allow",
-        project=from_env("WANDB_PROJECT") or recorded_info.get("project") or "ganlab",
-        entity=from_env("WANDB_ENTITY") or recorded_info.get("entity"),
-        name=before.name,
-        group=before.group,
-        tags=before.tags,
-        notes=before.notes,
-        dir=str(folder),
-        reinit="create_new",
-        settings=settings,
-    )
+    try:
+        wb = start(mode, run_id, before, found if isinstance(found, dict) else {}, folder)
+    except Exception as exc:  # no server, say: the scores were printed all the same
+        click.echo(f"W&B: the scores could not be added: {type(exc).__name__}: {exc}", err=True)
+        return
     here = Path(wb.settings.sync_dir).absolute()
     piece = Piece(
         str(here), wb.id, mode, time.time(), before.name, before.group, before.tags, before.notes
