@@ -5,6 +5,7 @@ and `ganlab sweep --local`, whose runs `ganlab compare --over-seeds` folds by co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -68,8 +69,9 @@ def agent_arguments(point: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path) -> None:
-    """The three spellings of the same overrides give byte-identical resolved recipes in
-    the run folders; the values are written as the agent writes them (str() of the value)."""
+    """The spellings of the same overrides, flat or nested, give byte-identical resolved
+    recipes in the run folders; the values are written as the agent writes them (str() of
+    the value)."""
     point = {"loss.name": "hinge", "optimizers.generator.lr": 0.0001, "train.data_cache": False}
     made = agent_arguments(point)
     assert made["args_no_hyphens"] == [
@@ -78,10 +80,27 @@ def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path
         "train.data_cache=False",
     ]
     assert made["args"] == [f"--{a}" for a in made["args_no_hyphens"]]
+    # The same point declared nested in the sweep file (`loss: {parameters: {name: ...}}`):
+    # W&B's sweep server puts each top-level key's nested values back into one dict
+    # (wandb/sweeps, src/sweeps/params.py, HyperParameterSet.to_config), and the agent
+    # writes that dict with str(). Each of its keys overrides the recipe as the flat one does.
+    nested = agent_arguments(
+        {
+            "loss": {"name": "hinge"},
+            "optimizers": {"generator": {"lr": 0.0001}},
+            "train": {"data_cache": False},
+        }
+    )
+    assert nested["args_no_hyphens"][:2] == [
+        "loss={'name': 'hinge'}",
+        "optimizers={'generator': {'lr': 0.0001}}",
+    ]
     spellings = {
         "set": [a for arg in made["args_no_hyphens"] for a in ("--set", arg)],
         "bare": made["args_no_hyphens"],
         "dashed": made["args"],
+        "nested": nested["args_no_hyphens"],
+        "nested-dashed": nested["args"],
     }
     recipes = {}
     for name, arguments in spellings.items():
@@ -90,10 +109,11 @@ def test_bare_and_dashed_overrides_resolve_the_recipe_as_set_does(tmp_path: Path
         assert result.exit_code == 0, result.output
         (folder,) = run_dirs(out)
         recipes[name] = (folder / "recipe.yaml").read_text(encoding="utf-8")
-    assert recipes["bare"] == recipes["set"] == recipes["dashed"]
+    assert len(set(recipes.values())) == 1, recipes
     resolved = yaml.safe_load(recipes["bare"])
     assert resolved["loss"]["name"] == "hinge"
     assert resolved["optimizers"]["generator"]["lr"] == 0.0001
+    assert resolved["optimizers"]["generator"]["betas"] == [0.5, 0.999]  # kept: not replaced
     assert resolved["train"]["data_cache"] is False
 
 
@@ -396,11 +416,17 @@ def test_sweep_mistakes_get_one_message_exit_2_and_write_nothing(
 def test_a_local_sweep_of_two_values_and_two_seeds_folds_into_two_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The points run and `ganlab compare` folds them by configuration. They are one sweep:
+    its name (by default the recipe's and the time) is each point's W&B group and a W&B
+    tag of it (in the offline records) and ``sweep`` in its run.json, which `ganlab runs`
+    shows."""
     monkeypatch.chdir(tmp_path)
+    for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):  # W&B's own files
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
     out = tmp_path / "sweep"
     result = invoke(
         "sweep", QUICKSTART, *TINY_SETS, "--param", "loss.name=bce,hinge", "--seeds", "0,1",
-        "--local", "--jobs", "2", "--out", str(out),
+        "--local", "--jobs", "2", "--out", str(out), "--wandb", "offline",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     folders = run_dirs(out)
@@ -416,6 +442,38 @@ def test_a_local_sweep_of_two_values_and_two_seeds_folds_into_two_rows(
     assert len(groups) == 2
     assert sorted(tuple(sorted(g["seeds"])) for g in groups) == [(0, 1), (0, 1)]
     assert sorted(g["keys"]["loss.name"] for g in groups) == ["bce", "hinge"]
+
+    # One sweep: its name in every run.json, in `ganlab runs`, and in W&B.
+    (name,) = {json.loads((folder / "run.json").read_text())["sweep"] for folder in folders}
+    assert name.startswith("quickstart-") and f"Sweep {name} of" in result.output
+    listed = invoke("runs", str(out), "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [line["columns"]["sweep"] for line in json.loads(listed.stdout)] == [name] * 4
+    table = invoke("runs", str(out)).output
+    assert "sweep" in table and table.count(name) == 4
+    if importlib.util.find_spec("wandb") is not None:
+        from tests.test_wandb import by_type, read_records, wandb_files
+
+        for folder in folders:
+            (piece,) = wandb_files(folder)
+            (run,) = by_type(read_records(piece))["run"]
+            assert run.run_group == name
+            assert name in run.tags
+
+
+def test_a_sweep_is_named_by_name(tmp_path: Path) -> None:
+    assert write_sweep(tmp_path, "--seeds", "0", "--name", "loss-study").exit_code == 0
+    assert yaml.safe_load((tmp_path / "sweep.yaml").read_text())["name"] == "loss-study"
+    out = tmp_path / "runs"
+    result = invoke(
+        "sweep", QUICKSTART, "--seeds", "0", "--local", "--name", "a,b", "--out", str(out)
+    )
+    assert result.exit_code == 2
+    assert errors_of(result) == [
+        "ganlab: error: --name 'a,b': the sweep's name is a W&B tag of its runs, and a tag "
+        "has 1 to 64 characters and no comma."
+    ]
+    assert not out.exists()
 
 
 def test_a_failing_point_does_not_stop_the_others_and_is_named(

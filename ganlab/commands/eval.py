@@ -4,7 +4,8 @@ The run is rebuilt from the recipe stored in the checkpoint (its data set, its m
 plugins) and put back in the checkpoint's state, so a metric sees exactly what it would have
 seen at that step of training. By default the recipe's own metrics are computed; ``--metric``
 names others, and ``--set`` changes their params (``--set metrics.0.params.images=10000``).
-Nothing in the run folder is changed: the scores are printed (``--json`` for a script).
+The scores are printed (``--json`` for a script) and handed to plugins (`ganlab_eval_end`: the
+wandb logger adds them to the run's W&B run); no file ganlab wrote in the run is changed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from typing import Any
 import click
 
 from ganlab.commands.common import plugin_option, set_option, strict_json, user_command
-from ganlab.engine.components import build_listed
-from ganlab.engine.device import pick_device
-from ganlab.engine.loop import score
-from ganlab.engine.restore import open_checkpoint, recipe_in, restored_run
 from ganlab.errors import GanlabError
+from ganlab.files.folders import read_run_info
+from ganlab.plugin_manager.loading import load_plugins
 
 
 def evaluate(
@@ -31,6 +30,14 @@ def evaluate(
 ) -> tuple[Path, int, dict[str, float], str]:
     """Score a checkpoint (or a run folder's final one): (checkpoint, its step, results, the
     weights the metrics used: the generator's, or their moving average with ``train.ema``)."""
+    # Imported here, not at the top: W&B's plugin adds --wandb to `eval` while `ganlab
+    # --help` lists commands, which looks the command up and must not load torch.
+    from ganlab.engine.components import build_listed
+    from ganlab.engine.device import pick_device
+    from ganlab.engine.loop import score
+    from ganlab.engine.restore import open_checkpoint, recipe_in, restored_run
+    from ganlab.files.checkpoint import folder_of
+
     checkpoint, state = open_checkpoint(path)
     resolved = recipe_in(checkpoint, state, overrides, plugin_specs, metric_names)
     if not resolved.recipe.metrics:
@@ -40,6 +47,13 @@ def evaluate(
         )
     run = restored_run(checkpoint, state, resolved, pick_device(device_name))
     results = score(run, build_listed(resolved, "metrics"))
+    folder = folder_of(checkpoint)
+    try:  # a checkpoint outside a run folder, or a run.json unreadable: the scores still go
+        info = read_run_info(folder / "run.json")
+    except GanlabError:
+        info = {}
+    hook = load_plugins(resolved.recipe.plugins).pm.hook
+    hook.ganlab_eval_end(folder=folder, info=info, step=run.step, path=checkpoint, results=results)
     return checkpoint, run.step, results, WEIGHTS[run.generator_ema is not None]
 
 

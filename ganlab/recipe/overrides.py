@@ -6,6 +6,13 @@ spellings a W&B sweep agent writes for each run (its ``${args_no_hyphens}`` and 
 macros; see docs/sweeps.md). All three end up as the same ``KEY=VALUE`` override, applied and
 validated by `ganlab.recipe.resolve`, so a typo reads the same whichever way it came.
 
+A W&B sweep may also declare a parameter nested (``loss: {parameters: {name: ...}}``), which
+the agent writes as one mapping, ``loss={'name': 'hinge'}`` (wandb/sweeps, ``params.py``:
+nested parameters are put back into one dict per top-level key). After the recipe such a
+mapping sets each of its keys, ``loss.name=hinge``, as the flat parameter ``loss.name`` does,
+so that both declarations of a sweep train the same recipe (`expand_mapping`); ``--set``
+still replaces a section whole.
+
 `ganlab run` lets click pass options it does not know through to `recipe_and_overrides`
 (``ignore_unknown_options``), which decides what each one is: ``--KEY=VALUE`` is an
 override, anything else that starts with ``-`` is still refused as an unknown option, with
@@ -14,10 +21,15 @@ click's own message, so a misspelled ``--seeed 3`` is not mistaken for a recipe 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import click
+import yaml
+
+from ganlab.recipe.yamlfile import load_yaml
 
 #: A dotted recipe key as an override names it: ``seed``, ``optimizers.generator.lr``,
 #: ``callbacks.0.params.every``. (The key itself is checked against the recipe later; this
@@ -40,12 +52,12 @@ def recipe_and_overrides(
         if argument.startswith("-"):
             name, has_value, _ = argument.partition("=")
             if argument.startswith("--") and has_value and KEY.fullmatch(name[2:]):
-                overrides.append(argument[2:])
+                overrides += expand_mapping(argument[2:])
                 continue
             raise unknown_option(name, ctx)
         key, has_value, _ = argument.partition("=")
         if has_value and KEY.fullmatch(key):
-            overrides.append(argument)
+            overrides += expand_mapping(argument)
         elif recipe is None:
             recipe = argument
         else:
@@ -56,6 +68,35 @@ def recipe_and_overrides(
                 ctx,
             )
     return recipe, overrides
+
+
+def expand_mapping(override: str) -> list[str]:
+    """``KEY=VALUE`` as overrides of the recipe: one per leaf of VALUE when it is a non-empty
+    mapping (``loss={'name': 'hinge'}`` -> ``loss.name="hinge"``, at any depth), else itself.
+    The leaves are written as JSON, which reads back as the same value."""
+    key, _, text = override.partition("=")
+    try:
+        value = load_yaml(text) if text.strip() else None
+    except yaml.YAMLError:
+        return [override]  # resolving the recipe says what is wrong with it
+    if not isinstance(value, dict) or not value:
+        return [override]
+    leaves: list[str] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and not all(isinstance(k, str) for k in node):
+            raise TypeError("a key that is no name")  # not a recipe section: left whole
+        if isinstance(node, dict) and node:
+            for name, child in node.items():
+                walk(f"{prefix}.{name}", child)
+        else:
+            leaves.append(f"{prefix}={json.dumps(node)}")
+
+    try:
+        walk(key, value)
+    except (TypeError, ValueError):  # a leaf JSON cannot write (a date), a key 1: left whole
+        return [override]
+    return leaves
 
 
 def unknown_option(name: str, ctx: click.Context) -> click.NoSuchOption:

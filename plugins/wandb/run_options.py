@@ -57,8 +57,11 @@ def set_env_for_this_command(name: str) -> Callable[[click.Context, click.Parame
     return callback
 
 
-#: ``ganlab run``'s W&B options: flags, W&B's environment variable, metavar, help.
-OPTIONS: list[tuple[str, str, str | None, str]] = [
+#: An option: its flag, W&B's environment variable it sets, metavar, help.
+Option = tuple[str, str, str | None, str]
+
+#: ``ganlab run``'s W&B options.
+OPTIONS: list[Option] = [
     (
         "--wandb",
         "WANDB_MODE",
@@ -73,14 +76,29 @@ OPTIONS: list[tuple[str, str, str | None, str]] = [
 ]
 
 
-def add_run_options(cli: click.Group) -> None:
-    """Add `OPTIONS` to ``ganlab run``, before its ``--debug``."""
-    run = cli.commands.get("run")
+#: ``ganlab eval``'s W&B option: whether its scores go to the evaluated run's W&B run.
+EVAL_OPTIONS: list[Option] = [
+    (
+        "--wandb",
+        "WANDB_MODE",
+        None,
+        "W&B mode for adding the scores to the run's W&B run (sets WANDB_MODE; default: the "
+        "mode the run was logged in; disabled: W&B is left alone).",
+    )
+]
+
+
+def add_run_options(
+    cli: click.Group, command: str = "run", options: list[Option] | None = None
+) -> None:
+    """Add `OPTIONS` (or ``options``) to ``ganlab run`` (or ``command``), before its
+    ``--debug``."""
+    run = cli.commands.get(command)
     if run is None:
         return
     names = [param.name for param in run.params]
     at = names.index("debug") if "debug" in names else len(names)
-    for flag, env, metavar, help_text in OPTIONS:
+    for flag, env, metavar, help_text in OPTIONS if options is None else options:
         option = click.Option(
             [flag],
             type=click.Choice(["offline", "online", "disabled"]) if env == "WANDB_MODE" else str,

@@ -31,7 +31,7 @@ import click
 
 import ganlab
 from ganlab_plugins.wandb.registry import wandb_group
-from ganlab_plugins.wandb.run_options import add_run_options
+from ganlab_plugins.wandb.run_options import EVAL_OPTIONS, add_run_options
 from ganlab_plugins.wandb.session import INSTALL, installed
 from ganlab_plugins.wandb.sweep_file import (
     Method,
@@ -41,7 +41,11 @@ from ganlab_plugins.wandb.sweep_file import (
     wandb_logger,
     write_sweep_file,
 )
-from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local
+
+# A point of a local sweep records its sweep; `ganlab runs` shows it: hooks of this module.
+from ganlab_plugins.wandb.sweep_local import ganlab_run_columns as ganlab_run_columns
+from ganlab_plugins.wandb.sweep_local import ganlab_run_start as ganlab_run_start
+from ganlab_plugins.wandb.sweep_local import had_runs, report_local, run_local, sweep_name
 from ganlab_plugins.wandb.sweep_points import (
     check_agent_round_trip,
     collect_params,
@@ -114,6 +118,14 @@ def parse_jobs(jobs: int, local: bool) -> int:
     "unless given.",
 )
 @click.option(
+    "--name",
+    "given_name",
+    metavar="NAME",
+    help="The sweep's name: in the sweep file (default: the recipe's name); with --local, "
+    "every point's W&B group and tag and `sweep` in its run.json, shown by `ganlab runs` "
+    "(default: <recipe>-<date>-<time>).",
+)
+@click.option(
     "--local",
     is_flag=True,
     help="Run the grid here instead, one ganlab run per point, each a normal run folder "
@@ -139,6 +151,7 @@ def sweep(
     out: str,
     sweep_file: str,
     wandb_mode: str | None,
+    given_name: str | None,
     local: bool,
     jobs: int,
     plugin_specs: tuple[str, ...],
@@ -191,8 +204,9 @@ def sweep(
         if wandb_mode is not None:
             base += ["--wandb", wandb_mode]
         mixed = had_runs(Path(out))
-        click.echo(f"Sweep of {recipe}: {len(points)} points, {jobs} at a time.")
-        outcomes, stopped_by = run_local(points, base, jobs)
+        unit = sweep_name(given_name, name)
+        click.echo(f"Sweep {unit} of {recipe}: {len(points)} points, {jobs} at a time.")
+        outcomes, stopped_by = run_local(points, base, jobs, unit)
         report_local(outcomes, len(points), stopped_by, out, mixed)
         return
 
@@ -201,7 +215,7 @@ def sweep(
     command = agent_command(out, overrides, plugin_specs, wandb_mode or "online")
     config = sweep_config(
         recipe=recipe,
-        name=name,
+        name=given_name or name,
         params=params,
         method=method,
         metric=chosen,
@@ -224,8 +238,9 @@ def sweep(
 
 @ganlab.hookimpl
 def ganlab_register_commands(cli: click.Group) -> None:
-    """``ganlab sweep``, ``ganlab wandb link`` (the registry), and ``ganlab run --wandb MODE
-    --name --notes --tags --group``."""
+    """``ganlab sweep``, ``ganlab wandb link`` (the registry), ``ganlab run --wandb MODE
+    --name --notes --tags --group``, and ``ganlab eval --wandb MODE``."""
     cli.add_command(sweep)
     cli.add_command(wandb_group)
     add_run_options(cli)
+    add_run_options(cli, "eval", EVAL_OPTIONS)

@@ -1,13 +1,20 @@
 """``ganlab sweep --local``: the grid here, one ``ganlab run`` process per point, a few at a
 time, with signals passed on to the points and a report of how each ended.
+
+The points of one local sweep are one unit: each gets the sweep's name as its W&B group and
+as a W&B tag (``ganlab run --group NAME --tags NAME``), and in its ``run.json`` under
+``sweep`` (`ganlab_run_start`, from ``GANLAB_SWEEP``), which ``ganlab runs`` shows as a
+column (`ganlab_run_columns`), W&B or not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,10 +25,42 @@ from typing import Any
 import click
 
 import ganlab
+from ganlab_plugins.wandb.run_options import TAG_RULE, tag_ok
 from ganlab_plugins.wandb.sweep_points import agent_argument, describe
 
 #: How `ganlab run` says where a run went; --local reads it to list the run folders.
 RUN_FOLDER = "Run folder: "
+#: The environment variable that gives each point's ``ganlab run`` its sweep's name.
+SWEEP_ENV = "GANLAB_SWEEP"
+#: run.json's key for the name of the sweep a run belongs to.
+SWEEP_KEY = "sweep"
+
+
+def sweep_name(given: str | None, recipe_name: str) -> str:
+    """The sweep's name: ``given`` (``--name``), else ``<recipe>-<YYYYmmdd-HHMMSS>``; it is
+    a W&B tag too, so it follows W&B's rule for tags."""
+    name = given if given is not None else f"{recipe_name[:48]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not tag_ok(name):
+        raise ganlab.GanlabError(
+            f"--name {name!r}: the sweep's name is a W&B tag of its runs, and {TAG_RULE}."
+        )
+    return name
+
+
+@ganlab.hookimpl
+def ganlab_run_start(run: ganlab.RunView) -> None:
+    """A point of a local sweep records its sweep's name in run.json (written when the
+    run ends, as every run's is); a resumed point keeps it."""
+    name = os.environ.get(SWEEP_ENV, "").strip()
+    if name:
+        run.info[SWEEP_KEY] = name
+
+
+@ganlab.hookimpl
+def ganlab_run_columns(info: dict[str, Any]) -> dict[str, str] | None:
+    """``ganlab runs``: the sweep a run was a point of, if any."""
+    name = info.get(SWEEP_KEY)
+    return {"sweep": name} if isinstance(name, str) and name else None
 
 
 @dataclass(frozen=True)
@@ -49,13 +88,17 @@ class Points:
         self.running: list[subprocess.Popen[str]] = []
         self.received: list[int] = []  #: the signals the sweep got, in order
 
-    def start(self, command: Sequence[str]) -> subprocess.Popen[str] | None:
-        """Start one point's ``ganlab run``, unless a signal stopped the sweep (None)."""
+    def start(
+        self, command: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[str] | None:
+        """Start one point's ``ganlab run`` (with ``env`` added to this process's
+        environment), unless a signal stopped the sweep (None)."""
         with self.lock:
             if self.received:
                 return None
             process = subprocess.Popen(
                 list(command),
+                env={**os.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -134,10 +177,11 @@ def signals_passed_on(points: Points) -> Iterator[None]:
 
 
 def run_local(
-    points: Sequence[Mapping[str, Any]], base: Sequence[str], jobs: int
+    points: Sequence[Mapping[str, Any]], base: Sequence[str], jobs: int, name: str
 ) -> tuple[list[Outcome], int | None]:
-    """Run every point as its own ``ganlab run`` process, ``jobs`` at a time; a point that
-    fails does not stop the others. Returns the outcomes of the points that ran, in grid
+    """Run every point as its own ``ganlab run`` process, ``jobs`` at a time, as the sweep
+    ``name`` (its W&B group and tag, and ``sweep`` in its run.json); a point that fails
+    does not stop the others. Returns the outcomes of the points that ran, in grid
     order, and the signal that stopped the sweep early, if one did."""
     lock = threading.Lock()
     total = len(points)
@@ -146,7 +190,8 @@ def run_local(
     def one(index: int) -> Outcome | None:
         point = points[index]
         arguments = [agent_argument(key, value) for key, value in point.items()]
-        process = running.start([*base, *arguments])
+        unit = ["--group", name, "--tags", name]  # `ganlab run`'s W&B options (run_options)
+        process = running.start([*base, *unit, *arguments], {SWEEP_ENV: name})
         if process is None:  # stopped: nothing new starts
             return None
         label = f"[{index + 1}/{total}]"
