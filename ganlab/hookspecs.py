@@ -145,14 +145,14 @@ def ganlab_run_columns(folder: Path, info: dict[str, Any]) -> dict[str, str] | N
 
 
 @hookspec
-def ganlab_eval_end(
+def ganlab_checkpoint_evaluated(
     folder: Path, info: dict[str, Any], step: int, path: Path, results: dict[str, float]
 ) -> None:
     """Fires after ``ganlab eval`` scored a checkpoint of the run folder ``folder``.
 
     ``path`` is the checkpoint, ``step`` its training step, ``info`` the folder's
     ``run.json`` ({} when it has none). Must not change the files ganlab wrote there. See
-    docs/plugins.md, `ganlab_eval_end`.
+    docs/plugins.md, `ganlab_checkpoint_evaluated`.
     """
 
 

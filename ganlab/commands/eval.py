@@ -4,8 +4,9 @@ The run is rebuilt from the recipe stored in the checkpoint (its data set, its m
 plugins) and put back in the checkpoint's state, so a metric sees exactly what it would have
 seen at that step of training. By default the recipe's own metrics are computed; ``--metric``
 names others, and ``--set`` changes their params (``--set metrics.0.params.images=10000``).
-The scores are printed (``--json`` for a script) and handed to plugins (`ganlab_eval_end`: the
-wandb logger adds them to the run's W&B run); no file ganlab wrote in the run is changed.
+The scores are printed (``--json`` for a script) and handed to plugins
+(`ganlab_checkpoint_evaluated`: the wandb logger adds them to the run's W&B run); no file
+ganlab wrote in the run is changed.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def evaluate(
     except GanlabError:
         info = {}
     hook = load_plugins(resolved.recipe.plugins).pm.hook
-    hook.ganlab_eval_end(folder=folder, info=info, step=run.step, path=checkpoint, results=results)
+    hook.ganlab_checkpoint_evaluated(
+        folder=folder, info=info, step=run.step, path=checkpoint, results=results
+    )
     return checkpoint, run.step, results, WEIGHTS[run.generator_ema is not None]
 
 

@@ -108,7 +108,7 @@ def start(mode: Mode, run_id: str, before: Piece, recorded: dict[str, Any], fold
 
 
 @ganlab.hookimpl
-def ganlab_eval_end(
+def ganlab_checkpoint_evaluated(
     folder: Path, info: dict[str, Any], step: int, path: Path, results: dict[str, float]
 ) -> None:
     """Log ``ganlab eval``'s scores into the W&B run of ``folder`` at ``step``."""

@@ -24,7 +24,9 @@ import ganlab
 from ganlab_plugins.wandb.config import default_group, run_config
 
 # `ganlab eval`'s scores into the evaluated run's W&B run: a hook of this plugin module.
-from ganlab_plugins.wandb.eval_logging import ganlab_eval_end as ganlab_eval_end
+from ganlab_plugins.wandb.eval_logging import (
+    ganlab_checkpoint_evaluated as ganlab_checkpoint_evaluated,
+)
 from ganlab_plugins.wandb.history import STEP, History
 from ganlab_plugins.wandb.lineage import use_data
 from ganlab_plugins.wandb.models import log_model, model_version
