@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from ganlab.files.atomic import write_atomic
 
@@ -31,6 +30,10 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
     The tutorial's ``make_grid(padding=2)``; values map linearly from [-1, 1] to [0, 255]
     (no per-grid min-max stretch, so grids from different steps compare fairly).
     """
+    # Imported here: torchvision's package import costs seconds (it loads its models), which
+    # a command that writes no grid should not pay.
+    from torchvision.utils import make_grid
+
     return make_grid(to_uint8(images.cpu()), nrow=nrow, padding=padding)
 
 

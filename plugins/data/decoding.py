@@ -5,13 +5,15 @@ Resize (short side) and CenterCrop into a uint8 tensor (`resize_and_crop`).
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image
-from torchvision import transforms
 
 import ganlab
+
+if TYPE_CHECKING:
+    from torchvision import transforms
 
 
 def resize_and_crop(image_size: int) -> transforms.Compose:
@@ -20,6 +22,10 @@ def resize_and_crop(image_size: int) -> transforms.Compose:
     ``ganlab.to_unit_range`` of the result is exactly the tutorial's ToTensor + Normalize(0.5),
     so decoded images can be cached as uint8 and give the same training either way.
     """
+    # Imported here: torchvision's package import costs seconds (it loads its models), and
+    # a run on generated data never decodes a file.
+    from torchvision import transforms
+
     return transforms.Compose(
         [
             transforms.Resize(image_size),
