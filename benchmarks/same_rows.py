@@ -6,6 +6,7 @@ another commit (a temporary ``git worktree``), one torch thread each, and compar
 is skipped; W&B is off. The CelebA recipe needs the data (``--celeba``), else it is skipped.
 
     python benchmarks/same_rows.py --against HEAD~3 --steps 200 [--celeba /data/celeba]
+        [--only quickstart --only sngan_cartoon]
 
 Exit status 0 when every compared recipe gives the same bytes, 1 otherwise.
 """
@@ -47,6 +48,9 @@ def main() -> int:
     parser.add_argument("--against", required=True, help="the commit to compare with")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--celeba", help="the CelebA folder, for recipes/dcgan_celeba.yaml")
+    parser.add_argument(
+        "--only", action="append", metavar="RECIPE", help="compare only these (repeatable)"
+    )
     args = parser.parse_args()
     same = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,6 +58,7 @@ def main() -> int:
         subprocess.run(["git", "worktree", "add", "--detach", str(old), args.against], check=True)
         try:
             names = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
+            names = [name for name in names if not args.only or name in args.only]
             for name in names:
                 if not (old / "recipes" / f"{name}.yaml").exists():
                     print(f"{name}: new, skipped")
