@@ -183,3 +183,14 @@ def test_private_uses_finds_every_way_in(tmp_path: Path) -> None:
         "ganlab.engine.run",
         "ganlab.files",
     ]
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """A module that long does more than one job: split it along its seams."""
+    long = {
+        str(path.relative_to(ROOT)): count
+        for folder in (CORE, ROOT / "plugins")
+        for path in folder.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, long
